@@ -1,0 +1,142 @@
+"""Sessions and clients per (AWS profile, region, endpoint), and AWS errors as user errors.
+
+Credentials come from boto3's own chain (named profiles, SSO, environment); only the sandbox
+uses throwaway ones. boto3 is imported lazily so that the TUI paints before it loads.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tui.core.errors import AwsError, InputError
+
+if TYPE_CHECKING:
+    import boto3
+
+# ImportInstance exists only in these regions (import-protocol.md section 6).
+IMPORT_REGIONS = frozenset(
+    "us-east-1 us-east-2 us-west-1 us-west-2 ca-central-1 us-gov-west-1 sa-east-1 eu-west-1 "
+    "eu-central-1 ap-southeast-1 ap-southeast-2 ap-northeast-1 ap-northeast-2 ap-south-1 "
+    "cn-north-1".split()
+)
+DEFAULT_REGION = "us-east-1"
+SANDBOX_CREDENTIALS = ("AKIASANDBOXEXAMPLE00", "sandbox-secret-not-a-real-key")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where requests go. `endpoint_url` set means a local endpoint (the sandbox)."""
+
+    region: str = DEFAULT_REGION
+    aws_profile: str | None = None
+    endpoint_url: str | None = None
+    sandbox: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.sandbox:
+            return f"SANDBOX {self.region}"
+        who = self.aws_profile or "default credentials"
+        where = f" via {self.endpoint_url}" if self.endpoint_url else ""
+        return f"{who} · {self.region}{where}"
+
+    def check_import_region(self) -> None:
+        if self.endpoint_url is None and self.region not in IMPORT_REGIONS:
+            raise InputError(
+                f"ImportInstance is not available in {self.region}; use one of "
+                + ", ".join(sorted(IMPORT_REGIONS)),
+                field="aws.region",
+            )
+
+
+_lock = threading.Lock()
+_sessions: dict[Target, Any] = {}
+_clients: dict[tuple[Target, str], Any] = {}
+
+
+def session(target: Target) -> boto3.Session:
+    import boto3
+
+    with _lock:
+        s = _sessions.get(target)
+        if s is None:
+            if target.sandbox:
+                key, secret = SANDBOX_CREDENTIALS
+                s = boto3.Session(
+                    aws_access_key_id=key, aws_secret_access_key=secret, region_name=target.region
+                )
+            else:
+                s = boto3.Session(profile_name=target.aws_profile, region_name=target.region)
+            _sessions[target] = s
+        return s
+
+
+def client(target: Target, service: str) -> Any:
+    """A shared, thread-safe client. S3 always signs SigV4 (SigV2 URLs break past 7 days and
+    are what an unconfigured client presigns in us-east-1)."""
+    from botocore.config import Config
+
+    with _lock:
+        c = _clients.get((target, service))
+    if c is not None:
+        return c
+    options: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": 5}}
+    if service == "s3":
+        options["signature_version"] = "s3v4"
+        options["s3"] = {"addressing_style": "path" if target.endpoint_url else "virtual"}
+    try:
+        c = session(target).client(
+            service, endpoint_url=target.endpoint_url, config=Config(**options)
+        )
+    except Exception as exc:
+        raise map_error(exc) from None
+    with _lock:
+        return _clients.setdefault((target, service), c)
+
+
+def unsigned_endpoint(target: Target, service: str = "ec2") -> str:
+    """The endpoint URL botocore would use, without touching credentials."""
+    if target.endpoint_url:
+        return target.endpoint_url
+    import botocore.session
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    c = botocore.session.get_session().create_client(
+        service, region_name=target.region, config=Config(signature_version=UNSIGNED)
+    )
+    return str(c.meta.endpoint_url)
+
+
+def error_code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None
+
+
+def map_error(exc: BaseException) -> AwsError:
+    """botocore's exceptions as one readable line with AWS's code."""
+    from botocore import exceptions as bx
+
+    if isinstance(exc, AwsError):
+        return exc
+    if isinstance(exc, bx.ClientError):
+        err = exc.response.get("Error", {})
+        return AwsError(err.get("Message") or str(exc), code=err.get("Code"))
+    if isinstance(exc, bx.NoCredentialsError):
+        return AwsError(
+            "no AWS credentials found: run `aws configure`, set AWS_PROFILE, or use --sandbox",
+            code="NoCredentials",
+        )
+    if isinstance(exc, bx.ProfileNotFound):
+        return AwsError(f"{exc}; list them with `aws configure list-profiles`", code="ProfileNotFound")
+    if isinstance(exc, bx.TokenRetrievalError | bx.SSOError | bx.UnauthorizedSSOTokenError):
+        return AwsError(f"{exc}; run `aws sso login`", code="SSOTokenExpired")
+    if isinstance(exc, bx.EndpointConnectionError | bx.ConnectionClosedError | bx.ReadTimeoutError):
+        return AwsError(f"network error: {exc}", code="NetworkError")
+    if isinstance(exc, bx.BotoCoreError):
+        return AwsError(str(exc), code=type(exc).__name__)
+    return AwsError(f"{type(exc).__name__}: {exc}")

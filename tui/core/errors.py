@@ -1,0 +1,57 @@
+"""Errors a user sees, each with the exit code of design.md section 3."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the import ended cancelled or failed, or a cleanup was refused
+EXIT_BAD_INPUT = 2  # nothing was sent or written
+EXIT_AWS = 3  # AWS or network error
+EXIT_INTERRUPTED = 130
+
+
+class WizardError(Exception):
+    """An error meant for the user: one clear line, never a traceback."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.source = source  # file or argument the bad value came from
+        self.field = field  # dotted path, e.g. request.LaunchSpecification.PrivateIpAddress
+
+    def __str__(self) -> str:
+        where = ": ".join(part for part in (self.source, self.field) if part)
+        return f"{where}: {self.message}" if where else self.message
+
+
+class InputError(WizardError):
+    """Bad input (usage, profile, image): nothing was sent or written."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class AwsError(WizardError):
+    """AWS or the network refused or failed; `code` is AWS's error code when there is one."""
+
+    exit_code = EXIT_AWS
+
+    def __init__(self, message: str, *, code: str | None = None, **kw: str | None):
+        super().__init__(message, **kw)
+        self.code = code
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return f"{self.code}: {base}" if self.code else base
+
+
+class RefusedError(WizardError):
+    """An action refused for a good reason (e.g. cleanup of an active task)."""
+
+    exit_code = EXIT_FAILED
+
+
+class Interrupted(WizardError):
+    """SIGINT/SIGTERM: stopped cleanly, state saved for `resume`."""
+
+    exit_code = EXIT_INTERRUPTED

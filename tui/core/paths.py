@@ -1,0 +1,34 @@
+"""Where state lives: platformdirs, moved wholesale by EC2_IMPORT_WIZARD_HOME."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP = "ec2-import-wizard"
+HOME_ENV = "EC2_IMPORT_WIZARD_HOME"
+
+
+def _home() -> Path | None:
+    home = os.environ.get(HOME_ENV)
+    return Path(home).expanduser() if home else None
+
+
+def profiles_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    if override:
+        return Path(override).expanduser()
+    home = _home()
+    if home:
+        return home / "profiles"
+    import platformdirs
+
+    return platformdirs.user_config_path(APP) / "profiles"
+
+
+def runs_dir() -> Path:
+    home = _home()
+    if home:
+        return home / "runs"
+    import platformdirs
+
+    return platformdirs.user_state_path(APP) / "runs"

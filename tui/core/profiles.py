@@ -1,0 +1,346 @@
+"""Profiles: the saved form of the wizard (TOML, the API's own names) and the store on disk.
+
+Every load error is one InputError naming the file, the field path and the reason; a profile is
+never written half (atomic writes, mode 0600) and credentials never go in one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tui.core import paths
+from tui.core.errors import InputError
+from tui.core.fsutil import atomic_write
+from tui.core.request import ImportInstanceRequest, RequestSpec, check_manifest_url
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
+BUCKET_RE = re.compile(r"(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# Key names that mean someone is about to put a credential in a profile.
+CREDENTIAL_KEYS = frozenset(
+    k.lower().replace("-", "_")
+    for k in (
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "access_key",
+        "access_key_id",
+        "secret_key",
+        "secret_access_key",
+        "session_token",
+        "password",
+        "credentials",
+    )
+)
+MAX_PROFILE_BYTES = 1 << 20
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+class AwsTarget(_Strict):
+    region: str | None = None
+    profile: Annotated[str, Field(min_length=1)] | None = None
+    endpoint_url: str | None = None
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str | None) -> str | None:
+        if v is not None and not REGION_RE.fullmatch(v):
+            raise ValueError(f"{v!r} is not an AWS region name (e.g. us-east-1)")
+        return v
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https?://[^/\s]+/?", v):
+            raise ValueError(f"{v!r} is not an endpoint URL (e.g. http://127.0.0.1:5000)")
+        return v
+
+
+class Source(_Strict):
+    """The disk image: a local file uploaded by the tool, or an already uploaded manifest."""
+
+    path: Annotated[str, Field(min_length=1)] | None = None
+    bucket: str | None = None
+    key_prefix: str = ""
+    url_expiry_days: Annotated[int, Field(ge=1, le=7)] = 7
+    volume_size: Annotated[int, Field(ge=1, le=16384)] | None = None
+    format: str | None = None
+    manifest_url: str | None = None
+    bytes: Annotated[int, Field(ge=1, lt=16 * 2**40)] | None = None
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, v: str | None) -> str | None:
+        if v is not None and not BUCKET_RE.fullmatch(v):
+            raise ValueError(
+                f"{v!r} is not an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)"
+            )
+        return v
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if v.startswith("/") or "//" in v or any(ord(c) < 32 for c in v):
+            raise ValueError(f"{v!r} is not a key prefix (no leading '/', no '//')")
+        return v.strip("/")
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str | None) -> str | None:
+        from tui.core.request import _check_enum
+
+        return None if v is None else _check_enum(v, "DiskImageFormat", "disk image format")
+
+    @field_validator("manifest_url")
+    @classmethod
+    def _manifest(cls, v: str | None) -> str | None:
+        return None if v is None else check_manifest_url(v)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Source:
+        if (self.path is None) == (self.manifest_url is None):
+            raise ValueError(
+                "give exactly one image source: `path` (a local disk image to upload) "
+                "or `manifest_url` (an image already uploaded)"
+            )
+        if self.path is not None:
+            if self.bucket is None:
+                raise ValueError("`bucket` is required with `path`: the S3 bucket for the upload")
+            if self.bytes is not None:
+                raise ValueError("`bytes` is measured from the file; give it only with manifest_url")
+        else:
+            missing = [k for k in ("format", "bytes", "volume_size") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"`manifest_url` also needs {', '.join(missing)}")
+        return self
+
+
+class Profile(_Strict):
+    name: str
+    description: str | None = None
+    aws: AwsTarget = Field(default_factory=AwsTarget)
+    source: Source
+    request: RequestSpec
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.fullmatch(v):
+            raise ValueError(
+                f"{v!r} is not a profile name (letters, digits, '.', '_', '-'; at most 64)"
+            )
+        return v
+
+    def image_path(self, origin: Path | None) -> Path | None:
+        """The disk image path; a relative one resolves against the profile file's folder."""
+        if self.source.path is None:
+            return None
+        p = Path(self.source.path).expanduser()
+        if not p.is_absolute() and origin is not None:
+            p = origin.parent / p
+        return p
+
+    def build_request(
+        self, *, manifest_url: str, image_format: str, image_bytes: int, volume_size: int
+    ) -> ImportInstanceRequest:
+        return ImportInstanceRequest.build(
+            self.request,
+            manifest_url=manifest_url,
+            image_format=image_format,
+            image_bytes=image_bytes,
+            volume_size=volume_size,
+        )
+
+    def to_toml(self) -> str:
+        return dump_toml(self.model_dump(mode="json", exclude_none=True, exclude_defaults=False))
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    # Defaults that say nothing (empty prefix) are left out to keep the file as a human wrote it.
+    src = data.get("source", {})
+    if src.get("key_prefix") == "":
+        src.pop("key_prefix")
+    if data.get("aws") == {}:
+        data.pop("aws")
+    return tomli_w.dumps(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading with clear errors
+
+
+def _find_credentials(node: Any, path: tuple[str, ...] = ()) -> str | None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if str(key).lower().replace("-", "_") in CREDENTIAL_KEYS:
+                return ".".join((*path, str(key)))
+            found = _find_credentials(value, (*path, str(key)))
+            if found:
+                return found
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            found = _find_credentials(item, (*path, str(i)))
+            if found:
+                return found
+    return None
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that owns the field at `loc` (to suggest the names it has)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
+        if field is None:
+            return None
+        ann = field.annotation
+        for candidate in (ann, *getattr(ann, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                current = candidate
+                break
+        else:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _describe(err: dict[str, Any], model: type[BaseModel]) -> tuple[str, str]:
+    loc = tuple(err["loc"])
+    field = ".".join(str(p) for p in loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        owner = _model_at(model, loc[:-1])
+        names = list(owner.model_fields) if owner else []
+        close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        if not close and names:
+            hint = f" (known: {', '.join(names)})"
+        return field, f"unknown key{hint}"
+    if kind == "missing":
+        return field, "required field is missing"
+    msg = str(err["msg"])
+    msg = msg.removeprefix("Value error, ")
+    if kind.endswith("_type"):
+        msg = f"{msg} (got {type(err.get('input')).__name__} {err.get('input')!r:.60})"
+    return field, msg
+
+
+def validation_error(exc: ValidationError, model: type[BaseModel], source: str) -> InputError:
+    errors = exc.errors()
+    field, msg = _describe(dict(errors[0]), model)
+    if len(errors) > 1:
+        msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return InputError(msg, source=source, field=field or None)
+
+
+def parse_profile(text: str, source: str) -> Profile:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML: {exc}", source=source) from None
+    cred = _find_credentials(data)
+    if cred:
+        raise InputError(
+            "credentials never go in a profile; they come from the AWS credential chain "
+            "(aws configure, AWS_PROFILE, SSO or environment variables): remove this key",
+            source=source,
+            field=cred,
+        )
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, Profile, source) from None
+
+
+def load_profile(path: Path) -> Profile:
+    source = str(path)
+    try:
+        if path.is_dir():
+            raise InputError("is a folder, not a profile file", source=source)
+        if path.stat().st_size > MAX_PROFILE_BYTES:
+            raise InputError("is too large to be a profile (over 1 MiB)", source=source)
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("no such profile file", source=source) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", source=source) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", source=source) from None
+    return parse_profile(text, source)
+
+
+# ---------------------------------------------------------------------------------------------
+# The store
+
+
+class ProfileStore:
+    """Saved profiles, one NAME.toml each."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = root if root is not None else paths.profiles_dir()
+
+    def path_for(self, name: str) -> Path:
+        if not NAME_RE.fullmatch(name):
+            raise InputError(
+                "is not a profile name (letters, digits, '.', '_', '-'; at most 64)",
+                source=repr(name),
+            )
+        return self.root / f"{name}.toml"
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.stem for p in self.root.glob("*.toml") if NAME_RE.fullmatch(p.stem))
+
+    def exists(self, name: str) -> bool:
+        return self.path_for(name).is_file()
+
+    def load(self, name: str) -> Profile:
+        path = self.path_for(name)
+        if not path.exists():
+            known = self.names()
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InputError(
+                f"no saved profile of that name in {self.root}{hint}", source=repr(name)
+            )
+        return load_profile(path)
+
+    def save(self, profile: Profile, *, overwrite: bool = False) -> Path:
+        path = self.path_for(profile.name)
+        if path.exists() and not overwrite:
+            raise InputError("a saved profile of that name exists", source=repr(profile.name))
+        text = profile.to_toml()
+        parse_profile(text, str(path))  # never save what we could not load back
+        atomic_write(path, text)
+        return path
+
+    def delete(self, name: str) -> Path:
+        path = self.path_for(name)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            raise InputError(f"no saved profile of that name in {self.root}", source=repr(name)) from None
+        return path
+
+    def resolve(self, ref: str) -> tuple[Profile, Path]:
+        """A saved name or a path to a .toml file, loaded."""
+        looks_like_path = ref.endswith(".toml") or os.sep in ref or ref.startswith(".")
+        if looks_like_path or (Path(ref).is_file() and not NAME_RE.fullmatch(ref)):
+            path = Path(ref).expanduser()
+            return load_profile(path), path.resolve()
+        path = self.path_for(ref)
+        return self.load(ref), path
