@@ -1,0 +1,104 @@
+"""The typed events of one import run. The CLI prints them (bars or JSON Lines), the TUI renders
+them; both get the same objects from the same pipeline (design.md sections 1 and 3)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from tui.core.tasks import TaskView
+
+
+@dataclass(frozen=True)
+class Event:
+    run_id: str
+    name: ClassVar[str] = "event"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {"event": self.name, **data}
+
+
+@dataclass(frozen=True)
+class ProbeEvent(Event):
+    """The disk image was probed and matches the profile."""
+
+    name: ClassVar[str] = "probe"
+    path: str = ""
+    format: str = ""
+    file_bytes: int = 0
+    virtual_bytes: int = 0
+    volume_size_gib: int = 0
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UploadEvent(Event):
+    """Upload progress (throttled by the uploader: a few a second at most)."""
+
+    name: ClassVar[str] = "upload"
+    parts_done: int = 0
+    parts_total: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+    bytes_per_s: float = 0.0
+    eta_s: float | None = None
+
+
+@dataclass(frozen=True)
+class UploadedEvent(Event):
+    """Every part and the manifest are in S3 and verified through their presigned HEAD URLs."""
+
+    name: ClassVar[str] = "uploaded"
+    bucket: str = ""
+    manifest_key: str = ""
+    parts: int = 0
+    bytes: int = 0
+    parts_sent: int = 0
+    parts_skipped: int = 0
+
+
+@dataclass(frozen=True)
+class SubmittedEvent(Event):
+    name: ClassVar[str] = "submitted"
+    conversion_task_id: str = ""
+    instance_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskEvent(Event):
+    """The conversion task's state or progress changed."""
+
+    name: ClassVar[str] = "task"
+    task: TaskView | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body = self.task.to_json() if self.task else {}
+        return {"event": self.name, "run_id": self.run_id, **body}
+
+
+@dataclass(frozen=True)
+class WarningEvent(Event):
+    name: ClassVar[str] = "warning"
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class DoneEvent(Event):
+    """The run ended: `state` is completed, cancelled, submitted (--no-wait) or dry-run."""
+
+    name: ClassVar[str] = "done"
+    state: str = ""
+    conversion_task_id: str | None = None
+    instance_id: str | None = None
+    volume_id: str | None = None
+    message: str = ""
+    cleanup: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class ErrorEvent(Event):
+    name: ClassVar[str] = "error"
+    code: str = ""
+    message: str = ""
+    exit_code: int = 1
