@@ -40,7 +40,7 @@ class Context:
         return ProfileStore(profiles_dir(self.profiles_dir))
 
     def load_profile(self, ref: str) -> tuple[Any, Path]:
-        return self.store().resolve(ref)  # type: ignore[no-any-return]
+        return self.store().resolve(ref)
 
     def target(self, profile: Any = None) -> Any:
         """Where to send requests: flags first, then the profile's [aws] table, then the
@@ -78,7 +78,7 @@ def _configured_region(aws_profile: str | None) -> str | None:
         import botocore.session
 
         s = botocore.session.Session(profile=aws_profile)
-        return s.get_config_variable("region")  # type: ignore[no-any-return]
+        return s.get_config_variable("region")
     except Exception:
         return None
 
@@ -174,7 +174,9 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
     where.add_argument("--endpoint-url", metavar="URL", help="send requests to this endpoint", **d)
     g.add_argument("--aws-profile", metavar="NAME", help="named AWS profile (~/.aws/config)", **d)
-    g.add_argument("--region", metavar="REGION", help="AWS region (default: profile, then config)", **d)
+    g.add_argument(
+        "--region", metavar="REGION", help="AWS region (default: profile, then config)", **d
+    )
     g.add_argument("--profiles-dir", metavar="DIR", help="where saved profiles live", **d)
 
 

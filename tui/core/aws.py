@@ -17,9 +17,23 @@ if TYPE_CHECKING:
 
 # ImportInstance exists only in these regions (import-protocol.md section 6).
 IMPORT_REGIONS = frozenset(
-    "us-east-1 us-east-2 us-west-1 us-west-2 ca-central-1 us-gov-west-1 sa-east-1 eu-west-1 "
-    "eu-central-1 ap-southeast-1 ap-southeast-2 ap-northeast-1 ap-northeast-2 ap-south-1 "
-    "cn-north-1".split()
+    [
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "ca-central-1",
+        "us-gov-west-1",
+        "sa-east-1",
+        "eu-west-1",
+        "eu-central-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-south-1",
+        "cn-north-1",
+    ]
 )
 DEFAULT_REGION = "us-east-1"
 SANDBOX_CREDENTIALS = ("AKIASANDBOXEXAMPLE00", "sandbox-secret-not-a-real-key")
@@ -87,9 +101,9 @@ def client(target: Target, service: str) -> Any:
         options["signature_version"] = "s3v4"
         options["s3"] = {"addressing_style": "path" if target.endpoint_url else "virtual"}
     try:
-        c = session(target).client(
-            service, endpoint_url=target.endpoint_url, config=Config(**options)
-        )
+        # Any: the stubs overload client() per literal service name.
+        boto_session: Any = session(target)
+        c = boto_session.client(service, endpoint_url=target.endpoint_url, config=Config(**options))
     except Exception as exc:
         raise map_error(exc) from None
     with _lock:
@@ -132,7 +146,9 @@ def map_error(exc: BaseException) -> AwsError:
             code="NoCredentials",
         )
     if isinstance(exc, bx.ProfileNotFound):
-        return AwsError(f"{exc}; list them with `aws configure list-profiles`", code="ProfileNotFound")
+        return AwsError(
+            f"{exc}; list them with `aws configure list-profiles`", code="ProfileNotFound"
+        )
     if isinstance(exc, bx.TokenRetrievalError | bx.SSOError | bx.UnauthorizedSSOTokenError):
         return AwsError(f"{exc}; run `aws sso login`", code="SSOTokenExpired")
     if isinstance(exc, bx.EndpointConnectionError | bx.ConnectionClosedError | bx.ReadTimeoutError):

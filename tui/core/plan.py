@@ -86,9 +86,7 @@ def plan_import(profile: Profile, origin: Path | None) -> ImportPlan:
             source=where,
             field="source.volume_size",
         )
-    return ImportPlan(
-        profile, origin, path, result.format, result.file_bytes, volume, probe=result
-    )
+    return ImportPlan(profile, origin, path, result.format, result.file_bytes, volume, probe=result)
 
 
 @dataclass

@@ -7,6 +7,7 @@ never written half (atomic writes, mode 0600) and credentials never go in one.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import tomllib
@@ -118,7 +119,9 @@ class Source(_Strict):
             if self.bucket is None:
                 raise ValueError("`bucket` is required with `path`: the S3 bucket for the upload")
             if self.bytes is not None:
-                raise ValueError("`bytes` is measured from the file; give it only with manifest_url")
+                raise ValueError(
+                    "`bytes` is measured from the file; give it only with manifest_url"
+                )
         else:
             missing = [k for k in ("format", "bytes", "volume_size") if getattr(self, k) is None]
             if missing:
@@ -180,11 +183,18 @@ def dump_toml(data: dict[str, Any]) -> str:
 # Loading with clear errors
 
 
+def field_path(parts: Any) -> str:
+    """A dotted path; odd keys quoted so a message stays one readable line."""
+    return ".".join(
+        str(p) if re.fullmatch(r"[A-Za-z0-9_-]+", str(p)) else json.dumps(str(p)) for p in parts
+    )
+
+
 def _find_credentials(node: Any, path: tuple[str, ...] = ()) -> str | None:
     if isinstance(node, dict):
         for key, value in node.items():
             if str(key).lower().replace("-", "_") in CREDENTIAL_KEYS:
-                return ".".join((*path, str(key)))
+                return field_path((*path, str(key)))
             found = _find_credentials(value, (*path, str(key)))
             if found:
                 return found
@@ -217,7 +227,7 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
 
 def _describe(err: dict[str, Any], model: type[BaseModel]) -> tuple[str, str]:
     loc = tuple(err["loc"])
-    field = ".".join(str(p) for p in loc)
+    field = field_path(loc)
     kind = err["type"]
     if kind == "extra_forbidden":
         owner = _model_at(model, loc[:-1])
@@ -333,7 +343,9 @@ class ProfileStore:
         try:
             path.unlink()
         except FileNotFoundError:
-            raise InputError(f"no saved profile of that name in {self.root}", source=repr(name)) from None
+            raise InputError(
+                f"no saved profile of that name in {self.root}", source=repr(name)
+            ) from None
         return path
 
     def resolve(self, ref: str) -> tuple[Profile, Path]:

@@ -293,7 +293,13 @@ def redact_boto_params(params: dict[str, Any]) -> dict[str, Any]:
     out = {**params}
     if "DiskImages" in out:
         out["DiskImages"] = [
-            {**d, "Image": {**d["Image"], "ImportManifestUrl": redact_url(d["Image"]["ImportManifestUrl"])}}
+            {
+                **d,
+                "Image": {
+                    **d["Image"],
+                    "ImportManifestUrl": redact_url(d["Image"]["ImportManifestUrl"]),
+                },
+            }
             for d in out["DiskImages"]
         ]
     return out

@@ -1,0 +1,362 @@
+"""Profiles: every validation rule gives exit 2 with the file, the field path and the reason,
+changes nothing, and never a traceback; the store writes atomically with mode 0600."""
+
+from __future__ import annotations
+
+import copy
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+from tui.cli import main
+from tui.core.errors import InputError
+from tui.core.profiles import Profile, ProfileStore, parse_profile
+
+BASE: dict[str, Any] = {
+    "name": "base",
+    "aws": {"region": "us-east-1"},
+    "source": {
+        "manifest_url": "https://s3.amazonaws.com/b/k/disk.vmdkmanifest.xml?X-Amz-Signature=abc",
+        "format": "VMDK",
+        "bytes": 1179593728,
+        "volume_size": 12,
+    },
+    "request": {
+        "Platform": "Windows",
+        "LaunchSpecification": {"Architecture": "x86_64", "InstanceType": "m1.xlarge"},
+    },
+}
+
+
+def edit(path: str, value: Any = ..., base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A copy of BASE with `path` (dotted) set to value, or deleted when value is ..."""
+    data = copy.deepcopy(base or BASE)
+    *parents, last = path.split(".")
+    node = data
+    for p in parents:
+        node = node.setdefault(p, {})
+    if value is ...:
+        node.pop(last, None)
+    else:
+        node[last] = value
+    return data
+
+
+LOCAL = edit("source", {"path": "disk.vmdk", "bucket": "my-bucket"})
+
+# (profile data or raw text, field path expected in the message, words expected in the reason)
+CASES: list[tuple[str, Any, str, str]] = [
+    ("invalid-toml", 'name = "x"\n[source\n', "", "not valid TOML"),
+    ("wrong-type-size", edit("source.volume_size", "12"), "source.volume_size", "valid integer"),
+    (
+        "wrong-type-monitoring",
+        edit("request.LaunchSpecification.Monitoring", "yes"),
+        "request.LaunchSpecification.Monitoring",
+        "valid boolean",
+    ),
+    (
+        "unknown-key-typo",
+        edit("request.LaunchSpecification.InstanceTyp", "m1.large"),
+        "request.LaunchSpecification.InstanceTyp",
+        "did you mean 'InstanceType'",
+    ),
+    ("unknown-top-key", edit("sorce", {}), "sorce", "did you mean 'source'"),
+    (
+        "unknown-placement-key",
+        edit("request.LaunchSpecification.Placement", {"Zone": "a"}),
+        "request.LaunchSpecification.Placement.Zone",
+        "unknown key",
+    ),
+    ("disk-images-in-request", edit("request.DiskImages", []), "request.DiskImages", "unknown key"),
+    ("missing-platform", edit("request.Platform"), "request.Platform", "required"),
+    ("missing-source", edit("source"), "source", "required"),
+    ("missing-name", edit("name"), "name", "required"),
+    (
+        "expiry-too-long",
+        edit("source.url_expiry_days", 8, LOCAL),
+        "source.url_expiry_days",
+        "less than or equal to 7",
+    ),
+    (
+        "expiry-zero",
+        edit("source.url_expiry_days", 0, LOCAL),
+        "source.url_expiry_days",
+        "greater than or equal to 1",
+    ),
+    (
+        "volume-zero",
+        edit("source.volume_size", 0),
+        "source.volume_size",
+        "greater than or equal to 1",
+    ),
+    ("bytes-zero", edit("source.bytes", 0), "source.bytes", "greater than or equal to 1"),
+    (
+        "both-sources",
+        edit("source.path", "disk.vmdk", edit("source.bucket", "my-bucket")),
+        "source",
+        "exactly one",
+    ),
+    ("neither-source", edit("source", {"bucket": "my-bucket"}), "source", "exactly one"),
+    ("path-without-bucket", edit("source", {"path": "d.vmdk"}), "source", "`bucket` is required"),
+    ("bytes-with-path", edit("source.bytes", 5, LOCAL), "source", "`bytes` is measured"),
+    ("manifest-without-bytes", edit("source.bytes"), "source", "also needs bytes"),
+    (
+        "manifest-http",
+        edit("source.manifest_url", "http://example.com/m.xml"),
+        "source.manifest_url",
+        "not an https URL",
+    ),
+    (
+        "manifest-ftp",
+        edit("source.manifest_url", "ftp://127.0.0.1/m.xml"),
+        "source.manifest_url",
+        "not an https URL",
+    ),
+    (
+        "credentials",
+        edit("aws.aws_secret_access_key", "abc"),
+        "aws.aws_secret_access_key",
+        "credentials never go in a profile",
+    ),
+    (
+        "credentials-nested",
+        edit("source.session_token", "abc"),
+        "source.session_token",
+        "credentials never go",
+    ),
+    (
+        "platform-linux",
+        edit("request.Platform", "Linux"),
+        "request.Platform",
+        "not a valid Platform (valid: Windows)",
+    ),
+    (
+        "instance-type-typo",
+        edit("request.LaunchSpecification.InstanceType", "m1.xlargee"),
+        "request.LaunchSpecification.InstanceType",
+        "did you mean 'm1.xlarge'",
+    ),
+    (
+        "architecture",
+        edit("request.LaunchSpecification.Architecture", "amd64"),
+        "request.LaunchSpecification.Architecture",
+        "not a valid Architecture",
+    ),
+    (
+        "tenancy",
+        edit("request.LaunchSpecification.Placement", {"Tenancy": "shared"}),
+        "request.LaunchSpecification.Placement.Tenancy",
+        "not a valid Tenancy",
+    ),
+    (
+        "shutdown",
+        edit("request.LaunchSpecification.InstanceInitiatedShutdownBehavior", "halt"),
+        "request.LaunchSpecification.InstanceInitiatedShutdownBehavior",
+        "not a valid shutdown behavior",
+    ),
+    (
+        "private-ip",
+        edit("request.LaunchSpecification.PrivateIpAddress", "10.0.0.256"),
+        "request.LaunchSpecification.PrivateIpAddress",
+        "not an IPv4 address",
+    ),
+    (
+        "private-ip-v6",
+        edit("request.LaunchSpecification.PrivateIpAddress", "fe80::1"),
+        "request.LaunchSpecification.PrivateIpAddress",
+        "not an IPv4 address",
+    ),
+    (
+        "group-id",
+        edit("request.LaunchSpecification.GroupIds", ["sg-12"]),
+        "request.LaunchSpecification.GroupIds",
+        "not a security group id",
+    ),
+    (
+        "subnet-id",
+        edit("request.LaunchSpecification.SubnetId", "sub-0123abcd"),
+        "request.LaunchSpecification.SubnetId",
+        "not a subnet id",
+    ),
+    (
+        "placement-group-id",
+        edit("request.LaunchSpecification.Placement", {"GroupId": "sg-01234567"}),
+        "request.LaunchSpecification.Placement.GroupId",
+        "not a placement group id",
+    ),
+    (
+        "partition-zero",
+        edit("request.LaunchSpecification.Placement", {"PartitionNumber": 0}),
+        "request.LaunchSpecification.Placement.PartitionNumber",
+        "greater than or equal to 1",
+    ),
+    (
+        "empty-group-name",
+        edit("request.LaunchSpecification.GroupNames", [""]),
+        "request.LaunchSpecification.GroupNames.0",
+        "at least 1 character",
+    ),
+    (
+        "user-data-string",
+        edit("request.LaunchSpecification.UserData", "echo hi"),
+        "request.LaunchSpecification.UserData",
+        "valid dictionary",
+    ),
+    (
+        "bucket-name",
+        edit("source.bucket", "My_Bucket", LOCAL),
+        "source.bucket",
+        "not an S3 bucket name",
+    ),
+    ("key-prefix", edit("source.key_prefix", "/abs", LOCAL), "source.key_prefix", "no leading '/'"),
+    ("region", edit("aws.region", "useast1"), "aws.region", "not an AWS region name"),
+    (
+        "endpoint",
+        edit("aws.endpoint_url", "localhost:5000"),
+        "aws.endpoint_url",
+        "not an endpoint URL",
+    ),
+    ("name", edit("name", "my profile!"), "name", "not a profile name"),
+    ("format", edit("source.format", "VHDX"), "source.format", "not a valid disk image format"),
+    (
+        "description-empty",
+        edit("request.Description", ""),
+        "request.Description",
+        "at least 1 character",
+    ),
+]
+
+
+def _write(tmp_path: Path, data: Any) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(data if isinstance(data, str) else tomli_w.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "reason"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_every_rule_exits_2_naming_file_field_and_reason(tmp_path, capsys, data, field, reason):
+    path = _write(tmp_path, data)
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    assert main(["preview", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1, err  # one clear line
+    assert str(path) in err
+    assert f": {field}: " in err or not field
+    assert reason in err
+    assert "Traceback" not in err
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
+
+
+def test_base_profile_is_valid():
+    assert parse_profile(tomli_w.dumps(BASE), "x").name == "base"
+
+
+def test_http_manifest_allowed_for_loopback():
+    for url in ("http://127.0.0.1:5000/b/m.xml", "http://localhost/b/m.xml"):
+        parse_profile(tomli_w.dumps(edit("source.manifest_url", url)), "x")
+
+
+def test_several_problems_are_counted():
+    data = edit("request.Platform", "Linux", edit("source.volume_size", 0))
+    with pytest.raises(InputError, match=r"and 1 more problem"):
+        parse_profile(tomli_w.dumps(data), "x")
+
+
+def test_not_utf8_and_folder_and_missing(tmp_path, capsys):
+    bad = tmp_path / "latin.toml"
+    bad.write_bytes(b'name = "caf\xe9"\n')
+    assert main(["preview", str(bad)]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+    folder = tmp_path / "dir.toml"
+    folder.mkdir()
+    assert main(["preview", str(folder)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["preview", str(tmp_path / "none.toml")]) == 2
+    assert "no such profile file" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# The store
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> ProfileStore:
+    monkeypatch.setenv("EC2_IMPORT_WIZARD_HOME", str(tmp_path / "home"))
+    return ProfileStore()
+
+
+def test_home_env_moves_the_store(store, tmp_path, capsys):
+    assert store.root == tmp_path / "home" / "profiles"
+    assert main(["profiles", "path"]) == 0
+    assert capsys.readouterr().out.strip() == str(store.root)
+    assert main(["--profiles-dir", str(tmp_path / "elsewhere"), "profiles", "path"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "elsewhere")
+
+
+def test_save_is_private_atomic_and_round_trips(store, capsys):
+    profile = Profile.model_validate(BASE)
+    path = store.save(profile)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["base.toml"]  # no temp file left
+    assert store.load("base") == profile
+    assert main(["profiles", "show", "base"]) == 0
+    assert capsys.readouterr().out == path.read_text()
+    assert main(["profiles", "list"]) == 0
+    assert capsys.readouterr().out == "base\n"
+
+
+def test_save_refuses_to_overwrite_unless_asked(store):
+    profile = Profile.model_validate(BASE)
+    store.save(profile)
+    with pytest.raises(InputError, match="exists"):
+        store.save(profile)
+    changed = profile.model_copy(update={"description": "changed"})
+    store.save(changed, overwrite=True)
+    assert store.load("base").description == "changed"
+
+
+def test_failed_write_leaves_the_old_file(store, monkeypatch):
+    profile = Profile.model_validate(BASE)
+    path = store.save(profile)
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        store.save(profile.model_copy(update={"description": "new"}), overwrite=True)
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["base.toml"]
+
+
+def test_delete_and_unknown_names(store, capsys):
+    store.save(Profile.model_validate(BASE))
+    assert main(["profiles", "show", "bsae"]) == 2
+    assert "did you mean 'base'" in capsys.readouterr().err
+    assert main(["profiles", "delete", "base"]) == 0
+    assert not store.exists("base")
+    assert main(["profiles", "delete", "base"]) == 2
+    assert main(["profiles", "show", "../etc/passwd"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_profile_argument_takes_a_name_or_a_path(store, tmp_path, capsys):
+    store.save(Profile.model_validate(BASE))
+    assert main(["preview", "base"]) == 0
+    by_name = capsys.readouterr().out
+    assert main(["preview", str(store.path_for("base"))]) == 0
+    assert capsys.readouterr().out == by_name
+
+
+def test_relative_image_path_resolves_against_the_profile_folder(tmp_path):
+    profile = parse_profile(tomli_w.dumps(LOCAL), "x")
+    assert profile.image_path(tmp_path / "sub" / "p.toml") == tmp_path / "sub" / "disk.vmdk"
