@@ -62,8 +62,22 @@ class Context:
         return Target(region=region, aws_profile=aws_profile, endpoint_url=endpoint)
 
     def sandbox_endpoint(self, profile: Any = None) -> str:
-        """Start the in-process sandbox once (issue 4)."""
-        raise InputError("--sandbox is not available yet in this build", field="--sandbox")
+        """Start the in-process sandbox once per Context (it returns at once; moto loads in the
+        background) and create the profile's bucket if missing."""
+        from tui.core.aws import DEFAULT_REGION
+        from tui.sandbox import FAULTS_ENV, RATE_ENV, float_from_env, parse_faults, start
+        from tui.sandbox.faults import seed_from_env
+
+        if self._sandbox_server is None:
+            spec = os.environ.get(FAULTS_ENV)
+            faults = parse_faults(spec, seed=seed_from_env(), source=FAULTS_ENV)
+            self._sandbox_server = start(rate=float_from_env(RATE_ENV), faults=faults)
+        bucket = getattr(getattr(profile, "source", None), "bucket", None)
+        if bucket:
+            aws = getattr(profile, "aws", None)
+            region = self.region or getattr(aws, "region", None) or DEFAULT_REGION
+            self._sandbox_server.ensure_bucket(bucket, region)
+        return str(self._sandbox_server.endpoint)
 
     def close(self) -> None:
         if self._sandbox_server is not None:
@@ -128,6 +142,40 @@ def cmd_profiles(ctx: Context, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sandbox(ctx: Context, args: argparse.Namespace) -> int:
+    """Serve the sandbox until SIGINT (exit 130) or SIGTERM (exit 0)."""
+    import signal
+    import threading
+
+    from tui.sandbox import start
+
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        received.append(signum)
+        stop.set()
+
+    # Handlers first: a signal right after the endpoint line must still stop us cleanly.
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            server = start(host=args.host, port=args.port, rate=args.rate, faults=args.faults)
+        except OSError as exc:
+            raise InputError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
+        try:
+            print(f"endpoint: {server.endpoint}", flush=True)
+            print("sandbox: any credentials work; Ctrl-C to stop", file=sys.stderr, flush=True)
+            while not stop.wait(0.5):
+                pass
+        finally:
+            server.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return EXIT_INTERRUPTED if received and received[0] == signal.SIGINT else EXIT_OK
+
+
 def _not_yet(name: str) -> Callable[[Context, argparse.Namespace], int]:
     def run(ctx: Context, args: argparse.Namespace) -> int:
         raise InputError(f"`{name}` is not available yet in this build")
@@ -146,7 +194,7 @@ COMMANDS: dict[str, Callable[[Context, argparse.Namespace], int]] = {
     "tasks": _not_yet("tasks"),
     "cancel": _not_yet("cancel"),
     "cleanup": _not_yet("cleanup"),
-    "sandbox": _not_yet("sandbox"),
+    "sandbox": cmd_sandbox,
 }
 
 

@@ -1,0 +1,73 @@
+"""The embedded sandbox: moto's server plus a faithful ImportInstance conversion emulation.
+
+    with tui.sandbox.start() as sb:          # returns at once; moto loads in the background
+        boto3.client("ec2", endpoint_url=sb.endpoint, ...)
+
+Importing this package is cheap: werkzeug and moto load only when a sandbox starts.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from tui.sandbox.faults import FAULTS_ENV, SEED_ENV, Faults, parse_faults
+
+if TYPE_CHECKING:
+    from tui.sandbox.server import SandboxServer
+
+RATE_ENV = "EC2_IMPORT_WIZARD_SANDBOX_RATE"
+TASK_TTL_ENV = "EC2_IMPORT_WIZARD_SANDBOX_TASK_TTL"
+
+__all__ = [
+    "FAULTS_ENV",
+    "RATE_ENV",
+    "SEED_ENV",
+    "TASK_TTL_ENV",
+    "Faults",
+    "SandboxServer",
+    "parse_faults",
+    "start",
+]
+
+
+def start(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    rate: float | None = None,
+    faults: str | Faults | None = None,
+    *,
+    seed: int | None = None,
+    task_ttl: float | None = None,
+    poll_interval: float | None = None,
+) -> SandboxServer:
+    """Bind, serve and return the sandbox. `rate`: BytesConverted per second (default: a
+    demo-friendly pace); `faults`: "s3-put=P,throttle=P" (InputError if malformed);
+    `task_ttl`: seconds until ExpirationTime (default 7 days)."""
+    from tui.sandbox.server import SandboxServer
+
+    return SandboxServer(
+        host,
+        port,
+        rate,
+        faults,
+        seed=seed,
+        task_ttl=task_ttl,
+        poll_interval=poll_interval,
+    ).start()
+
+
+def float_from_env(name: str) -> float | None:
+    """A positive number from the environment, or None; InputError if it is not one."""
+    from tui.core.errors import InputError
+
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{text!r} is not a number", field=name) from None
+    if not value > 0:
+        raise InputError(f"{text!r} must be greater than 0", field=name)
+    return value
