@@ -55,7 +55,7 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     """Read the whole request body and put it back for moto."""
     from werkzeug.wsgi import get_input_stream
 
-    body = get_input_stream(environ, safe_fallback=False).read()
+    body = get_input_stream(environ, safe_fallback=True).read()
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     environ["wsgi.input_terminated"] = False
@@ -67,7 +67,7 @@ def _drain(environ: dict[str, Any]) -> None:
     answer."""
     from werkzeug.wsgi import get_input_stream
 
-    stream = get_input_stream(environ, safe_fallback=False)
+    stream = get_input_stream(environ, safe_fallback=True)
     while stream.read(1 << 20):
         pass
 

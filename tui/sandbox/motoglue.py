@@ -92,8 +92,8 @@ def create_stopped_instance(account: str, region: str, spec: dict[str, Any]) -> 
         if spec.get("architecture"):
             instance.architecture = spec["architecture"]
         backend.stop_instances([instance.id])
-        zone = getattr(instance, "placement", None) or instance._placement.zone
-        return instance.id, str(zone)
+        placement = getattr(instance, "placement", None) or instance._placement
+        return instance.id, str(getattr(placement, "zone", placement))
 
 
 def terminate(account: str, region: str, instance_id: str | None) -> None:

@@ -45,6 +45,11 @@ class SandboxServer:
     ):
         if seed is None:
             seed = seed_from_env()
+        if task_ttl is None:
+            from tui.sandbox import TASK_TTL_ENV, float_from_env
+
+            # Tests shorten ExpirationTime to see a task expire; the default is AWS's 7 days.
+            task_ttl = float_from_env(TASK_TTL_ENV)
         self.faults = faults if isinstance(faults, Faults) else parse_faults(faults, seed=seed)
         pacing: dict[str, Any] = {}
         if task_ttl is not None:
