@@ -104,7 +104,11 @@ def disk_images(qemu_img: str, tmp_path_factory: pytest.TempPathFactory) -> dict
 def s3_endpoint() -> Iterator[str]:
     """An http URL serving S3 (moto's threaded server on 127.0.0.1, a free port)."""
     pytest.importorskip("moto.server")
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

@@ -168,7 +168,7 @@ def upload_image(
     the network failed after retries), Cancelled (the `cancel` event was set).
     """
     _check_args(file_format, volume_size, part_size, workers, expiry_days)
-    _require_sigv4(s3)
+    _require_sigv4(s3, bucket)
     path = Path(image_path)
     size, mtime = _image_size(path)
     if size == 0:
@@ -258,13 +258,15 @@ def _check_args(
         )
 
 
-def _require_sigv4(s3: Any) -> None:
-    version = getattr(getattr(s3, "meta", None), "config", None)
-    version = getattr(version, "signature_version", None)
-    if version not in ("s3v4", "v4"):
-        # An unconfigured client presigns SigV2 in several regions (import-protocol.md s3).
+def _require_sigv4(s3: Any, bucket: str) -> None:
+    # Ask for a URL and look: `meta.config.signature_version` says "s3v4" even on a default
+    # client that presigns SigV2 in us-east-1 and other legacy regions (import-protocol.md s3).
+    url = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "probe"}, ExpiresIn=60
+    )
+    if "X-Amz-Signature=" not in url:
         raise ValueError(
-            f"the S3 client signs with {version!r}: presigned URLs must be SigV4; make the "
+            "the S3 client presigns SigV2 URLs; the manifest needs SigV4 ones: make the "
             "client with tui.core.aws.client or Config(signature_version='s3v4')"
         )
 

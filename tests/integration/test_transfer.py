@@ -1,0 +1,643 @@
+"""The uploader against a real S3 endpoint over HTTP (moto's server for now).
+
+Reassembly goes through the manifest's presigned GET URLs with plain urllib, as EC2 does.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import itertools
+import subprocess
+import sys
+import textwrap
+import threading
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from tests.conftest import TEST_CREDENTIALS, make_s3_client
+from tui.core.errors import AwsError, InputError, RefusedError
+from tui.core.manifest import Manifest, parse_manifest
+from tui.core.transfer import (
+    Cancelled,
+    UploadProgress,
+    check_bucket,
+    delete_upload,
+    parse_s3_url,
+    temporary_credentials_warning,
+    upload_image,
+)
+
+KIB = 1024
+PART = 256 * KIB  # small parts: a 4 MiB image is 16 of them
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return bytes(response.read())
+
+
+def reassemble(manifest_url: str) -> tuple[Manifest, bytes]:
+    manifest = parse_manifest(_get(manifest_url))
+    return manifest, b"".join(_get(p.get_url) for p in manifest.parts)
+
+
+def sent_keys(client: Any, operation: str) -> list[str]:
+    """Keys of the `operation` requests `client` really sends (presigning sends nothing)."""
+    keys: list[str] = []
+    lock = threading.Lock()
+
+    def record(request: Any, **_: Any) -> None:
+        key = unquote(urlsplit(request.url).path).lstrip("/").partition("/")[2]
+        with lock:
+            keys.append(key)
+
+    client.meta.events.register(f"before-send.s3.{operation}", record)
+    return keys
+
+
+def counting_client(endpoint: str, **config: Any) -> tuple[Any, list[str]]:
+    """A client that records the key of every PutObject it sends."""
+    client = make_s3_client(endpoint, **config)
+    return client, sent_keys(client, "PutObject")
+
+
+def part_puts(puts: list[str]) -> list[str]:
+    return [k for k in puts if ".part" in k]
+
+
+def keys_in(s3: Any, bucket: str) -> list[str]:
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+# ---------------------------------------------------------------------------------------------
+# Upload and reassembly
+
+
+@pytest.mark.parametrize("name", ["vmdk_stream", "vhd_dynamic", "raw"])
+def test_upload_then_reassemble_through_presigned_urls(
+    s3_endpoint: str, bucket: str, disk_images: dict[str, Path], name: str
+) -> None:
+    image = disk_images[name]
+    s3, puts = counting_client(s3_endpoint)
+    progress: list[UploadProgress] = []
+    done: list[int] = []
+    result = upload_image(
+        s3,
+        image,
+        bucket,
+        "imports/",
+        "run-1",
+        file_format={"vmdk_stream": "VMDK", "vhd_dynamic": "VHD", "raw": "RAW"}[name],
+        volume_size=1,
+        part_size=PART,
+        workers=3,
+        on_progress=progress.append,
+        on_part_done=done.append,
+    )
+    data = image.read_bytes()
+    parts = -(-len(data) // PART)
+    assert (result.parts, result.parts_sent, result.parts_skipped) == (parts, parts, 0)
+    assert result.bytes == len(data)
+    assert result.manifest_key == f"imports/run-1/{image.name}manifest.xml"
+    assert result.s3_url == f"s3://{bucket}/imports/run-1/{image.name}manifest.xml"
+    assert sorted(done) == list(range(parts))
+    assert len(part_puts(puts)) == parts
+
+    manifest, body = reassemble(result.manifest_url)
+    assert body == data  # byte-identical
+    assert manifest == result.manifest
+    assert manifest.size == len(data) and manifest.volume_size == 1
+    assert [p.key for p in manifest.parts] == [
+        f"imports/run-1/{image.name}.part{i}" for i in range(parts)
+    ]
+    assert "X-Amz-Signature=" in result.manifest_url  # SigV4
+    assert "X-Amz-Expires=604800" in result.manifest_url  # 7 days by default
+
+    # Progress: starts at zero, never goes back, ends complete.
+    assert progress[0].parts_done == 0 and progress[-1].parts_done == parts
+    assert progress[-1].bytes_done == len(data)
+    assert all(a.bytes_done <= b.bytes_done for a, b in itertools.pairwise(progress))
+
+
+def test_presigned_head_and_delete_urls_work(
+    s3_endpoint: str, s3_client: Any, bucket: str, disk_images: dict[str, Path]
+) -> None:
+    result = upload_image(
+        s3_client,
+        disk_images["vmdk_stream"],
+        bucket,
+        "",
+        "r",
+        file_format="VMDK",
+        volume_size=1,
+        part_size=PART,
+        expiry_days=1,
+    )
+    part = result.manifest.parts[-1]
+    with urllib.request.urlopen(urllib.request.Request(part.head_url, method="HEAD")) as resp:
+        assert int(resp.headers["Content-Length"]) == part.size
+    assert "X-Amz-Expires=86400" in part.get_url
+    assert part.delete_url is not None
+    urllib.request.urlopen(urllib.request.Request(part.delete_url, method="DELETE")).close()
+    assert part.key not in keys_in(s3_client, bucket)
+    urllib.request.urlopen(
+        urllib.request.Request(result.manifest.self_destruct_url, method="DELETE")
+    ).close()
+    assert result.manifest_key not in keys_in(s3_client, bucket)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cancel, kill, resume
+
+
+def test_cancel_halfway_then_resume_sends_only_missing_parts(
+    s3_endpoint: str, bucket: str, disk_images: dict[str, Path]
+) -> None:
+    image = disk_images["raw"]
+    total = image.stat().st_size // PART
+    s3, puts = counting_client(s3_endpoint)
+    cancel = threading.Event()
+    done: list[int] = []
+
+    def on_part_done(index: int) -> None:
+        done.append(index)
+        if len(done) == total // 2:
+            cancel.set()
+
+    args: dict[str, Any] = dict(file_format="RAW", volume_size=1, part_size=PART, workers=2)
+    with pytest.raises(Cancelled, match="resuming sends only the rest"):
+        upload_image(
+            s3, image, bucket, "p", "run", cancel=cancel, on_part_done=on_part_done, **args
+        )
+    first = set(part_puts(puts))
+    assert total // 2 <= len(first) < total  # in-flight parts finished, nothing new started
+    assert not any(k.endswith("manifest.xml") for k in keys_in(s3, bucket))
+
+    puts.clear()
+    result = upload_image(s3, image, bucket, "p", "run", **args)
+    second = part_puts(puts)
+    assert len(second) == total - len(first)
+    assert set(second).isdisjoint(first)
+    assert (result.parts_sent, result.parts_skipped) == (total - len(first), len(first))
+    assert reassemble(result.manifest_url)[1] == image.read_bytes()
+
+
+def test_killed_process_then_resume(
+    s3_endpoint: str, bucket: str, disk_images: dict[str, Path], tmp_path: Path
+) -> None:
+    """The upload process dies (os._exit, no cleanup) after some parts; resume sends the rest."""
+    image = disk_images["vmdk_stream"]
+    total = -(-image.stat().st_size // PART)
+    script = tmp_path / "kill.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os, sys
+            sys.path.insert(0, {str(Path(__file__).parents[2])!r})
+            from tests.conftest import make_s3_client
+            from tui.core.transfer import upload_image
+            done = []
+            def on_part_done(i):
+                done.append(i)
+                if len(done) == 2:
+                    os._exit(9)
+            upload_image(make_s3_client({s3_endpoint!r}), {str(image)!r}, {bucket!r}, "k",
+                         "run", file_format="VMDK", volume_size=1, part_size={PART},
+                         workers=1, on_part_done=on_part_done)
+            """
+        )
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=120)
+    assert proc.returncode == 9, proc.stderr.decode()[-2000:]
+    s3, puts = counting_client(s3_endpoint)
+    present = len(keys_in(s3, bucket))
+    assert present == 2
+    done: list[int] = []
+    result = upload_image(
+        s3,
+        image,
+        bucket,
+        "k",
+        "run",
+        file_format="VMDK",
+        volume_size=1,
+        part_size=PART,
+        on_part_done=done.append,
+    )
+    assert len(part_puts(puts)) == total - present
+    assert result.parts_skipped == present
+    assert sorted(done) == list(range(total))  # found-by-HEAD parts count as done too
+    assert reassemble(result.manifest_url)[1] == image.read_bytes()
+
+
+def test_skip_parts_are_trusted(
+    s3_endpoint: str, bucket: str, disk_images: dict[str, Path]
+) -> None:
+    """Parts the journal already recorded are neither HEADed nor sent."""
+    image = disk_images["raw"]
+    s3, puts = counting_client(s3_endpoint)
+    args: dict[str, Any] = dict(file_format="RAW", volume_size=1, part_size=PART)
+    upload_image(s3, image, bucket, "", "run", **args)
+    puts.clear()
+    heads = sent_keys(s3, "HeadObject")
+    result = upload_image(s3, image, bucket, "", "run", skip_parts={0, 1, 2, 99}, **args)
+    assert part_puts(puts) == []
+    assert not any(k.endswith((".part0", ".part1", ".part2")) for k in heads)
+    assert len(heads) == result.parts - 3
+    assert result.parts_skipped == result.parts
+
+
+def test_changed_part_is_sent_again(
+    s3_endpoint: str, s3_client: Any, bucket: str, disk_images: dict[str, Path]
+) -> None:
+    """A part present with the wrong content (same size) is not trusted on resume."""
+    image = disk_images["raw"]
+    args: dict[str, Any] = dict(file_format="RAW", volume_size=1, part_size=PART)
+    first = upload_image(s3_client, image, bucket, "", "run", **args)
+    key = first.manifest.parts[0].key  # the MBR: not zeros, so a zero part differs
+    s3_client.put_object(Bucket=bucket, Key=key, Body=b"\0" * PART)
+    s3, puts = counting_client(s3_endpoint)
+    result = upload_image(s3, image, bucket, "", "run", **args)
+    assert part_puts(puts) == [key]
+    assert reassemble(result.manifest_url)[1] == image.read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# Retries and integrity, through a proxy that misbehaves
+
+
+class FaultyProxy:
+    """Forwards to the real endpoint; `fault(method, path, n)` may answer instead, where n
+    counts the requests seen for that method and path."""
+
+    def __init__(
+        self,
+        upstream: str,
+        fault: Callable[[str, str, int], tuple[int, dict[str, str], bytes] | None],
+    ):
+        target = urlsplit(upstream)
+        self.counts: dict[tuple[str, str], int] = {}
+        self.faults = 0
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path.split("?", 1)[0]
+                with lock:
+                    n = outer.counts.get((self.command, path), 0) + 1
+                    outer.counts[(self.command, path)] = n
+                answer = fault(self.command, path, n)
+                if answer is not None:
+                    with lock:
+                        outer.faults += 1
+                    status, headers, payload = answer
+                else:
+                    conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+                    conn.request(self.command, self.path, body=body, headers=dict(self.headers))
+                    resp = conn.getresponse()
+                    payload = resp.read()
+                    status = resp.status
+                    headers = {
+                        k: v
+                        for k, v in resp.getheaders()
+                        if k.lower() not in ("transfer-encoding", "connection")
+                    }
+                    conn.close()
+                self.send_response(status)
+                if self.command != "HEAD":  # a HEAD keeps the object's length
+                    headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
+                    headers["Content-Length"] = str(len(payload))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+
+            do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _handle
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def proxy(s3_endpoint: str) -> Iterator[Callable[..., FaultyProxy]]:
+    made: list[FaultyProxy] = []
+
+    def make(fault: Callable[[str, str, int], Any]) -> FaultyProxy:
+        p = FaultyProxy(s3_endpoint, fault)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+
+
+_INTERNAL_ERROR = (
+    500,
+    {"Content-Type": "application/xml"},
+    b"<Error><Code>InternalError</Code><Message>injected</Message></Error>",
+)
+_SLOW_DOWN = (
+    503,
+    {"Content-Type": "application/xml"},
+    b"<Error><Code>SlowDown</Code><Message>injected</Message></Error>",
+)
+
+
+def test_retries_5xx_and_throttling(
+    proxy: Callable[..., FaultyProxy], bucket: str, disk_images: dict[str, Path]
+) -> None:
+    def fault(method: str, path: str, n: int) -> Any:
+        if method == "PUT" and ".part" in path and n <= 2:
+            return _INTERNAL_ERROR if n == 1 else _SLOW_DOWN
+        return None
+
+    p = proxy(fault)
+    # botocore's own retries off: this exercises ours.
+    s3 = make_s3_client(p.url, retries={"total_max_attempts": 1})
+    image = disk_images["raw"]
+    result = upload_image(
+        s3, image, bucket, "", "run", file_format="RAW", volume_size=1, part_size=PART, workers=4
+    )
+    parts = image.stat().st_size // PART
+    assert p.faults == 2 * parts
+    assert result.retries == 2 * parts
+    assert reassemble(result.manifest_url)[1] == image.read_bytes()
+
+
+def test_wrong_etag_is_caught_and_retried(
+    proxy: Callable[..., FaultyProxy], bucket: str, disk_images: dict[str, Path]
+) -> None:
+    """A PUT that "succeeds" with an MD5 other than ours is not believed."""
+
+    def fault(method: str, path: str, n: int) -> Any:
+        if method == "PUT" and path.endswith(".part1") and n == 1:
+            return 200, {"ETag": '"' + "0" * 32 + '"'}, b""
+        return None
+
+    p = proxy(fault)
+    s3 = make_s3_client(p.url, retries={"total_max_attempts": 1})
+    image = disk_images["raw"]
+    result = upload_image(
+        s3, image, bucket, "", "run", file_format="RAW", volume_size=1, part_size=PART
+    )
+    assert (p.faults, result.retries) == (1, 1)
+    assert reassemble(result.manifest_url)[1] == image.read_bytes()
+
+
+def test_gives_up_after_max_attempts(
+    proxy: Callable[..., FaultyProxy], bucket: str, disk_images: dict[str, Path]
+) -> None:
+    def fault(method: str, path: str, n: int) -> Any:
+        return _INTERNAL_ERROR if method == "PUT" and path.endswith(".part2") else None
+
+    p = proxy(fault)
+    s3 = make_s3_client(p.url, retries={"total_max_attempts": 1})
+    with pytest.raises(AwsError) as info:
+        upload_image(
+            s3,
+            disk_images["raw"],
+            bucket,
+            "",
+            "run",
+            file_format="RAW",
+            volume_size=1,
+            part_size=PART,
+            max_attempts=3,
+        )
+    assert info.value.code == "InternalError"
+    assert p.counts[("PUT", f"/{bucket}/run/disk.raw.part2")] == 3
+
+
+def test_connection_errors_are_retried(
+    bucket: str, s3_endpoint: str, disk_images: dict[str, Path]
+) -> None:
+    """Nothing listens on the first tries: a dead endpoint that comes back (simulated by a
+    client whose endpoint is swapped in after a failure)."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+    s3 = make_s3_client(dead, retries={"total_max_attempts": 1}, connect_timeout=1)
+    with pytest.raises(AwsError) as info:
+        upload_image(
+            s3,
+            disk_images["raw"],
+            bucket,
+            "",
+            "run",
+            file_format="RAW",
+            volume_size=1,
+            part_size=PART,
+            max_attempts=2,
+        )
+    assert info.value.code == "NetworkError"
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors and arguments
+
+
+def test_missing_bucket_is_a_clear_aws_error(s3_client: Any, disk_images: dict[str, Path]) -> None:
+    with pytest.raises(AwsError) as info:
+        upload_image(
+            s3_client,
+            disk_images["raw"],
+            "no-such-bucket-here",
+            "",
+            "run",
+            file_format="RAW",
+            volume_size=1,
+        )
+    assert info.value.code == "NoSuchBucket"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"expiry_days": 8}, "1 to 7 days"),
+        ({"expiry_days": 0}, "1 to 7 days"),
+        ({"part_size": 1000}, "part size"),
+        ({"workers": 0}, "workers"),
+        ({"file_format": "VHDX"}, "format"),
+        ({"volume_size": 0}, "volume size"),
+    ],
+)
+def test_bad_arguments(
+    s3_client: Any, disk_images: dict[str, Path], kwargs: dict[str, Any], message: str
+) -> None:
+    args: dict[str, Any] = {"file_format": "RAW", "volume_size": 1, **kwargs}
+    with pytest.raises(InputError, match=message):
+        upload_image(s3_client, disk_images["raw"], "bkt", "", "run", **args)
+
+
+def test_sigv2_client_refused(s3_endpoint: str, disk_images: dict[str, Path]) -> None:
+    import boto3
+
+    s3 = boto3.session.Session(region_name="us-east-1", **TEST_CREDENTIALS).client(
+        "s3", endpoint_url=s3_endpoint
+    )
+    with pytest.raises(ValueError, match="SigV4"):
+        upload_image(s3, disk_images["raw"], "bkt", "", "r", file_format="RAW", volume_size=1)
+
+
+def test_empty_image_refused(s3_client: Any, tmp_path: Path) -> None:
+    path = tmp_path / "empty.raw"
+    path.touch()
+    with pytest.raises(InputError, match="empty"):
+        upload_image(s3_client, path, "bkt", "", "r", file_format="RAW", volume_size=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bucket, credentials
+
+
+def test_check_bucket(s3_client: Any, bucket: str) -> None:
+    assert check_bucket(s3_client, bucket, "us-east-1") is False
+    with pytest.raises(InputError, match="does not exist"):
+        check_bucket(s3_client, "absent-bucket-xyz", "us-east-1")
+    assert check_bucket(s3_client, "created-bucket-xyz", "us-east-1", create=True) is True
+    s3_client.head_bucket(Bucket="created-bucket-xyz")
+
+
+def test_check_bucket_wrong_region(s3_client: Any) -> None:
+    s3_client.create_bucket(
+        Bucket="eu-bucket-xyz", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    with pytest.raises(InputError, match="not local to the Region"):
+        check_bucket(s3_client, "eu-bucket-xyz", "us-east-1")
+    assert check_bucket(s3_client, "eu-bucket-xyz", "eu-west-1") is False
+
+
+def test_temporary_credentials_warning() -> None:
+    import boto3
+
+    temp = boto3.session.Session(
+        aws_access_key_id="A", aws_secret_access_key="B", aws_session_token="T"
+    )
+    assert "temporary" in (temporary_credentials_warning(temp) or "")
+    lasting = boto3.session.Session(aws_access_key_id="A", aws_secret_access_key="B")
+    assert temporary_credentials_warning(lasting) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Delete
+
+
+def test_delete_upload_removes_parts_and_manifest(
+    s3_client: Any, bucket: str, disk_images: dict[str, Path]
+) -> None:
+    s3_client.put_object(Bucket=bucket, Key="unrelated/keep.txt", Body=b"keep")
+    result = upload_image(
+        s3_client,
+        disk_images["vmdk_stream"],
+        bucket,
+        "imports",
+        "run",
+        file_format="VMDK",
+        volume_size=1,
+        part_size=PART,
+    )
+    report = delete_upload(s3_client, bucket, result.manifest_key)
+    assert report.manifest_found
+    assert len(report.deleted) == result.parts + 1
+    assert keys_in(s3_client, bucket) == ["unrelated/keep.txt"]
+    # Twice is fine: nothing left, nothing to do.
+    again = delete_upload(s3_client, bucket, result.manifest_key)
+    assert (again.manifest_found, again.deleted) == (False, [])
+
+
+def test_delete_cancelled_upload_without_manifest(
+    s3_client: Any, bucket: str, disk_images: dict[str, Path]
+) -> None:
+    cancel = threading.Event()
+    with pytest.raises(Cancelled):
+        upload_image(
+            s3_client,
+            disk_images["raw"],
+            bucket,
+            "imports",
+            "run",
+            file_format="RAW",
+            volume_size=1,
+            part_size=PART,
+            workers=1,
+            cancel=cancel,
+            on_part_done=lambda i: cancel.set() if i >= 2 else None,
+        )
+    sent = keys_in(s3_client, bucket)
+    assert 3 <= len(sent) < 16  # the part in flight when cancelled may have finished too
+    s3_client.put_object(Bucket=bucket, Key="imports/run/disk.raw.partial-notes", Body=b"x")
+    report = delete_upload(s3_client, bucket, "imports/run/disk.rawmanifest.xml")
+    assert not report.manifest_found
+    assert sorted(report.deleted) == sorted(sent)
+    assert keys_in(s3_client, bucket) == ["imports/run/disk.raw.partial-notes"]
+
+
+def test_delete_refuses_a_manifest_pointing_elsewhere(
+    s3_client: Any, bucket: str, disk_images: dict[str, Path]
+) -> None:
+    result = upload_image(
+        s3_client,
+        disk_images["raw"],
+        bucket,
+        "a",
+        "run",
+        file_format="RAW",
+        volume_size=1,
+        part_size=PART,
+    )
+    manifest = result.manifest
+    manifest.parts[0].key = "precious/data.bin"
+    s3_client.put_object(Bucket=bucket, Key=result.manifest_key, Body=manifest.to_xml())
+    with pytest.raises(RefusedError, match="outside its folder"):
+        delete_upload(s3_client, bucket, result.manifest_key)
+    assert len(keys_in(s3_client, bucket)) == result.parts + 1
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "https://bkt.s3.amazonaws.com/a/b%20c.partmanifest.xml?X=1",
+            ("bkt", "a/b c.partmanifest.xml"),
+        ),
+        ("https://bkt.s3.eu-west-1.amazonaws.com/k/m.xml", ("bkt", "k/m.xml")),
+        ("https://my.dotted.bkt.s3-us-west-2.amazonaws.com/k", ("my.dotted.bkt", "k")),
+        ("https://s3.amazonaws.com/bkt/k/m.xml?a=b", ("bkt", "k/m.xml")),
+        (
+            "http://127.0.0.1:5000/bkt/run/x.rawmanifest.xml?X-Amz-Signature=1",
+            ("bkt", "run/x.rawmanifest.xml"),
+        ),
+        ("s3://bkt/k", ("bkt", "k")),
+    ],
+)
+def test_parse_s3_url(url: str, expected: tuple[str, str]) -> None:
+    assert parse_s3_url(url) == expected
+
+
+def test_parse_s3_url_rejects_non_objects() -> None:
+    with pytest.raises(InputError):
+        parse_s3_url("https://s3.amazonaws.com/bucket-only")
