@@ -69,6 +69,9 @@ _lock = threading.Lock()
 _sessions: dict[Target, Any] = {}
 _clients: dict[tuple[Target, str], Any] = {}
 
+# Errors after which a request may or may not have reached AWS.
+AMBIGUOUS_ERRORS = ("ReadTimeoutError", "ConnectionClosedError", "ResponseStreamingError")
+
 
 def session(target: Target) -> boto3.Session:
     import boto3
@@ -87,16 +90,18 @@ def session(target: Target) -> boto3.Session:
         return s
 
 
-def client(target: Target, service: str) -> Any:
+def client(target: Target, service: str, *, attempts: int = 5) -> Any:
     """A shared, thread-safe client. S3 always signs SigV4 (SigV2 URLs break past 7 days and
-    are what an unconfigured client presigns in us-east-1)."""
+    are what an unconfigured client presigns in us-east-1). `attempts=1` turns botocore's own
+    retries off: for calls that must not be repeated blindly (ImportInstance)."""
     from botocore.config import Config
 
+    key = (target, f"{service}/{attempts}")
     with _lock:
-        c = _clients.get((target, service))
+        c = _clients.get(key)
     if c is not None:
         return c
-    options: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": 5}}
+    options: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": attempts}}
     if service == "s3":
         options["signature_version"] = "s3v4"
         options["s3"] = {"addressing_style": "path" if target.endpoint_url else "virtual"}
@@ -107,7 +112,7 @@ def client(target: Target, service: str) -> Any:
     except Exception as exc:
         raise map_error(exc) from None
     with _lock:
-        return _clients.setdefault((target, service), c)
+        return _clients.setdefault(key, c)
 
 
 def unsigned_endpoint(target: Target, service: str = "ec2") -> str:

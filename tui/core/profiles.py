@@ -152,7 +152,7 @@ class Profile(_Strict):
         p = Path(self.source.path).expanduser()
         if not p.is_absolute() and origin is not None:
             p = origin.parent / p
-        return p
+        return Path(os.path.normpath(p))
 
     def build_request(
         self, *, manifest_url: str, image_format: str, image_bytes: int, volume_size: int

@@ -1,0 +1,161 @@
+"""How the command line shows pipeline events: progress bars and a summary on stderr (text), or
+JSON Lines on stdout (`--json`). The TUI renders the same events its own way."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from typing import IO, Any
+
+from tui.core.events import (
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    ProbeEvent,
+    SubmittedEvent,
+    TaskEvent,
+    UploadedEvent,
+    UploadEvent,
+    WarningEvent,
+)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    s = int(seconds)
+    return (
+        f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    )
+
+
+def bar(fraction: float, width: int = 24) -> str:
+    filled = int(round(max(0.0, min(1.0, fraction)) * width))
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+class JsonLines:
+    """One JSON object a line on stdout, each with "event" (design.md section 3)."""
+
+    def __init__(self, out: IO[str] | None = None, labels: dict[str, str] | None = None):
+        self.out = out or sys.stdout
+        self.labels = labels or {}
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        data: dict[str, Any] = event.to_json()
+        if event.run_id in self.labels:
+            data["profile"] = self.labels[event.run_id]
+        with self._lock:
+            self.out.write(json.dumps(data) + "\n")
+            self.out.flush()
+
+
+class TextProgress:
+    """Bars on stderr: redrawn in place on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, err: IO[str] | None = None, labels: dict[str, str] | None = None):
+        self.err = err or sys.stderr
+        self.tty = self.err.isatty()
+        self.labels = labels or {}
+        self._lock = threading.Lock()
+        self._last_line: dict[str, float] = {}
+        self._task_phase: dict[str, tuple[str, str]] = {}
+        self._open_bar = False
+
+    def _prefix(self, run_id: str) -> str:
+        label = self.labels.get(run_id)
+        return f"{label}: " if label and len(self.labels) > 1 else ""
+
+    def _line(self, text: str) -> None:
+        if self._open_bar:
+            self.err.write("\n")
+            self._open_bar = False
+        self.err.write(text + "\n")
+        self.err.flush()
+
+    def _progress(self, run_id: str, text: str) -> None:
+        now = time.monotonic()
+        if self.tty and len(self.labels) <= 1:
+            self.err.write("\r\x1b[2K" + text)
+            self.err.flush()
+            self._open_bar = True
+        elif now - self._last_line.setdefault(run_id, now) >= 5.0:
+            self._last_line[run_id] = now
+            self._line(text)
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self._render(event)
+
+    def _render(self, e: Event) -> None:
+        p = self._prefix(e.run_id)
+        if isinstance(e, ProbeEvent):
+            size = f", {human_bytes(e.virtual_bytes)} virtual" if e.virtual_bytes else ""
+            self._line(
+                f"{p}{e.path}: {e.format}, {human_bytes(e.file_bytes)} to send{size}, "
+                f"{e.volume_size_gib} GiB volume"
+            )
+        elif isinstance(e, UploadEvent):
+            frac = e.bytes_done / e.bytes_total if e.bytes_total else 1.0
+            self._progress(
+                e.run_id,
+                f"{p}upload {bar(frac)} {frac:4.0%}  {e.parts_done}/{e.parts_total} parts  "
+                f"{human_bytes(e.bytes_done)}/{human_bytes(e.bytes_total)}  "
+                f"{human_bytes(e.bytes_per_s)}/s  ETA {human_duration(e.eta_s)}",
+            )
+        elif isinstance(e, UploadedEvent):
+            self._line(
+                f"{p}uploaded {e.parts} parts to s3://{e.bucket}/{e.manifest_key} "
+                f"(sent {e.parts_sent}, already there {e.parts_skipped}); every part verified "
+                "through its presigned URL"
+            )
+        elif isinstance(e, SubmittedEvent):
+            self._line(f"{p}submitted {e.conversion_task_id} (instance {e.instance_id})")
+        elif isinstance(e, TaskEvent) and e.task is not None:
+            t = e.task
+            pct = t.percent
+            key = (t.state, t.phase)
+            if self._task_phase.get(e.run_id) != key:  # a new state or phase: always a line
+                self._task_phase[e.run_id] = key
+                said = f": {t.message}" if t.message and t.message != t.state else ""
+                self._line(f"{p}{t.task_id} {t.state}{said}")
+            elif pct is not None:
+                self._progress(
+                    e.run_id, f"{p}convert {bar(pct / 100)} {pct:3.0f}%  {t.task_id}  {t.message}"
+                )
+        elif isinstance(e, WarningEvent):
+            self._line(f"{p}warning: {e.message}")
+        elif isinstance(e, ErrorEvent):
+            if e.code != "Interrupted":
+                self._line(f"{p}error: {e.code}: {e.message}")
+        elif isinstance(e, DoneEvent):
+            self._line(summary(e, p))
+
+
+def summary(e: DoneEvent, prefix: str = "") -> str:
+    if e.state == "dry-run":
+        return f"{prefix}dry run: the request would succeed ({e.message})"
+    lines = [f"{prefix}{e.state}: {e.conversion_task_id}"]
+    if e.instance_id:
+        lines.append(f"  instance  {e.instance_id}")
+    if e.volume_id:
+        lines.append(f"  volume    {e.volume_id}")
+    if e.message:
+        lines.append(f"  message   {e.message}")
+    if e.state == "completed":
+        lines.append("  the instance is stopped: start it when you are ready")
+    for hint in e.cleanup:
+        lines.append(f"  clean up the uploaded image from S3: {hint}")
+    lines.append(f"  run id    {e.run_id}")
+    return "\n".join(lines)

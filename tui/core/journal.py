@@ -1,0 +1,148 @@
+"""Run records: one JSON file per import run under the platformdirs state dir, for `resume`,
+`runs`, `cleanup` and the TUI's recent runs.
+
+A record holds the profile snapshot, S3 keys (never presigned URLs: they are bearer secrets),
+parts done, the task id and state. Writes are atomic with mode 0600.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from tui.core import paths
+from tui.core.errors import InputError
+from tui.core.fsutil import atomic_write
+
+RUN_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+# Run states, in the order a run passes through them.
+PLANNED = "planned"
+UPLOADING = "uploading"
+UPLOADED = "uploaded"
+SUBMITTING = "submitting"  # ImportInstance sent, answer not yet recorded
+SUBMITTED = "submitted"
+COMPLETED = "completed"
+CANCELLED = "cancelled"
+FAILED = "failed"
+INTERRUPTED = "interrupted"
+FINAL = frozenset({COMPLETED, CANCELLED, FAILED})
+
+
+def new_run_id() -> str:
+    return str(uuid.uuid4())
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    profile_name: str
+    profile: dict[str, Any]  # the profile as it was when the run started
+    profile_origin: str | None
+    region: str
+    aws_profile: str | None = None
+    endpoint_url: str | None = None
+    sandbox: bool = False
+    image_path: str | None = None
+    image_bytes: int = 0
+    image_format: str = ""
+    volume_size: int = 0
+    bucket: str | None = None
+    manifest_key: str | None = None
+    part_size: int = 0
+    parts_total: int = 0
+    parts_done: list[int] = field(default_factory=list)
+    task_id: str | None = None
+    instance_id: str | None = None
+    volume_id: str | None = None
+    state: str = PLANNED
+    interrupted_in: str | None = None  # the state a SIGINT stopped
+    message: str = ""
+    created_at: str = field(default_factory=now)
+    updated_at: str = field(default_factory=now)
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL
+
+    @property
+    def short_id(self) -> str:
+        return self.run_id[:8]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class Journal:
+    """Run records on disk. Thread-safe: the uploader's workers report parts concurrently."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = root if root is not None else paths.runs_dir()
+        self._lock = threading.Lock()
+
+    def path_for(self, run_id: str) -> Path:
+        return self.root / f"{run_id}.json"
+
+    def save(self, record: RunRecord) -> None:
+        with self._lock:
+            record.updated_at = now()
+            atomic_write(self.path_for(record.run_id), json.dumps(record.to_json(), indent=2))
+
+    def update(self, record: RunRecord, **changes: Any) -> None:
+        for key, value in changes.items():
+            setattr(record, key, value)
+        self.save(record)
+
+    def load(self, ref: str) -> RunRecord:
+        """A run by its id or an unambiguous prefix of it (the first 8 characters usually)."""
+        if RUN_ID_RE.fullmatch(ref):
+            path = self.path_for(ref)
+        else:
+            if not re.fullmatch(r"[0-9a-f-]{4,36}", ref):
+                raise InputError("is not a run id (see `ec2-import-wizard runs`)", source=repr(ref))
+            matches = sorted(self.root.glob(f"{ref}*.json")) if self.root.is_dir() else []
+            if len(matches) > 1:
+                raise InputError("matches several runs: give more of the id", source=repr(ref))
+            path = matches[0] if matches else self.path_for(ref)
+        try:
+            return RunRecord.from_json(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise InputError(
+                f"no such run in {self.root} (see `ec2-import-wizard runs`)", source=repr(ref)
+            ) from None
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"run record is damaged: {exc}", source=str(path)) from None
+
+    def find_by_task(self, task_id: str) -> RunRecord | None:
+        return next((r for r in self.list() if r.task_id == task_id), None)
+
+    def list(self) -> list[RunRecord]:
+        """Every readable record, newest first (damaged ones are skipped, not fatal)."""
+        if not self.root.is_dir():
+            return []
+        records = []
+        for path in self.root.glob("*.json"):
+            try:
+                records.append(RunRecord.from_json(json.loads(path.read_text())))
+            except (OSError, ValueError, TypeError):
+                continue
+        return sorted(records, key=lambda r: (r.updated_at, r.run_id), reverse=True)
+
+
+def list_runs() -> list[RunRecord]:
+    return Journal().list()

@@ -1,0 +1,523 @@
+"""One import run as a sequence of typed events: probe, upload the parts, write the manifest,
+verify every part through its presigned HEAD URL (as EC2 will), ImportInstance, watch.
+
+The `run` and `resume` commands and the TUI drive this same class. Nothing is created in EC2
+until the image is wholly in S3, and a run never makes two tasks: when ImportInstance fails in a
+way that may have reached AWS, we look for a task carrying this run's manifest before retrying.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tui.core import aws, journal
+from tui.core.errors import AwsError, InputError, Interrupted
+from tui.core.events import (
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    ProbeEvent,
+    SubmittedEvent,
+    TaskEvent,
+    UploadedEvent,
+    UploadEvent,
+    WarningEvent,
+)
+from tui.core.journal import Journal, RunRecord
+from tui.core.plan import ImportPlan, plan_import
+from tui.core.profiles import Profile
+from tui.core.request import redact_url
+from tui.core.tasks import TaskView
+
+ACTIVE_TASK_LIMIT = 5  # per account (import-protocol.md section 6)
+MAX_BACKOFF = 300.0
+
+
+class TaskSlots:
+    """At most 5 conversion tasks active at once: runs queue here before ImportInstance."""
+
+    def __init__(self, limit: int = ACTIVE_TASK_LIMIT):
+        self._sem = threading.BoundedSemaphore(limit)
+
+    def acquire(self, cancel: threading.Event) -> None:
+        while not self._sem.acquire(timeout=0.2):
+            if cancel.is_set():
+                raise Interrupted("interrupted while queued for a conversion-task slot")
+
+    def release(self) -> None:
+        self._sem.release()
+
+
+class ImportRun:
+    """One import, start to finish. `run()` blocks: call it from a thread (worker) of your own."""
+
+    def __init__(
+        self,
+        plan: ImportPlan,
+        target: aws.Target,
+        *,
+        on_event: Callable[[Event], None],
+        poll: float = 15.0,
+        wait: bool = True,
+        dry_run: bool = False,
+        cancel: threading.Event | None = None,
+        journal_: Journal | None = None,
+        record: RunRecord | None = None,
+        slots: TaskSlots | None = None,
+        part_size: int | None = None,
+        workers: int | None = None,
+        pending_warning_after: float = 900.0,
+    ):
+        self.plan = plan
+        self.target = target
+        self.on_event = on_event
+        self.poll = poll
+        self.wait = wait
+        self.dry_run = dry_run
+        self.cancel = cancel or threading.Event()
+        self.journal = journal_ or Journal()
+        self.slots = slots
+        self.part_size = part_size
+        self.workers = workers
+        self.pending_warning_after = pending_warning_after
+        self.record = record or self._new_record()
+        self.run_id = self.record.run_id
+        self.manifest_url: str | None = plan.profile.source.manifest_url
+        self.uploaded_at: float | None = None
+        self._holding_slot = False
+        # A recorded run may have sent ImportInstance before it stopped: look before sending.
+        self.resumed = record is not None
+
+    # -----------------------------------------------------------------------------------------
+    # Construction
+
+    @classmethod
+    def from_profile(
+        cls, profile: Profile, origin: Path | None, target: aws.Target, **kw: Any
+    ) -> ImportRun:
+        return cls(plan_import(profile, origin), target, **kw)
+
+    @classmethod
+    def resume(cls, record: RunRecord, target: aws.Target | None = None, **kw: Any) -> ImportRun:
+        """Continue a recorded run: re-attach to its task, or upload what is missing."""
+        if record.final:
+            raise InputError(f"run {record.short_id} already ended {record.state}", field="RUN_ID")
+        if record.sandbox:
+            raise InputError(
+                "this run used --sandbox, whose state died with its process: start it again",
+                field="RUN_ID",
+            )
+        profile = Profile.model_validate(record.profile)
+        origin = Path(record.profile_origin) if record.profile_origin else None
+        if profile.source.manifest_url is not None and record.task_id is None:
+            # The snapshot's presigned URL was redacted: take it from the profile file again.
+            if origin is None or not origin.exists():
+                raise InputError("the profile file with the manifest URL is gone", field="RUN_ID")
+            from tui.core.profiles import load_profile
+
+            profile = load_profile(origin)
+        if record.task_id is None and record.image_path:
+            profile = profile.model_copy(
+                update={"source": profile.source.model_copy(update={"path": record.image_path})}
+            )
+        plan = plan_import(profile, origin)
+        if record.image_path and plan.image_bytes != record.image_bytes and record.task_id is None:
+            raise InputError(
+                f"{record.image_path} changed size since the run started "
+                f"({record.image_bytes} -> {plan.image_bytes} bytes): start a new run",
+                field="source.path",
+            )
+        target = target or aws.Target(
+            region=record.region, aws_profile=record.aws_profile, endpoint_url=record.endpoint_url
+        )
+        return cls(plan, target, record=record, **kw)
+
+    def _new_record(self) -> RunRecord:
+        profile = self.plan.profile
+        snapshot = profile.model_dump(mode="json", exclude_none=True)
+        if profile.source.manifest_url:  # never a presigned signature on disk
+            snapshot["source"]["manifest_url"] = redact_url(profile.source.manifest_url)
+        return RunRecord(
+            run_id=journal.new_run_id(),
+            profile_name=profile.name,
+            profile=snapshot,
+            profile_origin=str(self.plan.origin) if self.plan.origin else None,
+            region=self.target.region,
+            aws_profile=self.target.aws_profile,
+            endpoint_url=None if self.target.sandbox else self.target.endpoint_url,
+            sandbox=self.target.sandbox,
+            image_path=str(self.plan.image_path) if self.plan.image_path else None,
+            image_bytes=self.plan.image_bytes,
+            image_format=self.plan.image_format,
+            volume_size=self.plan.volume_size,
+            bucket=profile.source.bucket,
+        )
+
+    # -----------------------------------------------------------------------------------------
+    # The run
+
+    def emit(self, event: Event) -> None:
+        self.on_event(event)
+
+    def run(self) -> DoneEvent:
+        try:
+            self._emit_probe()
+            if self.dry_run:
+                return self._dry_run()
+            self.journal.save(self.record)
+            if self.record.task_id is None:
+                if self.plan.image_path is not None:
+                    self._upload()
+                self._submit()
+            if not self.wait:
+                return self._finish(
+                    DoneEvent(
+                        self.run_id,
+                        state="submitted",
+                        conversion_task_id=self.record.task_id,
+                        instance_id=self.record.instance_id,
+                        message="submitted; watch it with `tasks --watch`",
+                        cleanup=self._cleanup_hint(),
+                    )
+                )
+            return self._watch()
+        except Interrupted as exc:
+            if not self.dry_run:
+                self.journal.update(
+                    self.record,
+                    interrupted_in=self.record.state,
+                    state=journal.INTERRUPTED,
+                    message=f"interrupted: resume with `ec2-import-wizard resume {self.run_id}`",
+                )
+            self.emit(ErrorEvent(self.run_id, code="Interrupted", message=str(exc), exit_code=130))
+            raise
+        except (AwsError, InputError) as exc:
+            if not self.dry_run:
+                self.journal.update(self.record, message=str(exc))
+            code = getattr(exc, "code", None) or type(exc).__name__
+            self.emit(ErrorEvent(self.run_id, code=code, message=str(exc), exit_code=exc.exit_code))
+            raise
+        finally:
+            self._release_slot()
+
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Interrupted("interrupted")
+
+    def _sleep(self, seconds: float) -> None:
+        if self.cancel.wait(seconds):
+            raise Interrupted("interrupted")
+
+    def _emit_probe(self) -> None:
+        p = self.plan.probe
+        self.emit(
+            ProbeEvent(
+                self.run_id,
+                path=str(self.plan.image_path or self.plan.profile.source.manifest_url or ""),
+                format=self.plan.image_format,
+                file_bytes=self.plan.image_bytes,
+                virtual_bytes=p.virtual_bytes if p else 0,
+                volume_size_gib=self.plan.volume_size,
+                warnings=tuple(p.warnings) if p else (),
+            )
+        )
+        if p is not None:
+            for w in p.warnings:
+                self.emit(WarningEvent(self.run_id, message=w))
+
+    # -- upload -------------------------------------------------------------------------------
+
+    def _upload(self) -> None:
+        from tui.core import transfer
+
+        src = self.plan.profile.source
+        assert self.plan.image_path is not None and src.bucket is not None
+        s3 = aws.client(self.target, "s3")
+        try:
+            transfer.check_bucket(s3, src.bucket, self.target.region, create=self.target.sandbox)
+        except (InputError, AwsError):
+            raise
+        except Exception as exc:
+            raise aws.map_error(exc) from None
+        warning = transfer.temporary_credentials_warning(aws.session(self.target))
+        if warning:
+            self.emit(WarningEvent(self.run_id, message=warning))
+        # A resumed run keeps its part size: the part keys and ranges depend on it.
+        part_size = self.record.part_size or self.part_size or transfer.DEFAULT_PART_SIZE
+        self.journal.update(
+            self.record,
+            state=journal.UPLOADING,
+            part_size=part_size,
+            parts_total=-(-self.plan.image_bytes // part_size),
+        )
+        done = set(self.record.parts_done)
+        last_saved = [0.0]
+
+        def part_done(index: int) -> None:
+            done.add(index)
+            self.record.parts_done = sorted(done)
+            # The HEAD on resume is what counts; the record only needs to be close.
+            if time.monotonic() - last_saved[0] > 1.0:
+                last_saved[0] = time.monotonic()
+                self.journal.save(self.record)
+
+        def progress(p: Any) -> None:
+            self.emit(
+                UploadEvent(
+                    self.run_id,
+                    parts_done=p.parts_done,
+                    parts_total=p.parts_total,
+                    bytes_done=p.bytes_done,
+                    bytes_total=p.bytes_total,
+                    bytes_per_s=p.bytes_per_s,
+                    eta_s=p.eta_s,
+                )
+            )
+
+        options: dict[str, Any] = {"part_size": part_size}
+        if self.workers:
+            options["workers"] = self.workers
+        try:
+            result = transfer.upload_image(
+                s3,
+                self.plan.image_path,
+                src.bucket,
+                src.key_prefix,
+                self.run_id,
+                file_format=self.plan.image_format,
+                volume_size=self.plan.volume_size,
+                expiry_days=src.url_expiry_days,
+                on_progress=progress,
+                on_part_done=part_done,
+                cancel=self.cancel,
+                **options,
+            )
+        except (Interrupted, InputError, AwsError):
+            self.journal.save(self.record)
+            raise
+        except Exception as exc:
+            self.journal.save(self.record)
+            if self.cancel.is_set():
+                raise Interrupted("interrupted") from None
+            raise aws.map_error(exc) from None
+        self.manifest_url = result.manifest_url
+        self.journal.update(
+            self.record,
+            manifest_key=result.manifest_key,
+            parts_total=result.parts,
+            parts_done=list(range(result.parts)),
+        )
+        # upload_image has fetched the manifest and HEADed every part through the presigned
+        # URLs, as EC2 will: a wrong URL or a short part fails here, not an hour into a task.
+        self.uploaded_at = time.monotonic()
+        self.journal.update(self.record, state=journal.UPLOADED)
+        self.emit(
+            UploadedEvent(
+                self.run_id,
+                bucket=src.bucket,
+                manifest_key=result.manifest_key,
+                parts=result.parts,
+                bytes=result.bytes,
+                parts_sent=result.parts_sent,
+                parts_skipped=result.parts_skipped,
+            )
+        )
+
+    # -- submit -------------------------------------------------------------------------------
+
+    def _import_params(self, manifest_url: str, dry_run: bool = False) -> dict[str, Any]:
+        params = self.plan.request(manifest_url).to_params()
+        if dry_run:
+            params["DryRun"] = True
+        return params
+
+    def _submit(self) -> None:
+        assert self.manifest_url is not None  # run() uploads first (a resume re-checks by HEAD)
+        params = self._import_params(self.manifest_url)
+        if self.slots is not None:
+            self.slots.acquire(self.cancel)
+            self._holding_slot = True
+        # botocore must not retry ImportInstance on its own: a retry after a timeout could
+        # create a second task. We retry ourselves, after looking for the first one.
+        ec2 = aws.client(self.target, "ec2", attempts=1)
+        maybe_sent = self.resumed
+        delay = 1.0
+        while True:
+            self._check_cancel()
+            if maybe_sent:
+                found = self._find_existing_task()
+                if found is not None:
+                    self._submitted(found.task_id, found.instance_id)
+                    return
+            self.journal.update(self.record, state=journal.SUBMITTING)
+            try:
+                resp = ec2.import_instance(**params)
+            except Exception as exc:
+                code = aws.error_code(exc)
+                if code == "RequestLimitExceeded" or code in ("InternalError", "Unavailable"):
+                    pass  # throttled or 5xx: surely not created; back off and retry
+                elif code == "ResourceLimitExceeded":
+                    self.emit(
+                        WarningEvent(
+                            self.run_id,
+                            message="5 conversion tasks are active in this account: "
+                            "waiting for one to finish",
+                        )
+                    )
+                    delay = max(delay, self.poll)
+                elif type(exc).__name__ in aws.AMBIGUOUS_ERRORS or (
+                    code is None and type(exc).__module__.startswith(("botocore", "urllib3"))
+                ):
+                    maybe_sent = True  # it may have reached AWS: look before retrying
+                else:
+                    self.journal.update(self.record, state=journal.FAILED, message=str(exc))
+                    raise aws.map_error(exc) from None
+                self._sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            task = resp["ConversionTask"]
+            self._submitted(
+                task["ConversionTaskId"], (task.get("ImportInstance") or {}).get("InstanceId")
+            )
+            return
+
+    def _submitted(self, task_id: str, instance_id: str | None) -> None:
+        self.journal.update(
+            self.record, task_id=task_id, instance_id=instance_id, state=journal.SUBMITTED
+        )
+        self.emit(SubmittedEvent(self.run_id, conversion_task_id=task_id, instance_id=instance_id))
+
+    def _find_existing_task(self) -> TaskView | None:
+        """A task whose manifest is this run's (same bucket and key), if AWS has one."""
+        key = self.record.manifest_key
+        if key is None:
+            return None
+        ec2 = aws.client(self.target, "ec2")
+        try:
+            tasks = ec2.describe_conversion_tasks().get("ConversionTasks", [])
+        except Exception as exc:
+            raise aws.map_error(exc) from None
+        for item in tasks:
+            view = TaskView.from_api(item)
+            if view.manifest_url and _same_object(view.manifest_url, self.record.bucket, key):
+                return view
+        return None
+
+    def _release_slot(self) -> None:
+        if self._holding_slot and self.slots is not None:
+            self._holding_slot = False
+            self.slots.release()
+
+    # -- watch --------------------------------------------------------------------------------
+
+    def _watch(self) -> DoneEvent:
+        assert self.record.task_id is not None
+        ec2 = aws.client(self.target, "ec2")
+        last: TaskView | None = None
+        warned = False
+        delay = self.poll
+        started = self.uploaded_at or time.monotonic()
+        while True:
+            try:
+                resp = ec2.describe_conversion_tasks(ConversionTaskIds=[self.record.task_id])
+            except Exception as exc:
+                if aws.error_code(exc) == "RequestLimitExceeded":
+                    delay = min(delay * 2, MAX_BACKOFF)
+                    self._sleep(delay)
+                    continue
+                raise aws.map_error(exc) from None
+            delay = self.poll
+            items = resp.get("ConversionTasks", [])
+            if not items:
+                raise AwsError(
+                    f"{self.record.task_id} is no longer listed by EC2",
+                    code="InvalidConversionTaskId",
+                )
+            view = TaskView.from_api(items[0])
+            if view != last:
+                last = view
+                if view.volume_id and view.volume_id != self.record.volume_id:
+                    self.journal.update(self.record, volume_id=view.volume_id)
+                self.emit(TaskEvent(self.run_id, task=view))
+            if view.final:
+                return self._ended(view)
+            if (
+                not warned
+                and view.phase == "pending"
+                and time.monotonic() - started > self.pending_warning_after
+            ):
+                warned = True
+                self.emit(
+                    WarningEvent(
+                        self.run_id,
+                        message=f"{view.task_id} is still Pending "
+                        f"{int(time.monotonic() - started)} s after the upload finished: "
+                        "EC2 may not be able to read the manifest URL (wrong URL, expired, "
+                        "or an image URL given instead of a manifest)",
+                    )
+                )
+            self._sleep(self.poll)
+
+    def _ended(self, view: TaskView) -> DoneEvent:
+        state = journal.COMPLETED if view.state == "completed" else journal.CANCELLED
+        self.journal.update(self.record, state=state, message=view.message)
+        return self._finish(
+            DoneEvent(
+                self.run_id,
+                state=view.state,
+                conversion_task_id=view.task_id,
+                instance_id=view.instance_id,
+                volume_id=view.volume_id,
+                message=view.message,
+                cleanup=self._cleanup_hint(),
+            )
+        )
+
+    def _cleanup_hint(self) -> tuple[str, ...]:
+        if self.record.manifest_key is None:
+            return ()
+        return (f"ec2-import-wizard cleanup {self.run_id}",)
+
+    def _finish(self, done: DoneEvent) -> DoneEvent:
+        self.emit(done)
+        return done
+
+    # -- dry run ------------------------------------------------------------------------------
+
+    def _dry_run(self) -> DoneEvent:
+        """Everything local, then ImportInstance with DryRun=true: no upload, nothing created."""
+        src = self.plan.profile.source
+        url = src.manifest_url
+        if url is None:
+            # An unsigned URL of where the manifest would go: EC2 checks permissions only.
+            from tui.core import s3keys
+
+            assert self.plan.image_path is not None
+            key = s3keys.manifest_key(src.key_prefix, self.run_id, str(self.plan.image_path))
+            url = f"https://{src.bucket}.s3.{self.target.region}.amazonaws.com/{key}"
+        params = self._import_params(url, dry_run=True)
+        ec2 = aws.client(self.target, "ec2", attempts=1)
+        try:
+            ec2.import_instance(**params)
+        except Exception as exc:
+            if aws.error_code(exc) == "DryRunOperation":
+                message = aws.map_error(exc).message
+                return self._finish(DoneEvent(self.run_id, state="dry-run", message=message))
+            raise aws.map_error(exc) from None
+        raise AwsError("EC2 ran the request although DryRun was set", code="DryRunIgnored")
+
+
+def _same_object(url: str, bucket: str | None, key: str) -> bool:
+    """Does a presigned URL point at s3://bucket/key (path- or virtual-hosted style)?"""
+    parts = urlsplit(url)
+    path = parts.path.lstrip("/")
+    host = parts.hostname or ""
+    if path == f"{bucket}/{key}":
+        return True
+    return path == key and bucket is not None and host.startswith(f"{bucket}.")
