@@ -40,7 +40,7 @@ def human_duration(seconds: float | None) -> str:
 
 
 def bar(fraction: float, width: int = 24) -> str:
-    filled = int(round(max(0.0, min(1.0, fraction)) * width))
+    filled = round(max(0.0, min(1.0, fraction)) * width)
     return "[" + "#" * filled + "-" * (width - filled) + "]"
 
 
