@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tui.core.errors import EXIT_INTERRUPTED, EXIT_OK, InputError, WizardError
+from tui.core.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError, WizardError
 
 PROG = "ec2-import-wizard"
 
@@ -142,6 +142,208 @@ def cmd_profiles(ctx: Context, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- run, resume, runs, tasks, cancel ------------------------------------------------------------
+
+
+def _renderer(args: argparse.Namespace, labels: dict[str, str]) -> Any:
+    from tui.console import JsonLines, TextProgress
+
+    return JsonLines(labels=labels) if args.json else TextProgress(labels=labels)
+
+
+def _drive(runs: list[Any], cancel: Any) -> int:
+    """Run imports side by side; SIGINT/SIGTERM stop them cleanly (exit 130, resumable)."""
+    import signal
+    import threading
+
+    from tui.core.errors import EXIT_AWS, EXIT_FAILED, Interrupted
+
+    results: dict[str, int] = {}
+
+    def one(r: Any) -> None:
+        try:
+            done = r.run()
+            results[r.run_id] = EXIT_OK if done.state in ("completed", "submitted", "dry-run") else EXIT_FAILED
+        except Interrupted:
+            results[r.run_id] = EXIT_INTERRUPTED
+        except WizardError as exc:
+            results[r.run_id] = exc.exit_code
+        except Exception as exc:  # a bug or an unmapped error: this run fails, not the others
+            from tui.core.aws import map_error
+
+            print(f"{PROG}: error: {map_error(exc)}", file=sys.stderr)
+            results[r.run_id] = EXIT_AWS
+
+    def stop(signum: int, _frame: Any) -> None:
+        cancel.set()
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        threads = [threading.Thread(target=one, args=(r,), daemon=True) for r in runs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():  # join in slices so the main thread can take signals
+                t.join(0.2)
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    if cancel.is_set():
+        ids = " ".join(r.run_id for r in runs if results.get(r.run_id) == EXIT_INTERRUPTED)
+        if ids:
+            print(f"{PROG}: interrupted; continue with: {PROG} resume {ids}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    codes = set(results.values())
+    for worst in (EXIT_INTERRUPTED, 2, EXIT_AWS, EXIT_FAILED):
+        if worst in codes:
+            return worst
+    return EXIT_OK
+
+
+def _poll(ctx: Context, args: argparse.Namespace, target: Any) -> float:
+    if args.poll is not None:
+        return float(args.poll)
+    return 1.0 if target.endpoint_url else 15.0  # the sandbox converts in seconds
+
+
+def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
+    import threading
+
+    from tui.core.pipeline import ImportRun, TaskSlots
+
+    loaded = [ctx.load_profile(ref) for ref in args.profiles]  # all valid before anything runs
+    names = [p.name for p, _ in loaded]
+    if len(set(names)) != len(names):
+        raise InputError("the same profile is given twice", field="PROFILE")
+    cancel = threading.Event()
+    slots = TaskSlots()
+    labels: dict[str, str] = {}
+    render = _renderer(args, labels)  # labels are filled in below, before any run starts
+    runs = []
+    for profile, origin in loaded:
+        target = ctx.target(profile)
+        target.check_import_region()
+        run = ImportRun.from_profile(
+            profile,
+            origin,
+            target,
+            on_event=lambda e: render(e),
+            poll=_poll(ctx, args, target),
+            wait=not args.no_wait,
+            dry_run=args.dry_run,
+            cancel=cancel,
+            slots=slots,
+            part_size=args.part_size,
+            workers=args.workers,
+        )
+        labels[run.run_id] = profile.name
+        runs.append(run)
+    return _drive(runs, cancel)
+
+
+def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
+    import threading
+
+    from tui.core.journal import Journal
+    from tui.core.pipeline import ImportRun
+
+    record = Journal().load(args.run_id)
+    target = None
+    if ctx.endpoint_url or ctx.region or ctx.aws_profile:
+        from tui.core.aws import Target
+
+        target = Target(
+            region=ctx.region or record.region,
+            aws_profile=ctx.aws_profile or record.aws_profile,
+            endpoint_url=ctx.endpoint_url or record.endpoint_url,
+        )
+    cancel = threading.Event()
+    render = _renderer(args, {record.run_id: record.profile_name})
+    run = ImportRun.resume(record, target, on_event=lambda e: render(e), cancel=cancel)
+    run.poll = _poll(ctx, args, run.target)
+    return _drive([run], cancel)
+
+
+def cmd_runs(ctx: Context, args: argparse.Namespace) -> int:
+    from tui.core.journal import Journal
+
+    records = Journal().list()
+    if args.json:
+        for r in records:
+            emit_json({k: v for k, v in r.to_json().items() if k != "profile"})
+        return EXIT_OK
+    if not records:
+        print("no runs yet", file=sys.stderr)
+        return EXIT_OK
+    rows = [("RUN", "PROFILE", "STATE", "TASK", "PARTS", "UPDATED")]
+    for r in records:
+        parts = f"{len(r.parts_done)}/{r.parts_total}" if r.parts_total else ""
+        rows.append((r.short_id, r.profile_name, r.state, r.task_id or "", parts, r.updated_at))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return EXIT_OK
+
+
+def _check_task_ids(ids: list[str]) -> None:
+    from tui.core.tasks import TASK_ID_RE
+
+    for tid in ids:
+        if not TASK_ID_RE.fullmatch(tid):
+            raise InputError(
+                "is not a conversion task id (import-i-xxxxxxxx or import-vol-xxxxxxxx)",
+                source=repr(tid),
+                field="TASK_ID",
+            )
+
+
+def cmd_tasks(ctx: Context, args: argparse.Namespace) -> int:
+    import time
+
+    from tui.core import aws
+    from tui.core.tasks import format_table, views
+
+    _check_task_ids(args.task_ids)
+    target = ctx.target()
+    ec2 = aws.client(target, "ec2")
+    kwargs = {"ConversionTaskIds": args.task_ids} if args.task_ids else {}
+    interval = args.poll if getattr(args, "poll", None) else (2.0 if target.endpoint_url else 15.0)
+    while True:
+        try:
+            tasks = views(ec2.describe_conversion_tasks(**kwargs))
+        except Exception as exc:
+            raise aws.map_error(exc) from None
+        if args.json:
+            for t in tasks:
+                emit_json(t.to_json())
+        else:
+            table = format_table(tasks) if tasks else "no conversion tasks"
+            if args.watch and sys.stdout.isatty():
+                sys.stdout.write("\x1b[H\x1b[2J")  # redraw in place
+                stamp = time.strftime("%H:%M:%S")
+                print(f"{target.label}  {stamp}  (every {interval:g} s; ctrl+c to stop)\n")
+            print(table, flush=True)
+        if not args.watch:
+            return EXIT_OK
+        time.sleep(interval)
+
+
+def cmd_cancel(ctx: Context, args: argparse.Namespace) -> int:
+    from tui.core import aws
+
+    _check_task_ids([args.task_id])
+    ec2 = aws.client(ctx.target(), "ec2")
+    params = {"ConversionTaskId": args.task_id}
+    if args.reason:
+        params["ReasonMessage"] = args.reason
+    try:
+        ec2.cancel_conversion_task(**params)
+    except Exception as exc:
+        raise aws.map_error(exc) from None
+    print(f"cancelling {args.task_id}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_sandbox(ctx: Context, args: argparse.Namespace) -> int:
     """Serve the sandbox until SIGINT (exit 130) or SIGTERM (exit 0)."""
     import signal
@@ -176,6 +378,226 @@ def cmd_sandbox(ctx: Context, args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if received and received[0] == signal.SIGINT else EXIT_OK
 
 
+def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
+    from tui.core.disk import probe
+
+    result = probe(args.image)
+    if args.json:
+        emit_json(result.to_json())
+    else:
+        fmt = result.format or "not importable"
+        variant = f" ({result.variant})" if result.variant else ""
+        print(f"path:             {result.path}")
+        print(f"format:           {fmt}{variant}")
+        print(f"file size:        {result.file_bytes} bytes ({_human(result.file_bytes)})")
+        print(f"virtual size:     {result.virtual_bytes} bytes ({_human(result.virtual_bytes)})")
+        print(f"suggested volume: {result.volume_size_gib} GiB")
+        print(f"importable:       {'yes' if result.importable else 'no'}")
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        for problem in result.problems:
+            print(f"problem: {problem}", file=sys.stderr)
+    return EXIT_OK if result.importable else EXIT_BAD_INPUT
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+class _ProgressBar:
+    """Upload progress on stderr: redrawn in place on a terminal, a line per 10% otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last_decile = -1
+        self.drawn = False
+
+    def __call__(self, p: Any) -> None:
+        fraction = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
+        width = 30
+        bar = "#" * int(fraction * width) + "." * (width - int(fraction * width))
+        eta = f"ETA {p.eta_s:.0f}s" if p.eta_s is not None else "ETA --"
+        line = (
+            f"[{bar}] {fraction * 100:5.1f}%  {p.parts_done}/{p.parts_total} parts  "
+            f"{_human(p.bytes_done)}/{_human(p.bytes_total)}  {_human(p.bytes_per_s)}/s  {eta}"
+        )
+        if self.tty:
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+            self.drawn = True
+        elif int(fraction * 10) > self.last_decile:
+            self.last_decile = int(fraction * 10)
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.drawn:
+            print(file=sys.stderr)
+            self.drawn = False
+
+
+def cmd_upload(ctx: Context, args: argparse.Namespace) -> int:
+    from tui.core import aws
+    from tui.core.journal import new_run_id
+    from tui.core.plan import plan_import
+    from tui.core.request import redact_url
+    from tui.core.transfer import check_bucket, temporary_credentials_warning, upload_image
+
+    profile, origin = ctx.load_profile(args.profile)
+    target = ctx.target(profile)
+    target.check_import_region()
+    plan = plan_import(profile, origin)
+    if plan.image_path is None:
+        raise InputError(
+            "the profile names an image already uploaded (source.manifest_url): nothing to upload",
+            source=str(origin),
+            field="source.manifest_url",
+        )
+    src = profile.source
+    assert src.bucket is not None  # the profile model requires it with `path`
+    run_id = new_run_id()
+    probe = plan.probe
+    if args.json:
+        emit_json(
+            {
+                "event": "probe",
+                "run_id": run_id,
+                "path": str(plan.image_path),
+                "format": plan.image_format,
+                "file_bytes": plan.image_bytes,
+                "virtual_bytes": probe.virtual_bytes if probe else None,
+                "volume_size_gib": plan.volume_size,
+                "warnings": list(probe.warnings) if probe else [],
+            }
+        )
+    else:
+        for warning in probe.warnings if probe else []:
+            print(f"warning: {warning}", file=sys.stderr)
+
+    s3 = aws.client(target, "s3")
+    try:
+        check_bucket(s3, src.bucket, target.region, create=target.sandbox)
+    except WizardError:
+        raise
+    except Exception as exc:
+        raise aws.map_error(exc) from None
+    warning = None if target.sandbox else temporary_credentials_warning(aws.session(target))
+    if warning:
+        if args.json:
+            emit_json({"event": "warning", "run_id": run_id, "message": warning})
+        else:
+            print(f"warning: {warning}", file=sys.stderr)
+
+    bar = _ProgressBar()
+
+    def on_progress(p: Any) -> None:
+        if args.json:
+            emit_json({"event": "upload", "run_id": run_id, **vars(p)})
+        else:
+            bar(p)
+
+    try:
+        result = upload_image(
+            s3,
+            plan.image_path,
+            src.bucket,
+            src.key_prefix,
+            run_id,
+            file_format=plan.image_format,
+            volume_size=plan.volume_size,
+            expiry_days=src.url_expiry_days,
+            on_progress=on_progress,
+        )
+    finally:
+        bar.close()
+    url = result.manifest_url if args.reveal else redact_url(result.manifest_url)
+    if args.json:
+        emit_json(
+            {
+                "event": "uploaded",
+                "run_id": run_id,
+                "bucket": result.bucket,
+                "manifest_key": result.manifest_key,
+                "manifest_s3": result.s3_url,
+                "manifest_url": url,
+                "parts": result.parts,
+                "bytes": result.bytes,
+                "parts_sent": result.parts_sent,
+                "parts_skipped": result.parts_skipped,
+                "format": plan.image_format,
+                "volume_size": plan.volume_size,
+                "expires_at": result.expires_at.isoformat(timespec="seconds"),
+            }
+        )
+    else:
+        print(f"manifest: {result.s3_url}")
+        print(f"manifest URL: {url}")
+        print(
+            f"uploaded {result.parts} parts ({result.parts_sent} sent, "
+            f"{result.parts_skipped} already there), {result.bytes} bytes; URLs valid until "
+            f"{result.expires_at:%Y-%m-%d %H:%M} UTC",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+TASK_ID_RE = r"import-(i|vol)-[0-9a-f]{8,17}"
+
+
+def cmd_cleanup(ctx: Context, args: argparse.Namespace) -> int:
+    import re
+
+    from tui.core import aws
+    from tui.core.errors import RefusedError
+    from tui.core.transfer import delete_upload, parse_s3_url
+
+    ref: str = args.ref
+    if not re.fullmatch(TASK_ID_RE, ref):
+        raise InputError(
+            f"{ref!r} is not a conversion task id (import-i-xxxxxxxx or import-vol-xxxxxxxx); "
+            "cleanup by RUN_ID needs the run journal, not available yet in this build",
+            field="TASK_ID",
+        )
+    target = ctx.target(None)
+    try:
+        response = aws.client(target, "ec2").describe_conversion_tasks(ConversionTaskIds=[ref])
+    except Exception as exc:
+        raise aws.map_error(exc) from None
+    tasks = response.get("ConversionTasks", [])
+    if not tasks:
+        raise InputError(f"no conversion task {ref} in {target.region}", field="TASK_ID")
+    task = tasks[0]
+    state = task.get("State", "")
+    if state in ("active", "cancelling") and not args.force:
+        raise RefusedError(
+            f"{ref} is {state}: EC2 may still be reading the parts; cancel it first "
+            f"(`cancel {ref}`) or pass --force"
+        )
+    urls = [
+        v.get("Image", {}).get("ImportManifestUrl")
+        for v in task.get("ImportInstance", {}).get("Volumes", [])
+    ]
+    urls.append(task.get("ImportVolume", {}).get("Image", {}).get("ImportManifestUrl"))
+    locations = list(dict.fromkeys(parse_s3_url(u) for u in urls if u))
+    if not locations:
+        raise InputError(f"{ref} names no import manifest: nothing to clean up")
+    s3 = aws.client(target, "s3")
+    total = 0
+    for bucket, key in locations:
+        try:
+            report = delete_upload(s3, bucket, key)
+        except WizardError:
+            raise
+        except Exception as exc:
+            raise aws.map_error(exc) from None
+        total += len(report.deleted)
+        note = "" if report.manifest_found else " (the manifest was already gone)"
+        print(f"deleted {len(report.deleted)} objects from s3://{bucket}/{key}{note}")
+    return EXIT_OK
+
+
 def _not_yet(name: str) -> Callable[[Context, argparse.Namespace], int]:
     def run(ctx: Context, args: argparse.Namespace) -> int:
         raise InputError(f"`{name}` is not available yet in this build")
@@ -186,14 +608,14 @@ def _not_yet(name: str) -> Callable[[Context, argparse.Namespace], int]:
 COMMANDS: dict[str, Callable[[Context, argparse.Namespace], int]] = {
     "preview": cmd_preview,
     "profiles": cmd_profiles,
-    "probe": _not_yet("probe"),
-    "upload": _not_yet("upload"),
-    "run": _not_yet("run"),
-    "resume": _not_yet("resume"),
-    "runs": _not_yet("runs"),
-    "tasks": _not_yet("tasks"),
-    "cancel": _not_yet("cancel"),
-    "cleanup": _not_yet("cleanup"),
+    "probe": cmd_probe,
+    "upload": cmd_upload,
+    "run": cmd_run,
+    "resume": cmd_resume,
+    "runs": cmd_runs,
+    "tasks": cmd_tasks,
+    "cancel": cmd_cancel,
+    "cleanup": cmd_cleanup,
     "sandbox": cmd_sandbox,
 }
 
@@ -228,6 +650,31 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     g.add_argument("--profiles-dir", metavar="DIR", help="where saved profiles live", **d)
 
 
+def _part_size(text: str) -> int:
+    try:
+        mib = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of MiB") from None
+    if not 1 <= mib <= 5 * 1024:  # each part is a whole S3 object: at most 5 GiB
+        raise argparse.ArgumentTypeError(f"{mib} MiB is outside 1..5120 MiB")
+    return mib << 20
+
+
+def _workers(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= n <= 32:
+        raise argparse.ArgumentTypeError(f"{n} is outside 1..32")
+    return n
+
+
+def _upload_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--part-size", type=_part_size, metavar="MIB", help="part size (default 10)")
+    p.add_argument("--workers", type=_workers, metavar="N", help="parallel part uploads (4)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -256,6 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("upload", "upload the image and its manifest only; print the manifest URL")
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--json", action="store_true", help="JSON Lines events")
+    p.add_argument("--reveal", action="store_true", help="show the presigned URL's signature")
 
     p = add("run", "replay profiles headlessly: probe, upload, submit, watch")
     p.add_argument("profiles", metavar="PROFILE", nargs="+")
@@ -263,6 +711,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true", help="exit once the task is submitted")
     p.add_argument("--json", action="store_true", help="JSON Lines events")
     p.add_argument("--poll", type=_positive_float, metavar="SECONDS", help="poll interval")
+    _upload_options(p)
 
     p = add("resume", "continue an interrupted run (uploads missing parts only)")
     p.add_argument("run_id", metavar="RUN_ID")
