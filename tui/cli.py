@@ -584,7 +584,6 @@ def cmd_cleanup(ctx: Context, args: argparse.Namespace) -> int:
     if not locations:
         raise InputError(f"{ref} names no import manifest: nothing to clean up")
     s3 = aws.client(target, "s3")
-    total = 0
     for bucket, key in locations:
         try:
             report = delete_upload(s3, bucket, key)
@@ -592,7 +591,6 @@ def cmd_cleanup(ctx: Context, args: argparse.Namespace) -> int:
             raise
         except Exception as exc:
             raise aws.map_error(exc) from None
-        total += len(report.deleted)
         note = "" if report.manifest_found else " (the manifest was already gone)"
         print(f"deleted {len(report.deleted)} objects from s3://{bucket}/{key}{note}")
     return EXIT_OK
