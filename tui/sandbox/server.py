@@ -59,6 +59,7 @@ class SandboxServer:
         self.store = TaskStore(Pacing.for_rate(rate, **pacing))
         self.middleware = SandboxMiddleware(_loading_app, self.store, self.faults)
         self._ready = threading.Event()
+        self._served = threading.Event()
         self._lock = threading.Lock()
         self._buckets: list[tuple[str, str]] = []
         self._error: BaseException | None = None
@@ -91,8 +92,14 @@ class SandboxServer:
                 create_backend_app,
             )
 
+            served = self._served
+
             class Handler(MotoRequestHandler):
                 protocol_version = "HTTP/1.1"
+
+                def handle(self) -> None:
+                    super().handle()
+                    served.set()
 
                 def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
                     pass  # no per-request line on the terminal (or under the TUI)
@@ -109,6 +116,9 @@ class SandboxServer:
         finally:
             self._ready.set()
         if self._error is None:
+            # Building moto's EC2 backend takes a second of CPU; let the first request (usually
+            # S3) through before competing with it for the GIL.
+            self._served.wait(0.3)
             try:
                 from tui.sandbox import api
 
