@@ -130,9 +130,11 @@ def make_s3_client(endpoint: str, **config: Any) -> Any:
         "retries": {"mode": "standard", "max_attempts": 3},
         **config,
     }
-    return boto3.session.Session(region_name=TEST_REGION, **TEST_CREDENTIALS).client(
-        "s3", endpoint_url=endpoint, config=Config(**options)
-    )
+    return boto3.session.Session(
+        region_name=TEST_REGION,
+        aws_access_key_id=TEST_CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=TEST_CREDENTIALS["aws_secret_access_key"],
+    ).client("s3", endpoint_url=endpoint, config=Config(**options))
 
 
 @pytest.fixture(scope="session")

@@ -129,6 +129,13 @@ def _swap_first_two(root: ET.Element) -> None:
     assert root[0] is second
 
 
+def _no_parts(root: ET.Element) -> None:
+    parts = _parts(root)
+    for part in list(parts):
+        parts.remove(part)
+    parts.set("count", "0")
+
+
 BAD: dict[str, tuple[object, str]] = {
     "wrong root": (lambda r: setattr(r, "tag", "import-manifest"), "root element"),
     "namespaced root": (lambda r: setattr(r, "tag", "{urn:x}manifest"), "root element"),
@@ -151,10 +158,7 @@ BAD: dict[str, tuple[object, str]] = {
     "not a url": (lambda r: setattr(_parts(r)[0][2], "text", "ftp://x"), r"not an http\(s\) URL"),
     "stray attribute": (lambda r: _parts(r)[0].set("foo", "1"), "unexpected attribute"),
     "stray text": (lambda r: setattr(r.find("import"), "text", "hello"), "stray text"),
-    "no parts": (
-        lambda r: [_parts(r).remove(p) for p in list(_parts(r))] and _parts(r).set("count", "0"),
-        "no part",
-    ),
+    "no parts": (_no_parts, "no part"),
     "zero volume": (lambda r: setattr(r.find("import/volume-size"), "text", "0"), "volume-size"),
 }
 
