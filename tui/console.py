@@ -49,7 +49,7 @@ class JsonLines:
 
     def __init__(self, out: IO[str] | None = None, labels: dict[str, str] | None = None):
         self.out = out or sys.stdout
-        self.labels = labels or {}
+        self.labels = labels if labels is not None else {}
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
@@ -67,7 +67,7 @@ class TextProgress:
     def __init__(self, err: IO[str] | None = None, labels: dict[str, str] | None = None):
         self.err = err or sys.stderr
         self.tty = self.err.isatty()
-        self.labels = labels or {}
+        self.labels = labels if labels is not None else {}
         self._lock = threading.Lock()
         self._last_line: dict[str, float] = {}
         self._task_phase: dict[str, tuple[str, str]] = {}
