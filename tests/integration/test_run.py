@@ -242,7 +242,7 @@ def test_sigint_mid_upload_then_resume_sends_only_missing_parts(
         if event["event"] == "upload" and event["parts_done"] >= 3:
             proc.send_signal(signal.SIGINT)
             break
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "resume" in err
     (record,) = records(home)
