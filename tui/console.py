@@ -116,7 +116,7 @@ class TextProgress:
             )
         elif isinstance(e, UploadedEvent):
             self._line(
-                f"{p}uploaded {e.parts} parts to s3://{e.bucket}/{e.manifest_key} "
+                f"{p}uploaded {e.parts} part{'s' if e.parts != 1 else ''} to s3://{e.bucket}/{e.manifest_key} "
                 f"(sent {e.parts_sent}, already there {e.parts_skipped}); every part verified "
                 "through its presigned URL"
             )

@@ -480,8 +480,8 @@ class ImportRun:
         )
 
     def _cleanup_hint(self) -> tuple[str, ...]:
-        if self.record.manifest_key is None:
-            return ()
+        if self.record.manifest_key is None or self.target.sandbox:
+            return ()  # nothing uploaded, or the sandbox's S3 goes with its process
         return (f"ec2-import-wizard cleanup {self.run_id}",)
 
     def _finish(self, done: DoneEvent) -> DoneEvent:
