@@ -163,7 +163,9 @@ def _drive(runs: list[Any], cancel: Any) -> int:
     def one(r: Any) -> None:
         try:
             done = r.run()
-            results[r.run_id] = EXIT_OK if done.state in ("completed", "submitted", "dry-run") else EXIT_FAILED
+            results[r.run_id] = (
+                EXIT_OK if done.state in ("completed", "submitted", "dry-run") else EXIT_FAILED
+            )
         except Interrupted:
             results[r.run_id] = EXIT_INTERRUPTED
         except WizardError as exc:
@@ -632,6 +634,22 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _region(text: str) -> str:
+    from tui.core.profiles import REGION_RE
+
+    if not REGION_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an AWS region name (e.g. us-east-1)")
+    return text
+
+
+def _endpoint(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"https?://[^/\s]+/?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an endpoint URL (http://HOST:PORT)")
+    return text.rstrip("/")
+
+
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     # On subcommands the defaults are suppressed so `cmd --region X` and `--region X cmd` both work.
     d: dict[str, Any] = {"default": argparse.SUPPRESS} if suppress else {}
@@ -640,10 +658,12 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     where.add_argument(
         "--sandbox", action="store_true", help="use the embedded sandbox (no AWS account)", **d
     )
-    where.add_argument("--endpoint-url", metavar="URL", help="send requests to this endpoint", **d)
+    where.add_argument(
+        "--endpoint-url", type=_endpoint, metavar="URL", help="send requests here", **d
+    )
     g.add_argument("--aws-profile", metavar="NAME", help="named AWS profile (~/.aws/config)", **d)
     g.add_argument(
-        "--region", metavar="REGION", help="AWS region (default: profile, then config)", **d
+        "--region", type=_region, metavar="REGION", help="AWS region (default: profile)", **d
     )
     g.add_argument("--profiles-dir", metavar="DIR", help="where saved profiles live", **d)
 

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tui.core.errors import AwsError, InputError
+from tui.core.errors import AwsError, InputError, WizardError
 
 if TYPE_CHECKING:
     import boto3
@@ -136,11 +136,12 @@ def error_code(exc: BaseException) -> str | None:
     return None
 
 
-def map_error(exc: BaseException) -> AwsError:
-    """botocore's exceptions as one readable line with AWS's code."""
+def map_error(exc: BaseException) -> WizardError:
+    """botocore's exceptions as one readable line with AWS's code (AwsError, exit 3); a profile
+    name that does not exist is the user's input (InputError, exit 2)."""
     from botocore import exceptions as bx
 
-    if isinstance(exc, AwsError):
+    if isinstance(exc, WizardError):
         return exc
     if isinstance(exc, bx.ClientError):
         err = exc.response.get("Error", {})
@@ -151,8 +152,8 @@ def map_error(exc: BaseException) -> AwsError:
             code="NoCredentials",
         )
     if isinstance(exc, bx.ProfileNotFound):
-        return AwsError(
-            f"{exc}; list them with `aws configure list-profiles`", code="ProfileNotFound"
+        return InputError(
+            f"{exc}; list them with `aws configure list-profiles`", field="--aws-profile"
         )
     if isinstance(exc, bx.TokenRetrievalError | bx.SSOError | bx.UnauthorizedSSOTokenError):
         return AwsError(f"{exc}; run `aws sso login`", code="SSOTokenExpired")

@@ -114,16 +114,18 @@ class Journal:
             path = self.path_for(ref)
         else:
             if not re.fullmatch(r"[0-9a-f-]{4,36}", ref):
-                raise InputError("is not a run id (see `ec2-import-wizard runs`)", source=repr(ref))
+                raise InputError(
+                    f"{ref!r} is not a run id (see `ec2-import-wizard runs`)", field="RUN_ID"
+                )
             matches = sorted(self.root.glob(f"{ref}*.json")) if self.root.is_dir() else []
             if len(matches) > 1:
-                raise InputError("matches several runs: give more of the id", source=repr(ref))
+                raise InputError(f"{ref!r} matches several runs: give more of it", field="RUN_ID")
             path = matches[0] if matches else self.path_for(ref)
         try:
             return RunRecord.from_json(json.loads(path.read_text()))
         except FileNotFoundError:
             raise InputError(
-                f"no such run in {self.root} (see `ec2-import-wizard runs`)", source=repr(ref)
+                f"no run {ref!r} in {self.root} (see `ec2-import-wizard runs`)", field="RUN_ID"
             ) from None
         except (ValueError, TypeError) as exc:
             raise InputError(f"run record is damaged: {exc}", source=str(path)) from None
