@@ -584,7 +584,7 @@ def _http(url: str, method: str, expect: bytes | None = None) -> tuple[int, int 
 # Bucket and credentials checks
 
 
-def check_bucket(s3: Any, bucket: str, region: str, *, create: bool = False) -> bool:
+def check_bucket(s3: Any, bucket: str, region: str, create: bool = False) -> bool:
     """The bucket exists and is in `region` (EC2 fails otherwise: "The given S3 bucket is not
     local to the Region"). With `create`, a missing bucket is made there. True if created."""
     from botocore.exceptions import ClientError
