@@ -1,0 +1,315 @@
+"""The Textual wizard. `run_app(ctx)` is what `ec2-import-wizard` with no command calls.
+
+Import-light on purpose: the first screen paints before boto3, botocore, moto or the sandbox
+load (a test checks sys.modules). Everything that talks to AWS runs in thread workers through
+`tui.core.account.Account`; an import run is the shared `tui.core.pipeline.ImportRun`, driven
+here on the app (not a screen) so leaving the submit screen never orphans it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+
+from tui.core.account import Account
+from tui.core.draft import Draft
+from tui.widgets.commands import AppCommands, Command
+
+DEFAULT_POLL = 15.0
+
+
+@dataclass
+class RunState:
+    """What the app knows of one import run started from the wizard."""
+
+    run_id: str
+    profile_name: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    last_upload: Any = None  # the latest UploadEvent
+    task_id: str | None = None
+    instance_id: str | None = None
+    done: Any = None  # DoneEvent or ErrorEvent
+    log: list[str] = field(default_factory=list)
+
+
+def context_label(ctx: Any) -> str:
+    """The account context for the header, without loading botocore (it must not wait)."""
+    if getattr(ctx, "sandbox", False):
+        return f"SANDBOX · {ctx.region or 'us-east-1'}"
+    region = ctx.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    who = ctx.aws_profile or os.environ.get("AWS_PROFILE") or "default credentials"
+    where = f" · {ctx.endpoint_url}" if getattr(ctx, "endpoint_url", None) else ""
+    return f"{who} · {region or 'region from AWS config'}{where}"
+
+
+def make_account(ctx: Any) -> Account:
+    return Account(ctx.target, context_label(ctx))
+
+
+def demo_dir() -> Path:
+    from tui.core.paths import HOME_ENV
+
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return Path(home).expanduser() / "demo"
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "ec2-import-wizard-demo"
+
+
+class WizardApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "ec2-import-wizard"
+    COMMANDS = App.COMMANDS | {AppCommands}
+    BINDINGS = [
+        Binding("n", "new_import", "New import", id="app.new_import"),
+        Binding("t", "tasks", "Tasks", id="app.tasks"),
+        Binding("p", "profiles", "Profiles", id="app.profiles"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        ctx: Any,
+        *,
+        account: Account | None = None,
+        blink: bool = True,
+        poll: float = DEFAULT_POLL,
+        warm_up: bool = True,
+        start_dir: Path | None = None,
+    ):
+        super().__init__()
+        self.ctx = ctx
+        self.account = account or make_account(ctx)
+        self.blink = blink  # tests and screenshots freeze the cursor
+        self.poll = poll
+        self.warm_up = warm_up
+        self.start_dir = start_dir  # where the disk image tree starts (default: cwd)
+        self.draft = Draft()
+        self.runs: dict[str, RunState] = {}
+        self._notified: set[str] = set()
+        self.sub_title = self.account.label
+
+    @property
+    def sandbox(self) -> bool:
+        return bool(getattr(self.ctx, "sandbox", False))
+
+    def compose(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        from tui.screens.home import HomeScreen
+
+        self.push_screen(HomeScreen())
+        if self.warm_up:
+            # After the first paint: load botocore's model (enums, validation) off the UI thread.
+            self.set_timer(0.3, self._warm_up)
+
+    @work(thread=True, exclusive=True, group="warm-up", exit_on_error=False)
+    def _warm_up(self) -> None:
+        from tui.core.request import enum_values
+
+        for shape in ("InstanceType", "Tenancy", "ShutdownBehavior", "ArchitectureValues"):
+            enum_values(shape)
+
+    # navigation ----------------------------------------------------------------------------
+
+    def _pop_to(self, kind: type[Screen[Any]]) -> bool:
+        """Pop screens until one of `kind` is on top; False if there is none."""
+        if not any(isinstance(s, kind) for s in self.screen_stack):
+            return False
+        while not isinstance(self.screen, kind):
+            self.pop_screen()
+        return True
+
+    def action_profiles(self) -> None:
+        from tui.screens.home import HomeScreen
+
+        self._pop_to(HomeScreen)
+        if isinstance(self.screen, HomeScreen):
+            self.screen.reload()
+
+    def action_new_import(self, draft: Draft | None = None) -> None:
+        from tui.screens.disk import DiskScreen
+
+        self.draft = draft or Draft()
+        self.action_profiles()
+        self.push_screen(DiskScreen())
+
+    def open_profile(self, draft: Draft) -> None:
+        self.action_new_import(draft)
+
+    def action_tasks(self) -> None:
+        from tui.screens.tasks import TasksScreen
+
+        if not self._pop_to(TasksScreen):
+            self.push_screen(TasksScreen())
+
+    def action_switch_account(self) -> None:
+        from tui.screens.dialogs import AccountScreen
+
+        def switched(result: tuple[str | None, str | None] | None) -> None:
+            if result is None:
+                return
+            self.ctx.aws_profile, self.ctx.region = result
+            self.account = make_account(self.ctx)
+            self.sub_title = self.account.label
+            self.notify(f"Now using {self.account.label}", title="Account")
+            for screen in self.screen_stack:
+                if hasattr(screen, "account_changed"):
+                    screen.account_changed()
+
+        self.push_screen(AccountScreen(self.ctx), switched)
+
+    def palette_commands(self) -> list[Command]:
+        return [
+            ("New import", "start the wizard with an empty profile", self.action_new_import),
+            ("Conversion tasks", "the live table of DescribeConversionTasks", self.action_tasks),
+            ("Saved profiles", "the home screen", self.action_profiles),
+            (
+                "Switch AWS profile or region",
+                "change the account context",
+                self.action_switch_account,
+            ),
+            ("Quit", "leave the wizard", self.exit),
+        ]
+
+    # import runs ---------------------------------------------------------------------------
+
+    def start_run(self, profile: Any, origin: Path | None) -> RunState:
+        """Start the shared pipeline in a thread; events come back to `run_event`."""
+        from uuid import uuid4
+
+        state = RunState(run_id=f"pending-{uuid4().hex[:8]}", profile_name=profile.name)
+        self.runs[state.run_id] = state
+        self._run_worker(state, profile, origin)
+        return state
+
+    @work(thread=True, group="runs", exit_on_error=False)
+    def _run_worker(self, state: RunState, profile: Any, origin: Path | None) -> None:
+        from tui.core.errors import WizardError
+        from tui.core.events import ErrorEvent
+
+        try:
+            from tui.core.pipeline import ImportRun
+            from tui.core.plan import plan_import
+
+            plan = plan_import(profile, origin)
+            if profile.source.bucket:
+                self.account.ensure_bucket(profile.source.bucket)
+            run = ImportRun(
+                plan,
+                self.account.target(),
+                poll=self.poll,
+                wait=True,
+                dry_run=bool(profile.request.DryRun),
+                on_event=lambda e: self.call_from_thread(self.run_event, state, e),
+                cancel=state.cancel,
+            )
+            self.call_from_thread(self._rename_run, state, run.run_id)
+            run.run()
+        except Exception as exc:
+            if isinstance(exc, WizardError):
+                err = exc
+            else:
+                from tui.core.aws import map_error
+
+                err = map_error(exc)
+            code = getattr(err, "code", None) or type(err).__name__
+            event = ErrorEvent(run_id=state.run_id, code=code, message=str(err))
+            self.call_from_thread(self.run_event, state, event)
+
+    def _rename_run(self, state: RunState, run_id: str) -> None:
+        self.runs.pop(state.run_id, None)
+        state.run_id = run_id
+        self.runs[run_id] = state
+
+    def run_event(self, state: RunState, event: Any) -> None:
+        name = getattr(event, "name", "")
+        if name == "upload":
+            state.last_upload = event
+        elif name == "submitted":
+            state.task_id = event.conversion_task_id
+            state.instance_id = event.instance_id
+        elif name in ("done", "error"):
+            state.done = event
+            if name == "error":
+                self.notify(event.message, title="Import failed", severity="error", timeout=10)
+            elif event.conversion_task_id and event.state in ("completed", "cancelled"):
+                self.task_finished(event.conversion_task_id, event.state, event.message)
+        line = describe_event(event)
+        if line:
+            state.log.append(line)
+        for screen in self.screen_stack:
+            handler = getattr(screen, "run_event", None)
+            if handler is not None:
+                handler(state, event)
+
+    def task_finished(self, task_id: str, state: str, message: str = "") -> None:
+        """One notification per task, whoever sees the change first (pipeline or table)."""
+        if task_id in self._notified:
+            return
+        self._notified.add(task_id)
+        if state == "completed":
+            self.notify(f"{task_id} completed", title="Conversion task", timeout=8)
+        else:
+            self.notify(
+                f"{task_id} {state}: {message}" if message else f"{task_id} {state}",
+                title="Conversion task",
+                severity="warning",
+                timeout=10,
+            )
+
+    def ours(self) -> dict[str, str]:
+        """task id -> "profile · run" for tasks this machine started (journal + this session)."""
+        marks: dict[str, str] = {}
+        try:
+            from tui.core.journal import list_runs
+
+            for rec in list_runs():
+                task = getattr(rec, "task_id", None) or getattr(rec, "conversion_task_id", None)
+                if task:
+                    marks[task] = f"{getattr(rec, 'profile', '') or ''} · {rec.run_id}"
+        except Exception:  # the journal is optional: no marks rather than no table
+            pass
+        for state in self.runs.values():
+            if state.task_id:
+                marks[state.task_id] = f"{state.profile_name} · {state.run_id}"
+        return marks
+
+
+def describe_event(event: Any) -> str:
+    """One log line per pipeline event (progress ticks excluded)."""
+    name = getattr(event, "name", "")
+    if name == "probe":
+        return f"probed {event.path}: {event.format}, {event.file_bytes:,} bytes"
+    if name == "uploaded":
+        return (
+            f"uploaded {event.parts} parts ({event.parts_sent} sent, "
+            f"{event.parts_skipped} already there) to s3://{event.bucket}/{event.manifest_key}"
+        )
+    if name == "submitted":
+        return f"submitted: {event.conversion_task_id} (instance {event.instance_id})"
+    if name == "task" and event.task is not None:
+        t = event.task
+        return f"{t.task_id}: {t.state} {t.message}".rstrip()
+    if name == "warning":
+        return f"warning: {event.message}"
+    if name == "done":
+        return f"done: {event.state} {event.message}".rstrip()
+    if name == "error":
+        return f"error: {event.code}: {event.message}"
+    return ""
+
+
+def run_app(ctx: Any) -> int:
+    code = WizardApp(ctx).run()
+    return int(code or 0)

@@ -1,0 +1,143 @@
+"""What the wizard asks the AWS account: pick-lists (zones, subnets, security groups, buckets,
+instance types), conversion tasks, cancel. Blocking calls, meant for the TUI's thread workers.
+
+One small adapter so the screens never touch boto3 (imported lazily here, never at import time)
+and tests can hand the app a canned account for deterministic snapshots.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tui.core.tasks import TaskView
+
+
+@dataclass(frozen=True)
+class Subnet:
+    subnet_id: str
+    cidr: str
+    zone: str
+    vpc_id: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.subnet_id}  {self.cidr}  {self.zone}"
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    group_id: str
+    name: str
+    vpc_id: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.group_id}  {self.name}"
+
+
+class Account:
+    """The account behind a Target, resolved lazily (with --sandbox, resolving starts it)."""
+
+    def __init__(self, resolve_target: Callable[[], Any], label: str):
+        self._resolve = resolve_target
+        self._target: Any = None
+        self._lock = threading.Lock()
+        self.label = label  # shown before the target is resolved (the header must not wait)
+
+    def target(self) -> Any:
+        with self._lock:
+            if self._target is None:
+                self._target = self._resolve()
+            return self._target
+
+    def client(self, service: str) -> Any:
+        from tui.core.aws import client
+
+        return client(self.target(), service)
+
+    def _call(self, service: str, op: str, **kw: Any) -> Any:
+        from tui.core.aws import map_error
+
+        try:
+            return getattr(self.client(service), op)(**kw)
+        except Exception as exc:
+            raise map_error(exc) from None
+
+    # pick-lists ---------------------------------------------------------------------------
+
+    def zones(self) -> list[tuple[str, str]]:
+        resp = self._call("ec2", "describe_availability_zones")
+        return sorted((z["ZoneName"], z.get("ZoneId", "")) for z in resp["AvailabilityZones"])
+
+    def subnets(self) -> list[Subnet]:
+        resp = self._call("ec2", "describe_subnets")
+        return sorted(
+            (
+                Subnet(
+                    s["SubnetId"],
+                    s.get("CidrBlock", ""),
+                    s.get("AvailabilityZone", ""),
+                    s.get("VpcId", ""),
+                )
+                for s in resp["Subnets"]
+            ),
+            key=lambda s: (s.zone, s.subnet_id),
+        )
+
+    def security_groups(self) -> list[SecurityGroup]:
+        resp = self._call("ec2", "describe_security_groups")
+        return sorted(
+            (
+                SecurityGroup(g["GroupId"], g.get("GroupName", ""), g.get("VpcId", ""))
+                for g in resp["SecurityGroups"]
+            ),
+            key=lambda g: (g.name, g.group_id),
+        )
+
+    def buckets(self) -> list[str]:
+        resp = self._call("s3", "list_buckets")
+        return sorted(b["Name"] for b in resp.get("Buckets", []))
+
+    def instance_types(self) -> tuple[str, ...]:
+        from tui.core.request import enum_values
+
+        return enum_values("InstanceType")
+
+    def enum(self, shape: str) -> tuple[str, ...]:
+        from tui.core.request import enum_values
+
+        return enum_values(shape)
+
+    # conversion tasks ---------------------------------------------------------------------
+
+    def tasks(self) -> list[TaskView]:
+        from tui.core.tasks import views
+
+        return views(self._call("ec2", "describe_conversion_tasks"))
+
+    def cancel(self, task_id: str, reason: str | None = None) -> None:
+        kw: dict[str, Any] = {"ConversionTaskId": task_id}
+        if reason:
+            kw["ReasonMessage"] = reason
+        self._call("ec2", "cancel_conversion_task", **kw)
+
+    def ensure_bucket(self, bucket: str) -> None:
+        """The sandbox starts empty: create the profile's bucket there (never on real AWS)."""
+        target = self.target()
+        if not getattr(target, "sandbox", False):
+            return
+        if bucket not in self.buckets():
+            kw: dict[str, Any] = {"Bucket": bucket}
+            if target.region != "us-east-1":
+                kw["CreateBucketConfiguration"] = {"LocationConstraint": target.region}
+            self._call("s3", "create_bucket", **kw)
+
+
+def aws_profiles() -> list[str]:
+    """Named profiles of ~/.aws/config and credentials."""
+    import botocore.session
+
+    return sorted(botocore.session.Session().available_profiles)

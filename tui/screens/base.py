@@ -1,0 +1,144 @@
+"""What every screen shares: header and footer, the palette provider, frozen cursors in tests,
+and (for the wizard's steps) editing the draft through FormFields with errors shown in place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, TextArea
+
+from tui.core.draft import Draft, errors_under
+from tui.widgets.commands import Command, ScreenCommands
+from tui.widgets.form import FormField
+
+if TYPE_CHECKING:
+    from tui.app import WizardApp
+
+
+class BaseScreen(Screen[Any]):
+    COMMANDS = {ScreenCommands}
+
+    @property
+    def wizard(self) -> WizardApp:
+        return self.app  # type: ignore[return-value]
+
+    def header(self) -> ComposeResult:
+        yield Header(icon="⛁")
+
+    def footer(self) -> ComposeResult:
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if not self.wizard.blink:
+            for widget in self.query("Input, TextArea"):
+                assert isinstance(widget, Input | TextArea)
+                widget.cursor_blink = False
+
+    def palette_commands(self) -> list[Command]:
+        return []
+
+
+class StepScreen(BaseScreen):
+    """A step of the wizard: edits the fields under PREFIXES of the app's draft."""
+
+    PREFIXES: ClassVar[tuple[str, ...]] = ()
+    STEP: ClassVar[str] = ""
+    BINDINGS = [
+        Binding("ctrl+n", "next", "Next", id="step.next"),
+        Binding("escape", "back", "Back", id="step.back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._touched: set[str] = set()
+
+    @property
+    def draft(self) -> Draft:
+        return self.wizard.draft
+
+    def fields(self) -> list[FormField]:
+        return list(self.query(FormField))
+
+    def on_mount(self) -> None:
+        self.sub_title = self.STEP
+        for f in self.fields():
+            value = self.draft.get(f.path)
+            if value is not None:
+                f.set_value(value)
+                self._touched.add(f.path)
+        self.call_after_refresh(self.show_errors)
+
+    @on(FormField.Changed)
+    def _field_changed(self, event: FormField.Changed) -> None:
+        self._touched.add(event.field.path)
+        self.draft.set(event.field.path, event.value if event.ok else None)
+        self.field_changed(event.field, event.value)
+        self.show_errors()
+
+    def field_changed(self, field: FormField, value: Any) -> None:
+        """Hook for screens that react to a field (e.g. probe the image)."""
+
+    def extra_errors(self) -> dict[str, str]:
+        """Checks beyond the models (e.g. the private IP inside the chosen subnet)."""
+        return {}
+
+    def screen_errors(self) -> dict[str, str]:
+        errors = errors_under(self.draft.errors(), self.PREFIXES)
+        errors.update(self.extra_errors())
+        return errors
+
+    def show_errors(self, everything: bool = False) -> dict[str, str]:
+        """Put each error next to its field; untouched fields stay quiet unless `everything`."""
+        errors = self.screen_errors()
+        shown: dict[str, str] = {}
+        for f in self.fields():
+            own = errors.get(f.path) or next(
+                (msg for key, msg in errors.items() if key.startswith(f.path + ".")), None
+            )
+            _, parse_problem = f.parsed()
+            message = parse_problem or own
+            if message and (everything or f.path in self._touched or parse_problem):
+                shown[f.path] = message
+                f.set_error(message)
+            else:
+                f.set_error(None)
+        # Errors that belong to a whole table (e.g. "give exactly one source") go on its banner.
+        for banner in self.query(".table-error").results(Label):
+            table = (banner.id or "").removeprefix("err-").replace("-", ".")
+            msg = errors.get(table) if (everything or self._touched) else None
+            banner.update(msg or "")
+            banner.display = bool(msg)
+            if msg:
+                shown[table] = msg
+        return shown
+
+    def action_next(self) -> None:
+        shown = self.show_errors(everything=True)
+        if shown:
+            first = next((f for f in self.fields() if f.path in shown), None)
+            if first is not None:
+                first.focus_control()
+                first.scroll_visible()
+            self.notify(
+                f"{len(shown)} field{'s' if len(shown) > 1 else ''} to fix before going on",
+                severity="warning",
+                timeout=4,
+            )
+            return
+        self.go_next()
+
+    def go_next(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def palette_commands(self) -> list[Command]:
+        return [
+            ("Next step", f"check this step ({self.STEP}) and go on", self.action_next),
+            ("Back", "the previous step", self.action_back),
+        ]

@@ -1,0 +1,181 @@
+"""Modal dialogs: confirm, a name prompt (validated as you type), and the account switcher."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select
+
+
+class Dialog(ModalScreen[Any]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
+
+    def on_mount(self) -> None:
+        if not getattr(self.app, "blink", True):
+            for widget in self.query(Input):
+                widget.cursor_blink = False
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmScreen(Dialog):
+    """Yes or no; `danger` paints the yes button red."""
+
+    def __init__(self, message: str, *, yes: str = "Yes", danger: bool = False):
+        super().__init__()
+        self.message = message
+        self.yes = yes
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.message, classes="dialog-message")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.yes, variant="error" if self.danger else "primary", id="yes")
+                yield Button("Cancel", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()  # the safe answer is the default
+
+    @on(Button.Pressed)
+    def _answer(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class PromptScreen(Dialog):
+    """Ask for one line; `check` returns an error message or None."""
+
+    def __init__(
+        self,
+        title: str,
+        value: str = "",
+        *,
+        check: Callable[[str], str | None] | None = None,
+        ok: str = "OK",
+    ):
+        super().__init__()
+        self.title_text = title
+        self.value = value
+        self.check = check or (lambda _: None)
+        self.ok = ok
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-message")
+            yield Input(self.value, id="prompt-input")
+            yield Label("", id="prompt-error", classes="field-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.ok, variant="primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+        self._validate(self.value)
+
+    def _validate(self, value: str) -> str | None:
+        problem = self.check(value.strip())
+        label = self.query_one("#prompt-error", Label)
+        label.update(problem or "")
+        label.display = bool(problem)
+        self.query_one("#ok", Button).disabled = bool(problem)
+        return problem
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        self._validate(event.value)
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _submit(self) -> None:
+        value = self.query_one(Input).value.strip()
+        if self._validate(value) is None:
+            self.dismiss(value)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+
+class AccountScreen(Dialog):
+    """Switch the named AWS profile and the region (the sandbox has regions only)."""
+
+    def __init__(self, ctx: Any):
+        super().__init__()
+        self.ctx = ctx
+
+    def compose(self) -> ComposeResult:
+        from tui.core.aws import IMPORT_REGIONS
+
+        sandbox = bool(getattr(self.ctx, "sandbox", False))
+        regions = sorted(IMPORT_REGIONS)
+        current = self.ctx.region if self.ctx.region in regions else Select.NULL
+        with Vertical(classes="dialog"):
+            yield Label("Account context", classes="dialog-message")
+            with Horizontal(classes="dialog-row"):
+                yield Label("AWS profile", classes="field-label")
+                yield Select(
+                    [],
+                    prompt="(default credential chain)" if not sandbox else "(sandbox)",
+                    id="aws-profile",
+                    disabled=sandbox,
+                    compact=True,
+                )
+            with Horizontal(classes="dialog-row"):
+                yield Label("Region", classes="field-label")
+                yield Select(
+                    [(r, r) for r in regions],
+                    value=current,
+                    prompt="(from AWS config)",
+                    id="region",
+                    compact=True,
+                )
+            yield Label("Regions where ImportInstance exists.", classes="field-hint")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Switch", variant="primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        if not getattr(self.ctx, "sandbox", False):
+            self._load_profiles()
+        self.query_one("#region", Select).focus()
+
+    @work(thread=True, exclusive=True, group="aws-profiles", exit_on_error=False)
+    def _load_profiles(self) -> None:
+        from tui.core.account import aws_profiles
+
+        try:
+            names = aws_profiles()
+        except Exception:
+            names = []
+        self.app.call_from_thread(self._set_profiles, names)
+
+    def _set_profiles(self, names: list[str]) -> None:
+        select = self.query_one("#aws-profile", Select)
+        select.set_options([(n, n) for n in names])
+        if self.ctx.aws_profile in names:
+            select.value = self.ctx.aws_profile
+
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        profile = self.query_one("#aws-profile", Select).value
+        region = self.query_one("#region", Select).value
+        self.dismiss(
+            (
+                None if profile is Select.NULL else str(profile),
+                None if region is Select.NULL else str(region),
+            )
+        )
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,372 @@
+"""Step 1, the disk image: a local file (tree or typed path, probed live) or a manifest already
+uploaded; the bucket, key prefix and URL expiry of the upload."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.suggester import Suggester
+from textual.timer import Timer
+from textual.widgets import Button, DirectoryTree, Label, TabbedContent, TabPane
+
+from tui.screens.base import StepScreen
+from tui.widgets.commands import Command
+from tui.widgets.form import FormField
+from tui.widgets.probe import ProbePanel
+
+# Shown in the tree: what EC2 takes, and what people try (the probe then says how to convert).
+DISK_SUFFIXES = frozenset({".vmdk", ".vhd", ".raw", ".img", ".bin", ".vhdx", ".qcow2", ".ova"})
+LOCAL_PATHS = ("source.path", "source.bucket", "source.key_prefix", "source.url_expiry_days")
+MANIFEST_PATHS = ("source.manifest_url", "source.bytes")
+DEMO_NAME = "demo-windows.vmdk"
+DEMO_BUCKET = "ec2-import-wizard-demo"
+
+
+class DiskTree(DirectoryTree):
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
+        for p in paths:
+            if p.name.startswith("."):
+                continue
+            try:
+                if p.is_dir() or p.suffix.lower() in DISK_SUFFIXES:
+                    yield p
+            except OSError:
+                continue
+
+
+class PathSuggester(Suggester):
+    """Completes a typed path from the file system (folders end with '/')."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        p = Path(value).expanduser()
+        folder, stem = (p, "") if value.endswith("/") else (p.parent, p.name)
+        try:
+            names = sorted(c.name + ("/" if c.is_dir() else "") for c in folder.iterdir())
+        except OSError:
+            return None
+        for name in names:
+            if name.startswith(stem) and not name.startswith(".") and name != stem:
+                return value + name[len(stem) :]
+        return None
+
+
+def make_demo_image(folder: Path) -> Path:
+    """A small stream-optimized VMDK (qemu-img), else a RAW file: something to import now."""
+    folder.mkdir(parents=True, exist_ok=True)
+    qemu = shutil.which("qemu-img")
+    if qemu:
+        path = folder / DEMO_NAME
+        if not path.exists():
+            subprocess.run(
+                [
+                    qemu,
+                    "create",
+                    "-q",
+                    "-f",
+                    "vmdk",
+                    "-o",
+                    "subformat=streamOptimized",
+                    str(path),
+                    "64M",
+                ],
+                check=True,
+                capture_output=True,
+            )
+        return path
+    path = folder / "demo-windows.raw"
+    if not path.exists():
+        with path.open("wb") as f:
+            f.truncate(8 * 1024 * 1024)
+    return path
+
+
+class DiskScreen(StepScreen):
+    STEP = "1/4 Disk image"
+    PREFIXES = ("source",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._probe: tuple[str, Any] | None = None  # (path, ProbeResult or error text)
+        self._probe_timer: Timer | None = None
+        self._stash: dict[str, Any] = {}
+
+    def compose(self) -> ComposeResult:
+        yield from self.header()
+        start = getattr(self.wizard, "start_dir", None) or Path.cwd()
+        image = self.wizard.draft.image_path()
+        if image is not None and image.parent.is_dir():
+            start = image.parent
+        with Horizontal(id="disk"):
+            with Vertical(id="tree-pane"):
+                yield Label("Disk images", classes="section-title")
+                yield DiskTree(start, id="tree")
+            with VerticalScroll(id="disk-form", classes="form"):
+                yield Label("", id="err-source", classes="table-error")
+                with TabbedContent(id="source-mode"):
+                    with TabPane("Local disk image", id="local"):
+                        yield FormField(
+                            "source.path",
+                            "Disk image path",
+                            placeholder="/path/to/disk.vmdk",
+                            required=True,
+                        )
+                        yield ProbePanel(id="probe")
+                        if self.wizard.sandbox:
+                            yield Button("Use a demo disk image (sandbox)", id="demo", compact=True)
+                        yield FormField(
+                            "source.bucket",
+                            "S3 bucket",
+                            placeholder="amzn-s3-demo-bucket (in the import region)",
+                            required=True,
+                            pick=True,
+                        )
+                        yield FormField("source.key_prefix", "Key prefix", placeholder="imports/")
+                        yield FormField(
+                            "source.url_expiry_days",
+                            "URL expiry (days)",
+                            kind="choice",
+                            choices=[str(d) for d in range(1, 8)],
+                            placeholder="7 (the SigV4 maximum)",
+                        )
+                    with TabPane("Uploaded manifest", id="manifest"):
+                        yield FormField(
+                            "source.manifest_url",
+                            "Manifest URL",
+                            placeholder="https://…manifest.xml?X-Amz-…",
+                            required=True,
+                        )
+                        yield FormField(
+                            "source.bytes", "Image bytes", kind="int", placeholder="1179593728"
+                        )
+                yield Label("Both kinds", classes="section-title")
+                yield FormField(
+                    "source.format",
+                    "Format",
+                    kind="choice",
+                    choices=["VMDK", "VHD", "RAW"],
+                    placeholder="(detected)",
+                )
+                yield FormField(
+                    "source.volume_size",
+                    "Volume size (GiB)",
+                    kind="int",
+                    placeholder="(virtual size rounded up)",
+                )
+                with Horizontal(classes="buttons"):
+                    yield Button("Back", id="back")
+                    yield Button("Next: launch specification", variant="primary", id="next")
+        yield from self.footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#tree", DiskTree).show_root = True
+        path_input = self.query_one("#f-source-path .field-control")
+        path_input.suggester = PathSuggester()  # type: ignore[attr-defined]
+        if self.draft.get("source.manifest_url"):
+            self.query_one("#source-mode", TabbedContent).active = "manifest"
+        if self.draft.get("source.path"):
+            self._schedule_probe(0)
+        self._load_buckets()
+
+    def account_changed(self) -> None:
+        self._load_buckets()
+
+    # pick-list of buckets ----------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="buckets", exit_on_error=False)
+    def _load_buckets(self) -> None:
+        try:
+            names = self.wizard.account.buckets()
+        except Exception as exc:
+            self.app.call_from_thread(self._buckets_failed, str(exc))
+            return
+        self.app.call_from_thread(self._show_buckets, names)
+
+    def _show_buckets(self, names: list[str]) -> None:
+        field = self.query_one("#f-source-bucket", FormField)
+        field.set_options([(n, n) for n in names])
+        field.set_hint(
+            f"{len(names)} bucket{'s' if len(names) != 1 else ''} in the account: type or pick"
+        )
+
+    def _buckets_failed(self, message: str) -> None:
+        self.query_one("#f-source-bucket", FormField).set_hint(
+            f"cannot list buckets ({message[:70]}): type the name"
+        )
+
+    # source mode -------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        return self.query_one("#source-mode", TabbedContent).active or "local"
+
+    @on(TabbedContent.TabActivated, "#source-mode")
+    def _mode_changed(self) -> None:
+        """Only the visible kind of source goes into the draft (a profile takes exactly one);
+        the other kind's values wait in a stash in case the user switches back."""
+        keep, drop = (
+            (LOCAL_PATHS, MANIFEST_PATHS) if self.mode == "local" else (MANIFEST_PATHS, LOCAL_PATHS)
+        )
+        for path in drop:
+            value = self.draft.get(path)
+            if value is not None:
+                self._stash[path] = value
+                self.draft.set(path, None)
+        for path in keep:
+            if path in self._stash:
+                self.draft.set(path, self._stash.pop(path))
+        self.show_errors()
+
+    # the tree and the probe --------------------------------------------------------------
+
+    @on(DirectoryTree.FileSelected)
+    def _file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        self.query_one("#source-mode", TabbedContent).active = "local"
+        field = self.query_one("#f-source-path", FormField)
+        path = str(event.path)
+        control = field.query_one(".field-control")
+        control.value = path  # type: ignore[attr-defined]  # posts Changed like typing does
+
+    def field_changed(self, field: FormField, value: Any) -> None:
+        if field.path == "source.path":
+            self._schedule_probe(0.25)
+
+    def _schedule_probe(self, delay: float) -> None:
+        # Debounced: typing a path probes once the user pauses, not at every key.
+        if self._probe_timer is not None:
+            self._probe_timer.stop()
+        self._probe_timer = self.set_timer(delay, self._start_probe)
+
+    def _start_probe(self) -> None:
+        path = self.draft.get("source.path")
+        panel = self.query_one("#probe", ProbePanel)
+        if not path:
+            self._probe = None
+            panel.show_message("Pick a disk image (VMDK, VHD or RAW) on the left or type its path.")
+            self.show_errors()
+            return
+        panel.show_busy(path)
+        self._run_probe(path)
+
+    @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
+    def _run_probe(self, path: str) -> None:
+        result = probe_path(path)
+        self.app.call_from_thread(self._probed, path, result)
+
+    def _probed(self, path: str, result: Any) -> None:
+        if path != self.draft.get("source.path"):
+            return  # the user typed on meanwhile
+        self._probe = (path, result)
+        panel = self.query_one("#probe", ProbePanel)
+        if isinstance(result, str):
+            panel.show_message(result, bad=True)
+        else:
+            panel.show_result(result)
+            self.query_one("#f-source-volume_size", FormField).set_hint(
+                f"suggested: {result.volume_size_gib} GiB (never less)"
+            )
+        self.show_errors()
+
+    def extra_errors(self) -> dict[str, str]:
+        """The image against the form: exists, importable, format and volume size agree."""
+        errors: dict[str, str] = {}
+        path = self.draft.get("source.path")
+        if self.mode != "local" or not path:
+            return errors
+        if self._probe is None or self._probe[0] != path:
+            self._probe = (path, probe_path(path))
+        result = self._probe[1]
+        if isinstance(result, str):
+            errors["source.path"] = result
+            return errors
+        if not result.importable:
+            errors["source.path"] = "; ".join(result.problems) or "not an importable disk image"
+            return errors
+        fmt = self.draft.get("source.format")
+        if fmt and fmt != result.format:
+            errors["source.format"] = f"the image is {result.format}: leave this unset or fix it"
+        size = self.draft.get("source.volume_size")
+        if isinstance(size, int) and size < result.volume_size_gib:
+            errors["source.volume_size"] = (
+                f"{size} GiB is smaller than the image's virtual size "
+                f"(needs {result.volume_size_gib} GiB)"
+            )
+        return errors
+
+    # demo image (sandbox) ------------------------------------------------------------------
+
+    @on(Button.Pressed, "#demo")
+    def action_demo_image(self) -> None:
+        self.query_one("#probe", ProbePanel).show_busy("a new demo disk image")
+        self._make_demo()
+
+    @work(thread=True, exclusive=True, group="demo", exit_on_error=False)
+    def _make_demo(self) -> None:
+        from tui.app import demo_dir
+
+        try:
+            path = make_demo_image(demo_dir())
+        except Exception as exc:
+            self.app.call_from_thread(
+                self.query_one("#probe", ProbePanel).show_message,
+                f"cannot make a demo image: {exc}",
+                bad=True,
+            )
+            return
+        self.app.call_from_thread(self._use_demo, path)
+
+    def _use_demo(self, path: Path) -> None:
+        self.query_one("#source-mode", TabbedContent).active = "local"
+        self.query_one("#f-source-path .field-control").value = str(path)  # type: ignore[attr-defined]
+        bucket = self.query_one("#f-source-bucket .field-control")
+        if not bucket.value:  # type: ignore[attr-defined]
+            bucket.value = DEMO_BUCKET  # type: ignore[attr-defined]
+
+    # navigation ----------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#next")
+    def _next_pressed(self) -> None:
+        self.action_next()
+
+    @on(Button.Pressed, "#back")
+    def _back_pressed(self) -> None:
+        self.action_back()
+
+    def go_next(self) -> None:
+        from tui.screens.spec import SpecScreen
+
+        self.app.push_screen(SpecScreen())
+
+    def palette_commands(self) -> list[Command]:
+        commands = super().palette_commands()
+        if self.wizard.sandbox:
+            commands.append(
+                ("Use a demo disk image", "make a small VMDK to import", self.action_demo_image)
+            )
+        return commands
+
+
+def probe_path(path: str) -> Any:
+    """ProbeResult, or a one-line reason the file cannot be probed."""
+    from tui.core.disk import probe
+
+    p = Path(path).expanduser()
+    if not p.exists():
+        return f"no such file: {p}"
+    if p.is_dir():
+        return f"{p} is a folder: pick a disk image file"
+    try:
+        return probe(p)
+    except Exception as exc:
+        return f"cannot read {p}: {exc}"

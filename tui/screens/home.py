@@ -1,0 +1,281 @@
+"""Home: saved profiles (open, duplicate, rename, delete) and recent runs.
+
+Only profile names are read while the screen paints; loading them validates enums through
+botocore's model, so details arrive from a worker a moment later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Label
+
+from tui.core.profiles import NAME_RE, ProfileStore
+from tui.screens.base import BaseScreen
+from tui.widgets.commands import Command
+
+
+class HomeScreen(BaseScreen):
+    BINDINGS = [
+        Binding("enter", "open", "Open", id="home.open", show=False),
+        Binding("d", "duplicate", "Duplicate", id="home.duplicate"),
+        Binding("r", "rename", "Rename", id="home.rename"),
+        Binding("delete,x", "delete", "Delete", id="home.delete"),
+        Binding("a", "app.switch_account", "Account", id="home.account"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield from self.header()
+        with Vertical(id="home"):
+            with Horizontal(id="home-context"):
+                yield Label("", id="context-label")
+                yield Button("Switch account (a)", id="switch-account", compact=True)
+            yield Label("Saved profiles", classes="section-title")
+            yield DataTable(id="profiles", cursor_type="row", zebra_stripes=True)
+            with Horizontal(classes="buttons"):
+                yield Button("New import (n)", variant="primary", id="new")
+                yield Button("Open", id="open")
+                yield Button("Duplicate (d)", id="duplicate")
+                yield Button("Rename (r)", id="rename")
+                yield Button("Delete (x)", variant="error", id="delete")
+            yield Label("Recent runs", classes="section-title")
+            yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield from self.footer()
+
+    @property
+    def store(self) -> ProfileStore:
+        return self.wizard.ctx.store()  # type: ignore[no-any-return,unused-ignore]
+
+    def on_mount(self) -> None:
+        profiles = self.query_one("#profiles", DataTable)
+        profiles.add_column("Name", key="name", width=22)
+        profiles.add_column("Source", key="source", width=56)
+        profiles.add_column("Instance type", key="type", width=14)
+        profiles.add_column("Description", key="description")
+        runs = self.query_one("#runs", DataTable)
+        for label in ("Run", "Profile", "State", "Task", "Updated"):
+            runs.add_column(label, key=label.lower())
+        self.reload()
+        profiles.focus()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def account_changed(self) -> None:
+        self.query_one("#context-label", Label).update(self._context_text())
+
+    def _context_text(self) -> str:
+        return f"Account: [b]{self.wizard.account.label}[/b]"
+
+    def reload(self) -> None:
+        self.account_changed()
+        table = self.query_one("#profiles", DataTable)
+        selected = self.selected()
+        table.clear()
+        names = self.store.names()
+        for name in names:
+            table.add_row(name, "…", "", "", key=name)
+        if not names:
+            table.add_row("(no saved profiles yet: press n)", "", "", "", key="")
+        if selected in names:
+            table.move_cursor(row=names.index(selected))
+        self._load_details(names)
+        self._load_runs()
+
+    @work(thread=True, exclusive=True, group="home-details", exit_on_error=False)
+    def _load_details(self, names: list[str]) -> None:
+        rows: dict[str, tuple[str, str, str]] = {}
+        store = self.store
+        for name in names:
+            try:
+                p = store.load(name)
+            except Exception as exc:
+                rows[name] = (f"[red]cannot load: {exc}[/red]", "", "")
+                continue
+            src = p.source
+            source = src.path or (src.manifest_url or "")[:60]
+            if src.bucket:
+                source += f" → s3://{src.bucket}"
+            itype = p.request.LaunchSpecification.InstanceType or ""
+            rows[name] = (source, itype, p.description or "")
+        self.app.call_from_thread(self._show_details, rows)
+
+    def _show_details(self, rows: dict[str, tuple[str, str, str]]) -> None:
+        table = self.query_one("#profiles", DataTable)
+        for name, (source, itype, description) in rows.items():
+            if name not in table.rows:
+                continue
+            table.update_cell(name, "source", source)
+            table.update_cell(name, "type", itype)
+            table.update_cell(name, "description", description, update_width=True)
+
+    @work(thread=True, exclusive=True, group="home-runs", exit_on_error=False)
+    def _load_runs(self) -> None:
+        rows: list[tuple[str, ...]] = []
+        try:
+            from tui.core.journal import list_runs
+
+            records: list[Any] = list(list_runs())
+        except Exception:  # journal not there or unreadable: show what this session knows
+            records = []
+        for rec in records[-20:][::-1]:
+            rows.append(
+                (
+                    str(rec.run_id),
+                    str(getattr(rec, "profile", "") or ""),
+                    str(getattr(rec, "state", "") or ""),
+                    str(getattr(rec, "task_id", "") or ""),
+                    str(getattr(rec, "updated", "") or ""),
+                )
+            )
+        known = {r[0] for r in rows}
+        for state in self.wizard.runs.values():
+            if state.run_id not in known:
+                done = getattr(state.done, "state", None) or ("error" if state.done else "running")
+                rows.insert(0, (state.run_id, state.profile_name, done, state.task_id or "", ""))
+        self.app.call_from_thread(self._show_runs, rows)
+
+    def _show_runs(self, rows: list[tuple[str, ...]]) -> None:
+        table = self.query_one("#runs", DataTable)
+        table.clear()
+        for row in rows:
+            table.add_row(*row)
+        if not rows:
+            table.add_row("(no runs yet)", "", "", "", "")
+
+    # actions --------------------------------------------------------------------------------
+
+    def selected(self) -> str | None:
+        table = self.query_one("#profiles", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return key or None
+
+    @on(DataTable.RowSelected, "#profiles")
+    def _row_selected(self) -> None:
+        self.action_open()
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        actions = {
+            "new": self.app.action_new_import,  # type: ignore[attr-defined]
+            "open": self.action_open,
+            "duplicate": self.action_duplicate,
+            "rename": self.action_rename,
+            "delete": self.action_delete,
+            "switch-account": self.app.action_switch_account,  # type: ignore[attr-defined]
+        }
+        action = actions.get(event.button.id or "")
+        if action:
+            action()
+
+    def _need_selection(self) -> str | None:
+        name = self.selected()
+        if name is None:
+            self.notify("No saved profile selected", severity="warning", timeout=3)
+        return name
+
+    def action_open(self) -> None:
+        name = self._need_selection()
+        if name is None:
+            return
+        from tui.core.draft import Draft
+
+        try:
+            profile, origin = self.wizard.ctx.load_profile(name)
+        except Exception as exc:
+            self.notify(str(exc), title="Cannot open", severity="error", timeout=8)
+            return
+        self.wizard.open_profile(Draft.from_profile(profile, origin))
+
+    def _name_check(self, exclude: str | None = None) -> Any:
+        def check(value: str) -> str | None:
+            if not NAME_RE.fullmatch(value):
+                return (
+                    "letters, digits, '.', '_', '-' (at most 64), starting with a letter or digit"
+                )
+            if value != exclude and self.store.exists(value):
+                return f"a profile named {value!r} exists"
+            return None
+
+        return check
+
+    def action_duplicate(self) -> None:
+        from tui.screens.dialogs import PromptScreen
+
+        name = self._need_selection()
+        if name is None:
+            return
+
+        def done(new: str | None) -> None:
+            if new:
+                self._copy(name, new, delete_old=False)
+
+        self.app.push_screen(
+            PromptScreen(f"Duplicate {name} as", f"{name}-copy", check=self._name_check()), done
+        )
+
+    def action_rename(self) -> None:
+        from tui.screens.dialogs import PromptScreen
+
+        name = self._need_selection()
+        if name is None:
+            return
+
+        def done(new: str | None) -> None:
+            if new and new != name:
+                self._copy(name, new, delete_old=True)
+
+        self.app.push_screen(
+            PromptScreen(f"Rename {name} to", name, check=self._name_check(exclude=name)), done
+        )
+
+    def _copy(self, old: str, new: str, *, delete_old: bool) -> None:
+        try:
+            profile = self.store.load(old)
+            self.store.save(profile.model_copy(update={"name": new}))
+            if delete_old:
+                self.store.delete(old)
+        except Exception as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        self.notify(f"{'Renamed' if delete_old else 'Duplicated'} {old} → {new}", timeout=3)
+        self.reload()
+        table = self.query_one("#profiles", DataTable)
+        if new in table.rows:
+            table.move_cursor(row=table.get_row_index(new))
+
+    def action_delete(self) -> None:
+        from tui.screens.dialogs import ConfirmScreen
+
+        name = self._need_selection()
+        if name is None:
+            return
+
+        def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                path = self.store.delete(name)
+            except Exception as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.notify(f"Deleted {path}", timeout=3)
+            self.reload()
+
+        self.app.push_screen(
+            ConfirmScreen(f"Delete the saved profile {name}?", yes="Delete", danger=True), done
+        )
+
+    def palette_commands(self) -> list[Command]:
+        return [
+            ("Open profile", "load the selected profile into the wizard", self.action_open),
+            ("Duplicate profile", "save a copy under a new name", self.action_duplicate),
+            ("Rename profile", "give the selected profile a new name", self.action_rename),
+            ("Delete profile", "remove the selected profile file", self.action_delete),
+        ]

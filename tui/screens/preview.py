@@ -1,0 +1,265 @@
+"""Step 4, the preview: the request exactly as the `preview` command prints it (the same
+`tui.core.plan.build_preview`), the boto3 parameters, a GET URL, the manifest to be written.
+Reveal, copy (OSC 52), save as a profile, upload and submit."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Label, Static, TabbedContent, TabPane
+
+from tui.core.draft import DRAFT_NAME
+from tui.core.profiles import NAME_RE
+from tui.screens.base import BaseScreen
+from tui.widgets.commands import Command
+
+TABS = ("lines", "json", "url", "manifest")
+
+
+def manifest_sketch(plan: Any) -> str:
+    """The manifest the upload will write, with placeholders where presigned URLs will be."""
+    if plan.image_path is None:
+        return f"Already uploaded; EC2 reads it from:\n{plan.profile.source.manifest_url}"
+    from tui.core import s3keys
+    from tui.core.manifest import Manifest, ManifestPart, plan_parts
+    from tui.core.plan import RUN_ID_PLACEHOLDER
+
+    src = plan.profile.source
+    path = str(plan.image_path)
+
+    def url(verb: str, key: str) -> str:
+        return f"<presigned {verb} of s3://{src.bucket}/{key}>"
+
+    parts = []
+    for i, (start, end) in enumerate(plan_parts(plan.image_bytes)):
+        key = s3keys.part_key(src.key_prefix, RUN_ID_PLACEHOLDER, path, i)
+        parts.append(
+            ManifestPart(i, start, end, key, url("HEAD", key), url("GET", key), url("DELETE", key))
+        )
+    mkey = s3keys.manifest_key(src.key_prefix, RUN_ID_PLACEHOLDER, path)
+    manifest = Manifest(
+        plan.image_format, plan.image_bytes, plan.volume_size, parts, url("DELETE", mkey)
+    )
+    xml = manifest.to_xml(validate=False).decode()
+    return f"s3://{src.bucket}/{mkey} (URLs valid {src.url_expiry_days} days)\n\n{xml}"
+
+
+class PreviewScreen(BaseScreen):
+    BINDINGS = [
+        Binding("r", "reveal", "Reveal", id="preview.reveal"),
+        Binding("c", "copy", "Copy", id="preview.copy"),
+        Binding("s", "save", "Save profile", id="preview.save"),
+        Binding("u", "submit", "Upload & submit", id="preview.submit"),
+        Binding("escape", "back", "Back", id="preview.back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reveal = False
+        self.preview: Any = None
+        self.plan: Any = None
+        self.texts: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield from self.header()
+        yield Label("", id="preview-status")
+        with TabbedContent(id="preview-tabs"):
+            for tab, title in zip(
+                TABS, ("Request (as sent)", "boto3 params", "GET URL", "Manifest"), strict=True
+            ):
+                with TabPane(title, id=tab), VerticalScroll():
+                    yield Static("Building the preview …", id=f"text-{tab}", classes="preview-text")
+        with Horizontal(classes="buttons"):
+            yield Button("Back", id="back")
+            yield Button("Reveal (r)", id="reveal")
+            yield Button("Copy (c)", id="copy")
+            yield Button("Save as profile (s)", id="save")
+            yield Button("Upload & submit (u)", variant="success", id="submit")
+        yield from self.footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "4/4 Preview"
+        self._build()
+
+    @property
+    def draft(self) -> Any:
+        return self.wizard.draft
+
+    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
+    def _build(self) -> None:
+        from tui.core.plan import build_preview, plan_import
+
+        try:
+            account = self.wizard.account
+            if not self.draft.get("aws.region"):
+                self.draft.set("aws.region", account.target().region)
+            if self.wizard.ctx.aws_profile and not self.wizard.sandbox:
+                self.draft.set("aws.profile", self.wizard.ctx.aws_profile)
+            profile = self.draft.profile()
+            target = None if self.wizard.sandbox else account.target()
+            # The very call the `preview` command makes: the texts are equal by construction.
+            preview = build_preview(profile, self.draft.origin, target)
+            plan = plan_import(profile, self.draft.origin)
+        except Exception as exc:
+            self.app.call_from_thread(self._failed, exc)
+            return
+        self.app.call_from_thread(self._built, preview, plan)
+
+    def _failed(self, exc: Exception) -> None:
+        where = getattr(exc, "field", None)
+        message = f"Cannot build the request: {exc}"
+        if where:
+            message += "\nGo back (escape) and fix the field named above."
+        self.query_one("#preview-status", Label).update(Text(message, style="bold red"))
+        for tab in TABS:
+            self.query_one(f"#text-{tab}", Static).update("")
+        self.query_one("#submit", Button).disabled = True
+        self.query_one("#save", Button).disabled = True
+
+    def _built(self, preview: Any, plan: Any) -> None:
+        self.preview = preview
+        self.plan = plan
+        self._show()
+
+    def _show(self) -> None:
+        if self.preview is None:
+            return
+        p = self.preview
+        self.texts = {
+            "lines": p.as_lines(reveal=self.reveal),
+            "json": json.dumps(p.as_json(reveal=self.reveal), indent=2),
+            "url": p.as_url(reveal=self.reveal),
+            "manifest": manifest_sketch(self.plan),
+        }
+        for tab, text in self.texts.items():
+            self.query_one(f"#text-{tab}", Static).update(Text(text))
+        state = "revealed: signatures shown" if self.reveal else "secrets REDACTED (r reveals)"
+        self.query_one("#preview-status", Label).update(
+            f"Endpoint {p.endpoint} · {len(p.params)} parameters · {state}"
+        )
+        self.query_one("#reveal", Button).label = "Hide (r)" if self.reveal else "Reveal (r)"
+
+    # actions --------------------------------------------------------------------------------
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        action = {
+            "back": self.action_back,
+            "reveal": self.action_reveal,
+            "copy": self.action_copy,
+            "save": self.action_save,
+            "submit": self.action_submit,
+        }.get(event.button.id or "")
+        if action:
+            action()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_reveal(self) -> None:
+        self.reveal = not self.reveal
+        self._show()
+
+    def action_copy(self) -> None:
+        tab = self.query_one("#preview-tabs", TabbedContent).active or "lines"
+        text = self.texts.get(tab)
+        if not text:
+            return
+        self.app.copy_to_clipboard(text)  # OSC 52: works over ssh and in tmux with set-clipboard
+        what = "with secrets" if self.reveal else "redacted"
+        self.notify(f"Copied the {tab} view ({what}) to the clipboard", timeout=3)
+
+    def action_save(self) -> None:
+        if self.preview is None:
+            return
+        from tui.screens.dialogs import PromptScreen
+
+        store = self.wizard.ctx.store()
+        current = self.draft.get("name")
+        suggested = current or default_name(self.draft)
+
+        def check(value: str) -> str | None:
+            if not NAME_RE.fullmatch(value):
+                return (
+                    "letters, digits, '.', '_', '-' (at most 64), starting with a letter or digit"
+                )
+            return None
+
+        def named(name: str | None) -> None:
+            if not name:
+                return
+            if store.exists(name):
+                from tui.screens.dialogs import ConfirmScreen
+
+                self.app.push_screen(
+                    ConfirmScreen(
+                        f"A profile named {name} exists in {store.root}. Overwrite it?",
+                        yes="Overwrite",
+                        danger=True,
+                    ),
+                    lambda yes: self._save(name) if yes else None,
+                )
+            else:
+                self._save(name)
+
+        self.app.push_screen(
+            PromptScreen("Save as profile named", suggested, check=check, ok="Save"), named
+        )
+
+    def _save(self, name: str) -> None:
+        store = self.wizard.ctx.store()
+        try:
+            path = store.save(self.draft.profile(name), overwrite=True)
+        except Exception as exc:
+            self.notify(str(exc), title="Not saved", severity="error", timeout=8)
+            return
+        self.draft.set("name", name)
+        self.draft.origin = path
+        self.notify(f"Saved {path}", title="Profile saved", timeout=4)
+
+    def action_submit(self) -> None:
+        if self.plan is None:
+            return
+        from tui.screens.submit import SubmitScreen
+
+        try:
+            profile = self.draft.profile()
+        except Exception as exc:
+            self.notify(str(exc), severity="error")
+            return
+        state = self.wizard.start_run(profile, self.draft.origin)
+        self.app.push_screen(SubmitScreen(state))
+
+    def palette_commands(self) -> list[Command]:
+        return [
+            (
+                "Reveal or hide secrets",
+                "presigned-URL signatures in the preview",
+                self.action_reveal,
+            ),
+            ("Copy preview", "the visible tab to the clipboard (OSC 52)", self.action_copy),
+            (
+                "Save as profile",
+                "write the profile file (asks before overwriting)",
+                self.action_save,
+            ),
+            (
+                "Upload and submit",
+                "run the import: upload, manifest, ImportInstance",
+                self.action_submit,
+            ),
+        ]
+
+
+def default_name(draft: Any) -> str:
+    path = draft.image_path()
+    if path is None:
+        return DRAFT_NAME
+    stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in path.stem).strip("-._")
+    return stem[:64] or DRAFT_NAME

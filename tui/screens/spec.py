@@ -1,0 +1,215 @@
+"""Step 2, the launch specification: every LaunchSpecification member, Placement included.
+
+Pick-lists come from the account in workers (zones, subnets with CIDR, security groups) and from
+botocore's model (instance types, about 1,400, filtered as you type). Values are checked by the
+request models' own validators as you type, plus what only the account knows: the private IP
+inside the chosen subnet, the subnet in the chosen zone.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Label
+
+from tui.core.account import SecurityGroup, Subnet
+from tui.screens.base import StepScreen
+from tui.widgets.form import FormField
+
+LS = "request.LaunchSpecification"
+PL = f"{LS}.Placement"
+
+
+class SpecScreen(StepScreen):
+    STEP = "2/4 Launch specification"
+    PREFIXES = (LS,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._subnets: dict[str, Subnet] = {}
+
+    def compose(self) -> ComposeResult:
+        yield from self.header()
+        with VerticalScroll(id="spec", classes="form"):
+            with Horizontal(id="spec-columns"):
+                with Vertical(classes="column"):
+                    yield Label("Launch specification", classes="section-title")
+                    yield FormField(
+                        f"{LS}.Architecture",
+                        "Architecture",
+                        kind="choice",
+                        choices=["i386", "x86_64"],
+                    )
+                    yield FormField(
+                        f"{LS}.InstanceType",
+                        "Instance type",
+                        placeholder="type to filter, e.g. m5.large",
+                        pick=True,
+                    )
+                    yield FormField(
+                        f"{LS}.SubnetId", "Subnet", placeholder="subnet-… (VPC)", pick=True
+                    )
+                    yield FormField(f"{LS}.PrivateIpAddress", "Private IP", placeholder="10.0.0.5")
+                    yield FormField(
+                        f"{LS}.GroupIds",
+                        "Security group ids",
+                        kind="list",
+                        placeholder="sg-…, sg-…",
+                        pick=True,
+                    )
+                    yield FormField(
+                        f"{LS}.GroupNames",
+                        "Security group names",
+                        kind="list",
+                        placeholder="default",
+                    )
+                    yield FormField(f"{LS}.Monitoring", "Detailed monitoring", kind="bool")
+                    yield FormField(
+                        f"{LS}.InstanceInitiatedShutdownBehavior",
+                        "Shutdown behavior",
+                        kind="choice",
+                        choices=["stop", "terminate"],
+                    )
+                    yield FormField(f"{LS}.AdditionalInfo", "Additional info")
+                    yield FormField(f"{LS}.UserData.Data", "User data (text)", kind="text")
+                with Vertical(classes="column"):
+                    yield Label("Placement", classes="section-title")
+                    yield FormField(
+                        f"{PL}.AvailabilityZone",
+                        "Availability zone",
+                        placeholder="us-east-1a",
+                        pick=True,
+                    )
+                    yield FormField(f"{PL}.AvailabilityZoneId", "Zone id", placeholder="use1-az1")
+                    yield FormField(
+                        f"{PL}.Tenancy",
+                        "Tenancy",
+                        kind="choice",
+                        choices=["default", "dedicated", "host"],
+                    )
+                    yield FormField(f"{PL}.GroupName", "Placement group name")
+                    yield FormField(f"{PL}.GroupId", "Placement group id", placeholder="pg-…")
+                    yield FormField(f"{PL}.PartitionNumber", "Partition number", kind="int")
+                    yield FormField(f"{PL}.Affinity", "Affinity", placeholder="default | host")
+                    yield FormField(f"{PL}.HostId", "Dedicated host id", placeholder="h-…")
+                    yield FormField(f"{PL}.HostResourceGroupArn", "Host resource group ARN")
+                    yield FormField(f"{PL}.SpreadDomain", "Spread domain")
+            with Horizontal(classes="buttons"):
+                yield Button("Back", id="back")
+                yield Button("Next: platform", variant="primary", id="next")
+        yield from self.footer()
+
+    def on_mount(self) -> None:
+        self._load_enums()
+        self._load_account()
+        self.query_one(f"#f-{LS.replace('.', '-')}-InstanceType", FormField).set_hint(
+            "type to filter the instance types; ↓ to pick"
+        )
+
+    def account_changed(self) -> None:
+        self._load_account()
+
+    def _field(self, path: str) -> FormField:
+        return self.query_one(f"#f-{path.replace('.', '-')}", FormField)
+
+    # pick-lists --------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="enums", exit_on_error=False)
+    def _load_enums(self) -> None:
+        account = self.wizard.account
+        enums = {
+            f"{LS}.Architecture": account.enum("ArchitectureValues"),
+            f"{LS}.InstanceInitiatedShutdownBehavior": account.enum("ShutdownBehavior"),
+            f"{PL}.Tenancy": account.enum("Tenancy"),
+        }
+        types = account.instance_types()
+        self.app.call_from_thread(self._show_enums, enums, types)
+
+    def _show_enums(self, enums: dict[str, tuple[str, ...]], types: tuple[str, ...]) -> None:
+        for path, values in enums.items():
+            self._field(path).set_choices(values)
+        self._field(f"{LS}.InstanceType").set_options([(t, t) for t in sorted(types)])
+
+    @work(thread=True, exclusive=True, group="account", exit_on_error=False)
+    def _load_account(self) -> None:
+        account = self.wizard.account
+        results: dict[str, Any] = {}
+        for name, call in (
+            ("zones", account.zones),
+            ("subnets", account.subnets),
+            ("groups", account.security_groups),
+        ):
+            try:
+                results[name] = call()
+            except Exception as exc:
+                results[name] = exc
+        self.app.call_from_thread(self._show_account, results)
+
+    def _show_account(self, results: dict[str, Any]) -> None:
+        def hint(path: str, what: str, value: Any) -> bool:
+            if isinstance(value, Exception):
+                self._field(path).set_hint(f"cannot list {what}: {str(value)[:60]}")
+                return False
+            return True
+
+        zones = results["zones"]
+        if hint(f"{PL}.AvailabilityZone", "zones", zones):
+            self._field(f"{PL}.AvailabilityZone").set_options(
+                [(z, f"{z}  ({zid})") for z, zid in zones]
+            )
+        subnets = results["subnets"]
+        if hint(f"{LS}.SubnetId", "subnets", subnets):
+            self._subnets = {s.subnet_id: s for s in subnets}
+            self._field(f"{LS}.SubnetId").set_options([(s.subnet_id, s.label) for s in subnets])
+        groups: list[SecurityGroup] | Exception = results["groups"]
+        if hint(f"{LS}.GroupIds", "security groups", groups):
+            assert not isinstance(groups, Exception)
+            self._field(f"{LS}.GroupIds").set_options([(g.group_id, g.label) for g in groups])
+        self.show_errors()
+
+    # checks only the account can make ----------------------------------------------------
+
+    def field_changed(self, field: FormField, value: Any) -> None:
+        if field.path == f"{LS}.SubnetId":
+            subnet = self._subnets.get(value or "")
+            field.set_hint(f"{subnet.cidr} in {subnet.zone} ({subnet.vpc_id})" if subnet else "")
+            # The IP's check depends on the subnet: show it as soon as both are there.
+            if self.draft.get(f"{LS}.PrivateIpAddress"):
+                self._touched.add(f"{LS}.PrivateIpAddress")
+
+    def extra_errors(self) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        subnet = self._subnets.get(self.draft.get(f"{LS}.SubnetId") or "")
+        ip = self.draft.get(f"{LS}.PrivateIpAddress")
+        if subnet and ip and subnet.cidr:
+            try:
+                inside = ipaddress.IPv4Address(ip) in ipaddress.IPv4Network(subnet.cidr)
+            except ValueError:
+                inside = True  # a malformed IP is the model's error, reported already
+            if not inside:
+                errors[f"{LS}.PrivateIpAddress"] = (
+                    f"{ip} is not in {subnet.subnet_id} ({subnet.cidr})"
+                )
+        zone = self.draft.get(f"{PL}.AvailabilityZone")
+        if subnet and zone and subnet.zone and zone != subnet.zone:
+            errors[f"{PL}.AvailabilityZone"] = f"{subnet.subnet_id} is in {subnet.zone}, not {zone}"
+        return errors
+
+    # navigation ----------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#next")
+    def _next_pressed(self) -> None:
+        self.action_next()
+
+    @on(Button.Pressed, "#back")
+    def _back_pressed(self) -> None:
+        self.action_back()
+
+    def go_next(self) -> None:
+        from tui.screens.platform import PlatformScreen
+
+        self.app.push_screen(PlatformScreen())

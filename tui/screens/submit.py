@@ -1,0 +1,129 @@
+"""Submit: the upload's progress (bar, parts, throughput, ETA) and the run's events, with cancel.
+Once EC2 has the task, the conversion tasks screen takes over."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Label, Log, ProgressBar
+
+from tui.app import RunState
+from tui.screens.base import BaseScreen
+from tui.widgets.commands import Command
+from tui.widgets.probe import human_bytes
+
+
+def eta_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "…"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class SubmitScreen(BaseScreen):
+    BINDINGS = [
+        Binding("ctrl+c", "cancel_run", "Cancel upload", id="submit.cancel", priority=True),
+        Binding("escape", "back", "Back", id="submit.back"),
+    ]
+
+    def __init__(self, state: RunState, *, follow: bool = True):
+        super().__init__()
+        self.state = state
+        self.follow = follow  # open the tasks screen once submitted (tests may turn it off)
+
+    def compose(self) -> ComposeResult:
+        yield from self.header()
+        with Vertical(id="submit"):
+            yield Label("", id="run-title", classes="section-title")
+            yield Label("Preparing: probing the image and starting the upload …", id="run-phase")
+            yield ProgressBar(total=None, show_eta=False, id="upload-bar")
+            with Horizontal(id="upload-stats"):
+                yield Label("", id="stat-parts")
+                yield Label("", id="stat-bytes")
+                yield Label("", id="stat-rate")
+                yield Label("", id="stat-eta")
+            yield Label("Events", classes="section-title")
+            yield Log(id="run-log", auto_scroll=True)
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel (ctrl+c)", variant="error", id="cancel")
+                yield Button("Conversion tasks (t)", id="tasks")
+        yield from self.footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "Submit"
+        self.query_one("#run-title", Label).update(f"Import of {self.state.profile_name}")
+        log = self.query_one("#run-log", Log)
+        log.write_lines(self.state.log)
+        if self.state.last_upload is not None:
+            self._show_upload(self.state.last_upload)
+        if self.state.done is not None:
+            self._finished(self.state.done)
+
+    def run_event(self, state: RunState, event: Any) -> None:
+        if state is not self.state:
+            return
+        self.query_one("#run-title", Label).update(
+            f"Import of {state.profile_name} · run {state.run_id}"
+        )
+        name = getattr(event, "name", "")
+        if name == "upload":
+            self._show_upload(event)
+        elif name == "uploaded":
+            self._phase("Uploaded and verified; submitting ImportInstance …")
+            bar = self.query_one("#upload-bar", ProgressBar)
+            bar.update(total=bar.total or 1, progress=bar.total or 1)
+        elif name == "submitted":
+            self._phase(f"Submitted: {event.conversion_task_id}; EC2 is converting the image.")
+            self.query_one("#cancel", Button).disabled = True
+            if self.follow and self.is_current:
+                self.app.action_tasks()  # type: ignore[attr-defined]
+        elif name in ("done", "error"):
+            self._finished(event)
+        if state.log:
+            log = self.query_one("#run-log", Log)
+            if log.line_count < len(state.log):
+                log.write_lines(state.log[log.line_count :])
+
+    def _phase(self, text: str) -> None:
+        self.query_one("#run-phase", Label).update(text)
+
+    def _show_upload(self, e: Any) -> None:
+        self._phase("Uploading the image parts to S3 …")
+        self.query_one("#upload-bar", ProgressBar).update(
+            total=max(1, e.bytes_total), progress=e.bytes_done
+        )
+        self.query_one("#stat-parts", Label).update(f"parts {e.parts_done}/{e.parts_total}")
+        self.query_one("#stat-bytes", Label).update(
+            f"{human_bytes(e.bytes_done)} of {human_bytes(e.bytes_total)}"
+        )
+        self.query_one("#stat-rate", Label).update(f"{human_bytes(int(e.bytes_per_s))}/s")
+        self.query_one("#stat-eta", Label).update(f"ETA {eta_text(e.eta_s)}")
+
+    def _finished(self, event: Any) -> None:
+        self.query_one("#cancel", Button).disabled = True
+        if getattr(event, "name", "") == "error":
+            self._phase(f"[b red]Failed[/]: {event.code}: {event.message}")
+        else:
+            self._phase(f"Finished: [b]{event.state}[/] {event.message}".rstrip())
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel_run(self) -> None:
+        if self.state.done is not None or self.state.task_id:
+            return
+        self.state.cancel.set()
+        self._phase("Cancelling: finishing the parts in flight …")
+        self.query_one("#cancel", Button).disabled = True
+
+    @on(Button.Pressed, "#tasks")
+    def _tasks(self) -> None:
+        self.app.action_tasks()  # type: ignore[attr-defined]
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def palette_commands(self) -> list[Command]:
+        return [("Cancel upload", "stop this run before it is submitted", self.action_cancel_run)]

@@ -1,0 +1,67 @@
+"""The live probe panel: what the disk image is and whether EC2 will take it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+class ProbePanel(Static):
+    DEFAULT_CSS = """
+    ProbePanel { height: auto; border: round $primary-muted; padding: 0 1; }
+    ProbePanel.-bad { border: round $error; }
+    ProbePanel.-good { border: round $success; }
+    """
+
+    def __init__(self, **kw: Any):
+        super().__init__("Pick a disk image (VMDK, VHD or RAW) on the left or type its path.", **kw)
+        self.border_title = "Probe"
+
+    def show_busy(self, path: str) -> None:
+        self.set_classes("")
+        self.update(Text(f"Probing {path} …", style="italic"))
+
+    def show_message(self, message: str, *, bad: bool = False) -> None:
+        self.set_class(bad, "-bad")
+        self.set_class(False, "-good")
+        self.update(message)
+
+    def show_result(self, result: Any) -> None:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        ok = bool(result.importable)
+        table.add_row("Format", f"{result.format or 'unknown'}")
+        table.add_row("Variant", result.variant or "-")
+        table.add_row(
+            "File size", f"{human_bytes(result.file_bytes)} ({result.file_bytes:,} bytes)"
+        )
+        table.add_row(
+            "Virtual size", f"{human_bytes(result.virtual_bytes)} ({result.virtual_bytes:,} bytes)"
+        )
+        table.add_row("Suggested volume", f"{result.volume_size_gib} GiB")
+        table.add_row(
+            "Importable",
+            Text("yes", style="green bold") if ok else Text("no", style="red bold"),
+        )
+        for problem in result.problems:
+            table.add_row(Text("Problem", style="red"), Text(problem))
+        for warning in result.warnings:
+            table.add_row(Text("Warning", style="yellow"), Text(warning))
+        self.set_class(not ok, "-bad")
+        self.set_class(ok, "-good")
+        self.update(table)

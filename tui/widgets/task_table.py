@@ -1,0 +1,96 @@
+"""The conversion-task table, updated by diff: rows are added, removed or have single cells
+changed (inside one batch_update), never rebuilt, so the cursor, scroll and sort stay put and
+nothing flickers (dolphie's way)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
+
+from tui.core.tasks import COLUMNS, TaskView
+
+KEYS = (*(c.lower() for c in COLUMNS), "ours")
+LABELS = (*COLUMNS, "Profile · run")
+STATE_STYLE = {"completed": "green", "cancelled": "red", "cancelling": "yellow", "active": "cyan"}
+Row = tuple[str, ...]
+
+
+def styled(key: str, value: str) -> str | Text:
+    if key == "state":
+        return Text(value, style=STATE_STYLE.get(value, ""))
+    return value
+
+
+class TaskTable(DataTable[str | Text]):
+    def __init__(self, **kw: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kw)  # type: ignore[arg-type]
+        self._rows: dict[str, Row] = {}  # task id -> plain values as shown
+        self._sort: tuple[str, bool] | None = None  # (column key, reverse)
+
+    def on_mount(self) -> None:
+        widths = (21, 10, 34, 5, 19, 21, 11, 24, 28)
+        for key, label, width in zip(KEYS, LABELS, widths, strict=True):
+            self.add_column(label, key=key, width=width)
+
+    @property
+    def selected_task(self) -> str | None:
+        if not self.row_count:
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+    def apply(self, tasks: Iterable[TaskView], marks: Mapping[str, str], needle: str = "") -> int:
+        """Make the table show `tasks` (those matching `needle`); returns cells touched."""
+        wanted: dict[str, Row] = {}
+        needle = needle.lower()
+        for t in tasks:
+            row = (*t.row(), marks.get(t.task_id, ""))
+            if needle and not any(needle in cell.lower() for cell in row):
+                continue
+            wanted[t.task_id] = row
+        selected = self.selected_task
+        touched = 0
+        resort = False
+        with self.app.batch_update():
+            for gone in [k for k in self._rows if k not in wanted]:
+                self.remove_row(gone)
+                touched += 1
+            for task_id, row in wanted.items():
+                old = self._rows.get(task_id)
+                if old is None:
+                    self.add_row(
+                        *(styled(k, v) for k, v in zip(KEYS, row, strict=True)), key=task_id
+                    )
+                    touched += len(row)
+                    resort = True
+                    continue
+                for key, before, after in zip(KEYS, old, row, strict=True):
+                    if before != after:
+                        self.update_cell(task_id, key, styled(key, after))
+                        touched += 1
+                        resort = resort or (self._sort is not None and self._sort[0] == key)
+            self._rows = wanted
+            if resort and self._sort is not None:
+                self._apply_sort()
+            if selected in wanted:
+                index = self.get_row_index(selected)
+                if index != self.cursor_row:
+                    self.move_cursor(row=index, animate=False, scroll=False)
+        return touched
+
+    def sort_by(self, key: str) -> None:
+        """Click on a header: sort by it; again: reverse."""
+        reverse = self._sort is not None and self._sort[0] == key and not self._sort[1]
+        self._sort = (key, reverse)
+        selected = self.selected_task
+        self._apply_sort()
+        if selected is not None:
+            self.move_cursor(row=self.get_row_index(selected), animate=False)
+
+    def _apply_sort(self) -> None:
+        assert self._sort is not None
+        key, reverse = self._sort
+        # Cells may be rich Text: sort by their plain text (str of a Text is its plain text).
+        self.sort(ColumnKey(key), key=lambda cell: str(cell), reverse=reverse)
