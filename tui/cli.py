@@ -69,6 +69,10 @@ class Context:
         from tui.sandbox.faults import seed_from_env
 
         if self._sandbox_server is None:
+            # The whole process is in sandbox mode: a named (maybe missing, maybe SSO) AWS
+            # profile must not reach boto3 here, nor moto's own sessions in this process.
+            for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+                os.environ.pop(name, None)
             spec = os.environ.get(FAULTS_ENV)
             faults = parse_faults(spec, seed=seed_from_env(), source=FAULTS_ENV)
             self._sandbox_server = start(rate=float_from_env(RATE_ENV), faults=faults)
@@ -243,6 +247,17 @@ def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     return _drive(runs, cancel)
 
 
+def _record_target(ctx: Context, record: Any) -> Any:
+    """Where a recorded run's requests went; flags given now take precedence."""
+    from tui.core.aws import Target
+
+    return Target(
+        region=ctx.region or record.region,
+        aws_profile=ctx.aws_profile or record.aws_profile,
+        endpoint_url=ctx.endpoint_url or record.endpoint_url,
+    )
+
+
 def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
     import threading
 
@@ -250,15 +265,7 @@ def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
     from tui.core.pipeline import ImportRun
 
     record = Journal().load(args.run_id)
-    target = None
-    if ctx.endpoint_url or ctx.region or ctx.aws_profile:
-        from tui.core.aws import Target
-
-        target = Target(
-            region=ctx.region or record.region,
-            aws_profile=ctx.aws_profile or record.aws_profile,
-            endpoint_url=ctx.endpoint_url or record.endpoint_url,
-        )
+    target = _record_target(ctx, record)
     cancel = threading.Event()
     render = _renderer(args, {record.run_id: record.profile_name})
     run = ImportRun.resume(record, target, on_event=lambda e: render(e), cancel=cancel)
@@ -549,42 +556,54 @@ TASK_ID_RE = r"import-(i|vol)-[0-9a-f]{8,17}"
 
 
 def cmd_cleanup(ctx: Context, args: argparse.Namespace) -> int:
-    import re
-
-    from tui.core import aws
+    """Delete an upload's parts and manifest, found from a task (its manifest URL) or from a
+    run record (its S3 keys). Refused while EC2 may still be reading them."""
+    from tui.core import aws, s3keys
     from tui.core.errors import RefusedError
+    from tui.core.journal import Journal
+    from tui.core.tasks import TASK_ID_RE
     from tui.core.transfer import delete_upload, parse_s3_url
 
     ref: str = args.ref
-    if not re.fullmatch(TASK_ID_RE, ref):
+    journal = Journal()
+    record = journal.find_by_task(ref) if TASK_ID_RE.fullmatch(ref) else journal.load(ref)
+    if record is not None and record.sandbox:
         raise InputError(
-            f"{ref!r} is not a conversion task id (import-i-xxxxxxxx or import-vol-xxxxxxxx); "
-            "cleanup by RUN_ID needs the run journal, not available yet in this build",
-            field="TASK_ID",
+            "that run used --sandbox, whose S3 died with its process", field="TASK_ID|RUN_ID"
         )
-    target = ctx.target(None)
-    try:
-        response = aws.client(target, "ec2").describe_conversion_tasks(ConversionTaskIds=[ref])
-    except Exception as exc:
-        raise aws.map_error(exc) from None
-    tasks = response.get("ConversionTasks", [])
-    if not tasks:
-        raise InputError(f"no conversion task {ref} in {target.region}", field="TASK_ID")
-    task = tasks[0]
+    target = _record_target(ctx, record) if record is not None else ctx.target(None)
+    task_id = ref if TASK_ID_RE.fullmatch(ref) else record.task_id if record else None
+    task: dict[str, Any] = {}
+    if task_id:
+        try:
+            found = aws.client(target, "ec2").describe_conversion_tasks(
+                ConversionTaskIds=[task_id]
+            )["ConversionTasks"]
+        except Exception as exc:
+            raise aws.map_error(exc) from None
+        if not found:
+            raise InputError(f"no conversion task {task_id} in {target.region}", field="TASK_ID")
+        task = found[0]
     state = task.get("State", "")
     if state in ("active", "cancelling") and not args.force:
         raise RefusedError(
-            f"{ref} is {state}: EC2 may still be reading the parts; cancel it first "
-            f"(`cancel {ref}`) or pass --force"
+            f"{task_id} is {state}: EC2 may still be reading the parts; cancel it first "
+            f"(`cancel {task_id}`) or pass --force"
         )
-    urls = [
-        v.get("Image", {}).get("ImportManifestUrl")
-        for v in task.get("ImportInstance", {}).get("Volumes", [])
-    ]
-    urls.append(task.get("ImportVolume", {}).get("Image", {}).get("ImportManifestUrl"))
-    locations = list(dict.fromkeys(parse_s3_url(u) for u in urls if u))
+    if record is not None and record.bucket and record.image_path:
+        key = record.manifest_key or s3keys.manifest_key(
+            record.profile.get("source", {}).get("key_prefix", ""),
+            record.run_id,
+            record.image_path,
+        )
+        locations = [(record.bucket, key)]
+    else:
+        volumes = (task.get("ImportInstance") or {}).get("Volumes", [])
+        urls = [v.get("Image", {}).get("ImportManifestUrl") for v in volumes]
+        urls.append((task.get("ImportVolume") or {}).get("Image", {}).get("ImportManifestUrl"))
+        locations = list(dict.fromkeys(parse_s3_url(u) for u in urls if u))
     if not locations:
-        raise InputError(f"{ref} names no import manifest: nothing to clean up")
+        raise InputError(f"{ref} names no uploaded image: nothing to clean up")
     s3 = aws.client(target, "s3")
     for bucket, key in locations:
         try:
@@ -595,6 +614,8 @@ def cmd_cleanup(ctx: Context, args: argparse.Namespace) -> int:
             raise aws.map_error(exc) from None
         note = "" if report.manifest_found else " (the manifest was already gone)"
         print(f"deleted {len(report.deleted)} objects from s3://{bucket}/{key}{note}")
+        if record is not None:
+            journal.update(record, message=f"cleaned up s3://{bucket}/{key}")
     return EXIT_OK
 
 

@@ -115,8 +115,9 @@ class TextProgress:
                 f"{human_bytes(e.bytes_per_s)}/s  ETA {human_duration(e.eta_s)}",
             )
         elif isinstance(e, UploadedEvent):
+            parts = f"{e.parts} part{'s' if e.parts != 1 else ''}"
             self._line(
-                f"{p}uploaded {e.parts} part{'s' if e.parts != 1 else ''} to s3://{e.bucket}/{e.manifest_key} "
+                f"{p}uploaded {parts} to s3://{e.bucket}/{e.manifest_key} "
                 f"(sent {e.parts_sent}, already there {e.parts_skipped}); every part verified "
                 "through its presigned URL"
             )

@@ -101,7 +101,8 @@ def client(target: Target, service: str, *, attempts: int = 5) -> Any:
         c = _clients.get(key)
     if c is not None:
         return c
-    options: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": attempts}}
+    # total_max_attempts counts the first try too (botocore's max_attempts counts retries only).
+    options: dict[str, Any] = {"retries": {"mode": "standard", "total_max_attempts": attempts}}
     if service == "s3":
         options["signature_version"] = "s3v4"
         options["s3"] = {"addressing_style": "path" if target.endpoint_url else "virtual"}

@@ -37,6 +37,7 @@ from tui.core.tasks import TaskView
 
 ACTIVE_TASK_LIMIT = 5  # per account (import-protocol.md section 6)
 MAX_BACKOFF = 300.0
+MAX_SUBMIT_FAILURES = 10
 
 
 class TaskSlots:
@@ -348,6 +349,7 @@ class ImportRun:
         ec2 = aws.client(self.target, "ec2", attempts=1)
         maybe_sent = self.resumed
         delay = 1.0
+        failures = 0  # throttles, 5xx and network errors in a row (a full queue does not count)
         while True:
             self._check_cancel()
             if maybe_sent:
@@ -378,6 +380,10 @@ class ImportRun:
                 else:
                     self.journal.update(self.record, state=journal.FAILED, message=str(exc))
                     raise aws.map_error(exc) from None
+                if code != "ResourceLimitExceeded":
+                    failures += 1
+                    if failures >= MAX_SUBMIT_FAILURES:
+                        raise aws.map_error(exc) from None  # resumable: the record keeps state
                 self._sleep(delay * random.uniform(0.8, 1.2))
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue

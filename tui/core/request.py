@@ -38,9 +38,11 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 @cache
 def ec2_service_model() -> Any:
-    import botocore.session
+    # Straight from botocore's data files: a session would read AWS_PROFILE and the config.
+    from botocore.loaders import create_loader
+    from botocore.model import ServiceModel
 
-    return botocore.session.get_session().get_service_model("ec2")
+    return ServiceModel(create_loader().load_service_model("ec2", "service-2"), "ec2")
 
 
 @cache

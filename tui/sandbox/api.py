@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -27,26 +26,21 @@ TASK_ID_RE = re.compile(r"import-(i|vol)-[0-9a-z]{8}([0-9a-z]{9})?")
 Params = dict[str, str]
 
 
-@functools.cache
-def _enums() -> dict[str, list[str]]:
-    """Allowed values by parameter, from botocore's ec2 model (loaded once, off the hot path
-    by the server's pre-warm)."""
-    import botocore.session
+# Allowed values by parameter: the enum shape each one has in botocore's EC2 model.
+_ENUM_SHAPES = {
+    "Platform": "PlatformValues",
+    "Architecture": "ArchitectureValues",
+    "InstanceType": "InstanceType",
+    "InstanceInitiatedShutdownBehavior": "ShutdownBehavior",
+    "Tenancy": "Tenancy",
+    "Format": "DiskImageFormat",
+}
 
-    model = botocore.session.get_session().get_service_model("ec2")
-    ii: Any = model.operation_model("ImportInstance").input_shape
-    spec: Any = ii.members["LaunchSpecification"]
-    disk: Any = ii.members["DiskImages"]
-    return {
-        "Platform": list(ii.members["Platform"].enum),
-        "Architecture": list(spec.members["Architecture"].enum),
-        "InstanceType": list(spec.members["InstanceType"].enum),
-        "InstanceInitiatedShutdownBehavior": list(
-            spec.members["InstanceInitiatedShutdownBehavior"].enum
-        ),
-        "Tenancy": list(spec.members["Placement"].members["Tenancy"].enum),
-        "Format": list(disk.member.members["Image"].members["Format"].enum),
-    }
+
+def _enums() -> dict[str, tuple[str, ...]]:
+    from tui.core.request import enum_values
+
+    return {kind: enum_values(shape) for kind, shape in _ENUM_SHAPES.items()}
 
 
 def warm() -> None:
