@@ -391,3 +391,43 @@ def test_interrupted_while_watching_then_resume(disk_images, slow_sandbox, home,
     assert evs[-1]["state"] == "completed"
     assert evs[-1]["conversion_task_id"] == record["task_id"]
     assert not any(e["event"] in ("upload", "uploaded", "submitted") for e in evs)
+
+
+def test_cleanup_by_run_id_refuses_while_active_then_deletes(
+    disk_images, slow_sandbox, home, tmp_path
+):
+    s3 = client(slow_sandbox, "s3")
+    ec2 = client(slow_sandbox, "ec2")
+    s3.create_bucket(Bucket="clean-me")
+    image = make_source_raw(tmp_path / "clean.raw", size=32 << 20)  # about 8 s to convert
+    profile = write_profile(tmp_path, "clean", image, "clean-me")
+    env = cli_env(home, tmp_path)
+    result = cli(env, "--endpoint-url", slow_sandbox, "run", str(profile), "--no-wait", "--json")
+    assert result.returncode == 0, result.stderr
+    (record,) = records(home)
+    assert s3.list_objects_v2(Bucket="clean-me")["KeyCount"] > 1
+
+    refused = cli(env, "cleanup", record["run_id"])
+    assert refused.returncode == 1 and "--force" in refused.stderr
+    assert s3.list_objects_v2(Bucket="clean-me")["KeyCount"] > 1  # nothing deleted
+
+    ec2.cancel_conversion_task(ConversionTaskId=record["task_id"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        task = ec2.describe_conversion_tasks(ConversionTaskIds=[record["task_id"]])
+        if task["ConversionTasks"][0]["State"] == "cancelled":
+            break
+        time.sleep(0.2)
+    done = cli(env, "cleanup", record["run_id"][:8])
+    assert done.returncode == 0, done.stderr
+    assert "deleted 5 objects" in done.stdout  # 4 parts of 10 MiB and the manifest
+    assert s3.list_objects_v2(Bucket="clean-me")["KeyCount"] == 0
+
+
+def test_sandbox_ignores_aws_profile(disk_images, home, tmp_path):
+    image = disk_images["vmdk_stream"]
+    profile = write_profile(tmp_path, "noprofile", image, "sandbox-bucket")
+    env = {**cli_env(home, tmp_path), "AWS_PROFILE": "does-not-exist"}
+    result = cli(env, "--sandbox", "run", str(profile), "--json", "--poll", "0.2")
+    assert result.returncode == 0, result.stderr
+    assert events(result.stdout)[-1]["state"] == "completed"

@@ -305,4 +305,4 @@ def test_cleanup_unknown_task(
 
 def test_cleanup_bad_reference(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "cleanup", "i-12345678")
-    assert code == 2 and "not a conversion task id" in err
+    assert code == 2 and "RUN_ID: 'i-12345678' is not a run id" in err
