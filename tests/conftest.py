@@ -1,7 +1,7 @@
 """Shared fixtures: real disk images made by qemu-img during the run, and a local S3 endpoint.
 
-`s3_endpoint` is moto's own server for now; once the project's sandbox exists the fixture moves
-onto it (same URL contract: an http endpoint any boto3 client can use).
+`s3_endpoint` is the project's sandbox in-process (moto's S3 behind our middleware): an http
+endpoint any boto3 client can use.
 """
 
 from __future__ import annotations
@@ -102,19 +102,15 @@ def disk_images(qemu_img: str, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """An http URL serving S3 (moto's threaded server on 127.0.0.1, a free port)."""
+    """An http URL serving S3: the project's sandbox (moto behind our middleware), in-process
+    on 127.0.0.1 and a free port."""
     pytest.importorskip("moto.server")
-    import logging
+    from tui.sandbox import start
 
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    server = start()
+    server.wait_ready()
     try:
-        yield f"http://{host}:{port}"
+        yield server.endpoint
     finally:
         server.stop()
 
