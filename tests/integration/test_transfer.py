@@ -1,12 +1,10 @@
-"""The uploader against a real S3 endpoint over HTTP (moto's server for now).
+"""The uploader against a real S3 endpoint over HTTP (the sandbox's S3).
 
 Reassembly goes through the manifest's presigned GET URLs with plain urllib, as EC2 does.
 """
 
 from __future__ import annotations
 
-import http.client
-import http.server
 import itertools
 import subprocess
 import sys
@@ -21,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from tests.conftest import TEST_CREDENTIALS, make_s3_client
+from tests.proxy import FaultyProxy
 from tui.core.errors import AwsError, InputError, RefusedError
 from tui.core.manifest import Manifest, parse_manifest
 from tui.core.transfer import (
@@ -270,73 +269,6 @@ def test_changed_part_is_sent_again(
 
 # ---------------------------------------------------------------------------------------------
 # Retries and integrity, through a proxy that misbehaves
-
-
-class FaultyProxy:
-    """Forwards to the real endpoint; `fault(method, path, n)` may answer instead, where n
-    counts the requests seen for that method and path."""
-
-    def __init__(
-        self,
-        upstream: str,
-        fault: Callable[[str, str, int], tuple[int, dict[str, str], bytes] | None],
-    ):
-        target = urlsplit(upstream)
-        host = target.hostname or "127.0.0.1"
-        self.counts: dict[tuple[str, str], int] = {}
-        self.faults = 0
-        lock = threading.Lock()
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                path = self.path.split("?", 1)[0]
-                with lock:
-                    n = outer.counts.get((self.command, path), 0) + 1
-                    outer.counts[(self.command, path)] = n
-                answer = fault(self.command, path, n)
-                if answer is not None:
-                    with lock:
-                        outer.faults += 1
-                    status, headers, payload = answer
-                else:
-                    conn = http.client.HTTPConnection(host, target.port, timeout=30)
-                    conn.request(self.command, self.path, body=body, headers=dict(self.headers))
-                    resp = conn.getresponse()
-                    payload = resp.read()
-                    status = resp.status
-                    headers = {
-                        k: v
-                        for k, v in resp.getheaders()
-                        if k.lower() not in ("transfer-encoding", "connection")
-                    }
-                    conn.close()
-                self.send_response(status)
-                if self.command != "HEAD":  # a HEAD keeps the object's length
-                    headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
-                    headers["Content-Length"] = str(len(payload))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
-
-            do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _handle
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -140,6 +140,8 @@ class ImportRun:
         return cls(plan, target, record=record, **kw)
 
     def _new_record(self) -> RunRecord:
+        from tui.core import transfer
+
         profile = self.plan.profile
         snapshot = profile.model_dump(mode="json", exclude_none=True)
         if profile.source.manifest_url:  # never a presigned signature on disk
@@ -158,6 +160,7 @@ class ImportRun:
             image_format=self.plan.image_format,
             volume_size=self.plan.volume_size,
             bucket=profile.source.bucket,
+            part_size=self.part_size or transfer.DEFAULT_PART_SIZE,
         )
 
     # -----------------------------------------------------------------------------------------
@@ -250,7 +253,7 @@ class ImportRun:
         if warning:
             self.emit(WarningEvent(self.run_id, message=warning))
         # A resumed run keeps its part size: the part keys and ranges depend on it.
-        part_size = self.record.part_size or self.part_size or transfer.DEFAULT_PART_SIZE
+        part_size = self.record.part_size
         self.journal.update(
             self.record,
             state=journal.UPLOADING,
