@@ -18,7 +18,10 @@ import pytest
 
 MIB = 1 << 20
 TEST_REGION = "us-east-1"
-TEST_CREDENTIALS = {"aws_access_key_id": "AKIATESTTESTTEST0000", "aws_secret_access_key": "test"}
+TEST_CREDENTIALS = {
+    "aws_access_key_id": "AKIATESTTESTTEST0000",
+    "aws_secret_access_key": "tests-secret-key-must-never-be-written",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,3 +162,11 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", TEST_REGION)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Ordering: tests marked `after_all` run last (the secret scan reads what the others wrote)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)

@@ -18,7 +18,11 @@ from typing import Any
 import pytest
 
 REGION = "us-east-1"
-CREDENTIALS = {"aws_access_key_id": "AKIAINTEGRATION00000", "aws_secret_access_key": "x"}
+CREDENTIALS = {
+    "aws_access_key_id": "AKIAINTEGRATION00000",
+    "aws_secret_access_key": "integration-secret-key-must-never-be-written",
+}
+SESSION_TOKEN = "integration-session-token-must-never-be-written"
 FAST_RATE = 64 * 1024 * 1024  # bytes/s: a 4 MiB test image converts in well under a second
 PART_SIZE = 1024 * 1024  # small parts, so a 4 MiB image has several
 

@@ -16,7 +16,7 @@ import pytest
 import tomli_w
 
 from tests.conftest import make_source_raw
-from tests.integration.conftest import CREDENTIALS, client, spawn_sandbox
+from tests.integration.conftest import CREDENTIALS, SESSION_TOKEN, client, spawn_sandbox
 
 REGION = "us-east-1"
 
@@ -431,3 +431,20 @@ def test_sandbox_ignores_aws_profile(disk_images, home, tmp_path):
     result = cli(env, "--sandbox", "run", str(profile), "--json", "--poll", "0.2")
     assert result.returncode == 0, result.stderr
     assert events(result.stdout)[-1]["state"] == "completed"
+
+
+def test_temporary_credentials_are_warned_about_and_never_written(
+    disk_images, sandbox, sandbox_bucket, home, tmp_path
+):
+    profile = write_profile(tmp_path, "token", disk_images["vmdk_stream"], sandbox_bucket)
+    env = {**cli_env(home, tmp_path), "AWS_SESSION_TOKEN": SESSION_TOKEN}
+    result = cli(env, "--endpoint-url", sandbox, "run", str(profile), "--poll", "0.2")
+    assert result.returncode == 0, result.stderr
+    assert "temporary" in result.stderr and SESSION_TOKEN not in result.stderr
+    upload = cli(env, "--endpoint-url", sandbox, "upload", str(profile))
+    assert upload.returncode == 0, upload.stderr
+    assert "X-Amz-Security-Token=REDACTED" in upload.stdout + upload.stderr
+    assert SESSION_TOKEN not in upload.stdout + upload.stderr
+    for path in home.rglob("*"):
+        if path.is_file():
+            assert SESSION_TOKEN not in path.read_text(errors="replace"), path

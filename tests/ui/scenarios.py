@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,14 +70,23 @@ def sample_tasks() -> list[TaskView]:
 class FakeAccount(Account):
     """The account of the snapshots: fixed pick-lists and tasks, no network."""
 
-    def __init__(self, tasks: list[TaskView] | None = None, *, fail: bool = False):
+    def __init__(
+        self,
+        tasks: list[TaskView] | None = None,
+        *,
+        fail: bool = False,
+        gate: threading.Event | None = None,
+    ):
         target = Target(region="us-east-1", endpoint_url="http://127.0.0.1:1", sandbox=True)
         super().__init__(lambda: target, "SANDBOX · us-east-1")
         self._tasks = sample_tasks() if tasks is None else tasks
         self.fail = fail
+        self.gate = gate  # calls wait on it: "busy" states, released when the test ends
         self.cancelled: list[str] = []
 
     def _check(self) -> None:
+        if self.gate is not None:
+            self.gate.wait(timeout=30)
         if self.fail:
             from tui.core.errors import AwsError
 
@@ -201,7 +213,7 @@ async def choose(pilot: Pilot[Any], path: str, value: str) -> None:
     from textual.widgets import Select
 
     control = pilot.app.screen.query_one(f"#f-{path.replace('.', '-')} .field-control", Select)
-    control.value = value
+    control.value = value if value else Select.NULL
     await settle(pilot)
 
 
@@ -255,3 +267,312 @@ async def to_preview(pilot: Pilot[Any]) -> None:
     await fill_platform(pilot)
     await pilot.press("ctrl+n")
     await settle(pilot)
+
+
+# ---------------------------------------------------------------------------------------------
+# Every screen in its default, filled, error and busy states (snapshots and screenshots)
+
+GATE = threading.Event()  # busy scenarios block their worker on it; released at the end
+
+
+def gated(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        GATE.wait(timeout=30)
+        return fn(*args, **kw)
+
+    return wrapper
+
+
+@dataclass
+class Case:
+    name: str
+    run: Scenario
+    account: Callable[[], Account] = FakeAccount
+    profiles: bool = True
+    setup: Callable[[], None] | None = None
+    patches: tuple[tuple[Any, str], ...] = ()  # (owner, attribute) to hold on GATE
+
+
+@contextmanager
+def applied(case: Case) -> Iterator[Any]:
+    """Prepare the folders, hold the patched calls on GATE, and build the app."""
+    GATE.clear()
+    prepare(profiles=case.profiles)
+    if case.setup:
+        case.setup()
+    saved = [(owner, attr, getattr(owner, attr)) for owner, attr in case.patches]
+    for owner, attr, fn in saved:
+        setattr(owner, attr, gated(fn))
+    try:
+        yield make_app(account=case.account())
+    finally:
+        GATE.set()
+        for owner, attr, fn in saved:
+            setattr(owner, attr, fn)
+
+
+async def idle(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+
+
+async def home_filled(pilot: Pilot[Any]) -> None:
+    from tui.app import RunState
+
+    app = pilot.app
+    app.runs["3f2a9c1e"] = RunState("3f2a9c1e", "web-2012", task_id="import-i-000000a2")
+    await settle(pilot)
+    app.screen.reload()
+    await settle(pilot)
+    await pilot.press("down")
+    await settle(pilot)
+
+
+def broken_profile() -> None:
+    (HOME / "profiles" / "broken.toml").write_text(
+        'name = "broken"\n[source]\npath = "x.vmdk"\nbucket = "b"\n[request]\nPlatform = "Linux"\n'
+    )
+
+
+async def home_error(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await pilot.press("x")  # delete asks first
+    await settle(pilot)
+    await pilot.press("escape")
+    await settle(pilot)
+    await pilot.press("r")
+    await settle(pilot)
+    await pilot.press("ctrl+a", *"web-2012")  # a taken name: the prompt says so, OK disabled
+    await settle(pilot)
+
+
+async def disk_error(pilot: Pilot[Any]) -> None:
+    await to_disk(pilot)
+    await type_into(pilot, "source.path", str(DISKS / "win2008-sparse.vmdk"))
+    await type_into(pilot, "source.bucket", "Bad_Bucket")
+    await type_into(pilot, "source.volume_size", "0")
+    await pilot.press("ctrl+n")
+    await settle(pilot)
+
+
+async def disk_busy(pilot: Pilot[Any]) -> None:
+    await to_disk(pilot)
+    await type_into(pilot, "source.path", str(DISKS / "win2016.vhd"))
+    await pilot.pause(0.4)  # the probe is debounced
+
+
+async def to_spec(pilot: Pilot[Any]) -> None:
+    await fill_disk(pilot)
+    await pilot.press("ctrl+n")
+    await settle(pilot)
+
+
+async def spec_busy(pilot: Pilot[Any]) -> None:
+    await fill_disk(pilot)
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def spec_error(pilot: Pilot[Any]) -> None:
+    await to_spec(pilot)
+    await type_into(pilot, f"{LS}.InstanceType", "m5.larg")
+    await type_into(pilot, f"{LS}.SubnetId", "subnet-0a1b2c3d")
+    await type_into(pilot, f"{LS}.PrivateIpAddress", "10.0.9.5")
+    await type_into(pilot, f"{LS}.GroupIds", "sg-0123abcd, sg-zz")
+    await type_into(pilot, f"{LS}.Placement.AvailabilityZone", "us-east-1b")
+    await type_into(pilot, f"{LS}.Placement.PartitionNumber", "two")
+    await pilot.press("ctrl+n")
+    await settle(pilot)
+
+
+async def spec_picking(pilot: Pilot[Any]) -> None:
+    """Instance types filtered as you type (the pick-list open)."""
+    await to_spec(pilot)
+    await type_into(pilot, f"{LS}.InstanceType", "m5.x")
+    await pilot.pause()
+
+
+async def to_platform(pilot: Pilot[Any]) -> None:
+    await fill_spec(pilot)
+    await pilot.press("ctrl+n")
+    await settle(pilot)
+
+
+async def platform_error(pilot: Pilot[Any]) -> None:
+    await to_platform(pilot)
+    await choose(pilot, "request.Platform", "")
+    await pilot.press("ctrl+n")
+    await settle(pilot)
+
+
+async def preview_filled(pilot: Pilot[Any]) -> None:
+    await to_preview(pilot)
+    await pilot.press("r")
+    await settle(pilot)
+    await pilot.click("#preview-tabs Tab#--content-tab-json")
+    await settle(pilot)
+
+
+async def preview_manifest(pilot: Pilot[Any]) -> None:
+    await to_preview(pilot)
+    await pilot.click("#preview-tabs Tab#--content-tab-manifest")
+    await settle(pilot)
+
+
+async def preview_error(pilot: Pilot[Any]) -> None:
+    await fill_platform(pilot)
+    (DISKS / "win2012.vmdk").unlink()  # the image went away after step 1
+    await pilot.press("ctrl+n")
+    await settle(pilot)
+
+
+async def preview_busy(pilot: Pilot[Any]) -> None:
+    await fill_platform(pilot)
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def _submit(pilot: Pilot[Any], *events: Any) -> None:
+    from tui.app import RunState
+    from tui.screens.submit import SubmitScreen
+
+    await to_preview(pilot)
+    app = pilot.app
+    state = RunState("3f2a9c1e", "web-2012")
+    app.runs[state.run_id] = state
+    await app.push_screen(SubmitScreen(state, follow=False))
+    await settle(pilot)
+    for event in events:
+        app.run_event(state, event)
+    await settle(pilot)
+
+
+def _probe_event() -> Any:
+    from tui.core.events import ProbeEvent
+
+    return ProbeEvent("3f2a9c1e", str(DISKS / "win2012.vmdk"), "VMDK", 65536, 67108864, 1)
+
+
+async def submit_default(pilot: Pilot[Any]) -> None:
+    await _submit(pilot)
+
+
+async def submit_busy(pilot: Pilot[Any]) -> None:
+    from tui.core.events import UploadEvent
+
+    up = UploadEvent("3f2a9c1e", 3, 7, 31_457_280, 73_400_320, 5_242_880.0, 8.0)
+    await _submit(pilot, _probe_event(), up)
+
+
+async def submit_filled(pilot: Pilot[Any]) -> None:
+    from tui.core.events import DoneEvent, SubmittedEvent, UploadedEvent
+
+    await _submit(
+        pilot,
+        _probe_event(),
+        UploadedEvent(
+            "3f2a9c1e",
+            "imports-bucket",
+            "imports/3f2a9c1e/win2012.vmdkmanifest.xml",
+            1,
+            65536,
+            1,
+            0,
+        ),
+        SubmittedEvent("3f2a9c1e", "import-i-000000a2", "i-000000000000000a2"),
+        DoneEvent("3f2a9c1e", "completed", "import-i-000000a2", "i-000000000000000a2"),
+    )
+
+
+async def submit_error(pilot: Pilot[Any]) -> None:
+    from tui.core.events import ErrorEvent
+
+    await _submit(
+        pilot,
+        _probe_event(),
+        ErrorEvent("3f2a9c1e", "AccessDenied", "Access Denied (s3:PutObject on imports-bucket)", 3),
+    )
+
+
+async def to_tasks(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await pilot.press("t")
+    await settle(pilot)
+
+
+async def tasks_filled(pilot: Pilot[Any]) -> None:
+    await to_tasks(pilot)
+    await pilot.press("down")
+    await settle(pilot)
+
+
+async def tasks_busy(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await pilot.press("t")
+    await pilot.pause()
+    await pilot.pause()
+
+
+def _store_load() -> tuple[Any, str]:
+    from tui.core.profiles import ProfileStore
+
+    return (ProfileStore, "load")
+
+
+def _disk_probe() -> tuple[Any, str]:
+    import tui.screens.disk
+
+    return (tui.screens.disk, "probe_path")
+
+
+def _build_preview() -> tuple[Any, str]:
+    import tui.core.plan
+
+    return (tui.core.plan, "build_preview")
+
+
+def busy_account() -> Account:
+    return FakeAccount(gate=GATE)
+
+
+def no_tasks() -> Account:
+    return FakeAccount(tasks=[])
+
+
+def failing_account() -> Account:
+    return FakeAccount(fail=True)
+
+
+def cases() -> list[Case]:
+    return [
+        Case("home_default", idle, profiles=False),
+        Case("home_filled", home_filled),
+        Case("home_error", home_error, setup=broken_profile),
+        Case("home_busy", idle, patches=(_store_load(),)),
+        Case("disk_default", to_disk),
+        Case("disk_filled", fill_disk),
+        Case("disk_error", disk_error),
+        Case("disk_busy", disk_busy, account=busy_account, patches=(_disk_probe(),)),
+        Case("spec_default", to_spec),
+        Case("spec_filled", fill_spec),
+        Case("spec_error", spec_error),
+        Case("spec_busy", spec_busy, account=busy_account),
+        Case("spec_picking", spec_picking),
+        Case("platform_default", to_platform),
+        Case("platform_filled", fill_platform),
+        Case("platform_error", platform_error),
+        Case("preview_default", to_preview),
+        Case("preview_filled", preview_filled),
+        Case("preview_manifest", preview_manifest),
+        Case("preview_error", preview_error),
+        Case("preview_busy", preview_busy, patches=(_build_preview(),)),
+        Case("submit_default", submit_default),
+        Case("submit_filled", submit_filled),
+        Case("submit_error", submit_error),
+        Case("submit_busy", submit_busy),
+        Case("tasks_default", to_tasks, account=no_tasks),
+        Case("tasks_filled", tasks_filled),
+        Case("tasks_error", to_tasks, account=failing_account),
+        Case("tasks_busy", tasks_busy, account=busy_account),
+    ]
