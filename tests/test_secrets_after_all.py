@@ -97,7 +97,11 @@ def _check_planted(tmp_path: Path) -> None:
 
 
 @pytest.mark.after_all
-def test_nothing_written_holds_a_secret(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_nothing_written_holds_a_secret(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> None:
+    if all(item.path == request.path for item in request.session.items):
+        pytest.skip("run with the rest of the suite: it scans what the other tests wrote")
     base = tmp_path_factory.getbasetemp()
     roots = [base, REPO / "tests" / "ui" / "__snapshots__", REPO / "screenshots"]
     leaks, loose, scanned, state_files = scan(roots)
