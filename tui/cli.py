@@ -168,7 +168,9 @@ def _drive(runs: list[Any], cancel: Any) -> int:
         try:
             done = r.run()
             results[r.run_id] = (
-                EXIT_OK if done.state in ("completed", "submitted", "dry-run") else EXIT_FAILED
+                EXIT_OK
+                if done.state in ("completed", "submitted", "uploaded", "dry-run")
+                else EXIT_FAILED
             )
         except Interrupted:
             results[r.run_id] = EXIT_INTERRUPTED
@@ -388,6 +390,7 @@ def cmd_sandbox(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
+    from tui.console import human_bytes
     from tui.core.disk import probe
 
     result = probe(args.image)
@@ -398,8 +401,10 @@ def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
         variant = f" ({result.variant})" if result.variant else ""
         print(f"path:             {result.path}")
         print(f"format:           {fmt}{variant}")
-        print(f"file size:        {result.file_bytes} bytes ({_human(result.file_bytes)})")
-        print(f"virtual size:     {result.virtual_bytes} bytes ({_human(result.virtual_bytes)})")
+        print(f"file size:        {result.file_bytes} bytes ({human_bytes(result.file_bytes)})")
+        print(
+            f"virtual size:     {result.virtual_bytes} bytes ({human_bytes(result.virtual_bytes)})"
+        )
         print(f"suggested volume: {result.volume_size_gib} GiB")
         print(f"importable:       {'yes' if result.importable else 'no'}")
         for warning in result.warnings:
@@ -409,50 +414,15 @@ def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
     return EXIT_OK if result.importable else EXIT_BAD_INPUT
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
-class _ProgressBar:
-    """Upload progress on stderr: redrawn in place on a terminal, a line per 10% otherwise."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.last_decile = -1
-        self.drawn = False
-
-    def __call__(self, p: Any) -> None:
-        fraction = p.bytes_done / p.bytes_total if p.bytes_total else 1.0
-        width = 30
-        bar = "#" * int(fraction * width) + "." * (width - int(fraction * width))
-        eta = f"ETA {p.eta_s:.0f}s" if p.eta_s is not None else "ETA --"
-        line = (
-            f"[{bar}] {fraction * 100:5.1f}%  {p.parts_done}/{p.parts_total} parts  "
-            f"{_human(p.bytes_done)}/{_human(p.bytes_total)}  {_human(p.bytes_per_s)}/s  {eta}"
-        )
-        if self.tty:
-            print(f"\r{line}", end="", file=sys.stderr, flush=True)
-            self.drawn = True
-        elif int(fraction * 10) > self.last_decile:
-            self.last_decile = int(fraction * 10)
-            print(line, file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.drawn:
-            print(file=sys.stderr)
-            self.drawn = False
-
-
 def cmd_upload(ctx: Context, args: argparse.Namespace) -> int:
-    from tui.core import aws
-    from tui.core.journal import new_run_id
+    """The pipeline up to the verified upload: the run is recorded, so `resume RUN_ID` submits
+    it later and `cleanup RUN_ID` deletes it."""
+    import dataclasses
+    import threading
+
+    from tui.core.events import Event, UploadedEvent
+    from tui.core.pipeline import ImportRun
     from tui.core.plan import plan_import
-    from tui.core.request import redact_url
-    from tui.core.transfer import check_bucket, temporary_credentials_warning, upload_image
 
     profile, origin = ctx.load_profile(args.profile)
     target = ctx.target(profile)
@@ -464,95 +434,31 @@ def cmd_upload(ctx: Context, args: argparse.Namespace) -> int:
             source=str(origin),
             field="source.manifest_url",
         )
-    src = profile.source
-    assert src.bucket is not None  # the profile model requires it with `path`
-    run_id = new_run_id()
-    probe = plan.probe
-    if args.json:
-        emit_json(
-            {
-                "event": "probe",
-                "run_id": run_id,
-                "path": str(plan.image_path),
-                "format": plan.image_format,
-                "file_bytes": plan.image_bytes,
-                "virtual_bytes": probe.virtual_bytes if probe else None,
-                "volume_size_gib": plan.volume_size,
-                "warnings": list(probe.warnings) if probe else [],
-            }
-        )
-    else:
-        for warning in probe.warnings if probe else []:
-            print(f"warning: {warning}", file=sys.stderr)
+    cancel = threading.Event()
+    render = _renderer(args, {})
 
-    s3 = aws.client(target, "s3")
-    try:
-        check_bucket(s3, src.bucket, target.region, create=target.sandbox)
-    except WizardError:
-        raise
-    except Exception as exc:
-        raise aws.map_error(exc) from None
-    warning = None if target.sandbox else temporary_credentials_warning(aws.session(target))
-    if warning:
-        if args.json:
-            emit_json({"event": "warning", "run_id": run_id, "message": warning})
-        else:
-            print(f"warning: {warning}", file=sys.stderr)
+    def on_event(event: Event) -> None:
+        if args.reveal and isinstance(event, UploadedEvent) and run.manifest_url:
+            event = dataclasses.replace(event, manifest_url=run.manifest_url)
+        render(event)
 
-    bar = _ProgressBar()
+    run = ImportRun(
+        plan,
+        target,
+        on_event=on_event,
+        upload_only=True,
+        cancel=cancel,
+        part_size=args.part_size,
+        workers=args.workers,
+    )
+    code = _drive([run], cancel)
+    if code == EXIT_OK and not args.json and run.manifest_url:
+        from tui.core.request import redact_url
 
-    def on_progress(p: Any) -> None:
-        if args.json:
-            emit_json({"event": "upload", "run_id": run_id, **vars(p)})
-        else:
-            bar(p)
-
-    try:
-        result = upload_image(
-            s3,
-            plan.image_path,
-            src.bucket,
-            src.key_prefix,
-            run_id,
-            file_format=plan.image_format,
-            volume_size=plan.volume_size,
-            expiry_days=src.url_expiry_days,
-            on_progress=on_progress,
-        )
-    finally:
-        bar.close()
-    url = result.manifest_url if args.reveal else redact_url(result.manifest_url)
-    if args.json:
-        emit_json(
-            {
-                "event": "uploaded",
-                "run_id": run_id,
-                "bucket": result.bucket,
-                "manifest_key": result.manifest_key,
-                "manifest_s3": result.s3_url,
-                "manifest_url": url,
-                "parts": result.parts,
-                "bytes": result.bytes,
-                "parts_sent": result.parts_sent,
-                "parts_skipped": result.parts_skipped,
-                "format": plan.image_format,
-                "volume_size": plan.volume_size,
-                "expires_at": result.expires_at.isoformat(timespec="seconds"),
-            }
-        )
-    else:
-        print(f"manifest: {result.s3_url}")
+        url = run.manifest_url if args.reveal else redact_url(run.manifest_url)
+        print(f"manifest: s3://{profile.source.bucket}/{run.record.manifest_key}")
         print(f"manifest URL: {url}")
-        print(
-            f"uploaded {result.parts} parts ({result.parts_sent} sent, "
-            f"{result.parts_skipped} already there), {result.bytes} bytes; URLs valid until "
-            f"{result.expires_at:%Y-%m-%d %H:%M} UTC",
-            file=sys.stderr,
-        )
-    return EXIT_OK
-
-
-TASK_ID_RE = r"import-(i|vol)-[0-9a-f]{8,17}"
+    return code
 
 
 def cmd_cleanup(ctx: Context, args: argparse.Namespace) -> int:
@@ -743,6 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--json", action="store_true", help="JSON Lines events")
     p.add_argument("--reveal", action="store_true", help="show the presigned URL's signature")
+    _upload_options(p)
 
     p = add("run", "replay profiles headlessly: probe, upload, submit, watch")
     p.add_argument("profiles", metavar="PROFILE", nargs="+")

@@ -448,3 +448,19 @@ def test_temporary_credentials_are_warned_about_and_never_written(
     for path in home.rglob("*"):
         if path.is_file():
             assert SESSION_TOKEN not in path.read_text(errors="replace"), path
+
+
+def test_upload_then_resume_submits_it(disk_images, sandbox, sandbox_bucket, ec2, home, tmp_path):
+    profile = write_profile(tmp_path, "later", disk_images["vhd_dynamic"], sandbox_bucket)
+    env = cli_env(home, tmp_path)
+    uploaded = cli(env, "--endpoint-url", sandbox, "upload", str(profile))
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert "X-Amz-Signature=REDACTED" in uploaded.stdout
+    (record,) = records(home)
+    assert record["state"] == "uploaded" and record["task_id"] is None
+    resumed = cli(env, "resume", record["run_id"], "--json", "--poll", "0.2")
+    assert resumed.returncode == 0, resumed.stderr
+    evs = events(resumed.stdout)
+    assert next(e for e in evs if e["event"] == "uploaded")["parts_sent"] == 0  # all there
+    assert evs[-1]["state"] == "completed"
+    assert len(tasks_for(ec2, record["manifest_key"])) == 1

@@ -117,11 +117,12 @@ def test_upload_json_events_and_redacted_url(
     assert code == 0, err
     events = json_lines(out)
     names = [e["event"] for e in events]
-    assert names[0] == "probe" and names[-1] == "uploaded"
-    assert set(names[1:-1]) == {"upload"}
+    assert names[0] == "probe" and names[-2:] == ["uploaded", "done"]
+    assert set(names[1:-2]) == {"upload"}
     assert events[0]["format"] == "VMDK"
-    done = events[-1]
-    assert done["manifest_s3"] == f"s3://{bucket}/{done['manifest_key']}"
+    assert events[-1]["state"] == "uploaded" and "resume" in events[-1]["message"]
+    done = events[-2]
+    assert done["bucket"] == bucket
     assert done["manifest_key"].startswith("imports/") and done["manifest_key"].endswith(
         "/stream.vmdkmanifest.xml"
     )
@@ -129,7 +130,7 @@ def test_upload_json_events_and_redacted_url(
     assert "X-Amz-Expires=172800" in done["manifest_url"]  # url_expiry_days = 2
     assert (done["bytes"], done["parts_sent"]) == (image.stat().st_size, done["parts"])
     assert f"{done['manifest_key']}" in keys_in(s3_client, bucket)
-    assert events[-2]["bytes_done"] == image.stat().st_size
+    assert events[-3]["bytes_done"] == image.stat().st_size
 
 
 def test_upload_text_reveal_gives_a_working_url(
@@ -147,7 +148,7 @@ def test_upload_text_reveal_gives_a_working_url(
     lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
     assert lines["manifest"].startswith(f"s3://{bucket}/imports/")
     assert "REDACTED" not in lines["manifest URL"]
-    assert "parts" in err and "100.0%" in err  # the progress bar went to stderr
+    assert "uploaded 1 part" in err and "verified" in err  # the progress went to stderr
     with urllib.request.urlopen(lines["manifest URL"]) as response:
         manifest = parse_manifest(response.read())
     body = b"".join(urllib.request.urlopen(p.get_url).read() for p in manifest.parts)
@@ -193,7 +194,7 @@ def _uploaded(
     profile = write_profile(tmp_path / "p.toml", image, bucket, endpoint)
     code, out, err = run(capsys, "upload", str(profile), "--json", "--reveal")
     assert code == 0, err
-    return json_lines(out)[-1]
+    return next(e for e in json_lines(out) if e["event"] == "uploaded")
 
 
 @pytest.fixture

@@ -52,6 +52,8 @@ class UploadedEvent(Event):
     name: ClassVar[str] = "uploaded"
     bucket: str = ""
     manifest_key: str = ""
+    manifest_url: str = ""  # the presigned GET EC2 is given, its secrets REDACTED
+    expires_at: str = ""  # when the presigned URLs stop working (UTC, ISO 8601)
     parts: int = 0
     bytes: int = 0
     parts_sent: int = 0
@@ -85,7 +87,8 @@ class WarningEvent(Event):
 
 @dataclass(frozen=True)
 class DoneEvent(Event):
-    """The run ended: `state` is completed, cancelled, submitted (--no-wait) or dry-run."""
+    """The run ended: `state` is completed, cancelled, submitted (--no-wait), uploaded (upload
+    only) or dry-run."""
 
     name: ClassVar[str] = "done"
     state: str = ""
@@ -94,6 +97,10 @@ class DoneEvent(Event):
     volume_id: str | None = None
     message: str = ""
     cleanup: tuple[str, ...] = field(default=())
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state in ("completed", "submitted", "uploaded", "dry-run")
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ class ImportRun:
         poll: float = 15.0,
         wait: bool = True,
         dry_run: bool = False,
+        upload_only: bool = False,
         cancel: threading.Event | None = None,
         journal_: Journal | None = None,
         record: RunRecord | None = None,
@@ -81,6 +82,7 @@ class ImportRun:
         self.poll = poll
         self.wait = wait
         self.dry_run = dry_run
+        self.upload_only = upload_only
         self.cancel = cancel or threading.Event()
         self.journal = journal_ or Journal()
         self.slots = slots
@@ -178,6 +180,15 @@ class ImportRun:
             if self.record.task_id is None:
                 if self.plan.image_path is not None:
                     self._upload()
+                if self.upload_only:
+                    return self._finish(
+                        DoneEvent(
+                            self.run_id,
+                            state="uploaded",
+                            message=f"submit it with `ec2-import-wizard resume {self.run_id}`",
+                            cleanup=self._cleanup_hint(),
+                        )
+                    )
                 self._submit()
             if not self.wait:
                 return self._finish(
@@ -326,6 +337,8 @@ class ImportRun:
                 self.run_id,
                 bucket=src.bucket,
                 manifest_key=result.manifest_key,
+                manifest_url=redact_url(result.manifest_url),
+                expires_at=result.expires_at.isoformat(timespec="seconds"),
                 parts=result.parts,
                 bytes=result.bytes,
                 parts_sent=result.parts_sent,
