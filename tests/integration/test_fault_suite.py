@@ -92,7 +92,8 @@ def test_killed_run_resumes_to_completion(
     time.sleep(rng.uniform(0.0, 1.2))  # a random moment of the upload (or just after it)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode in (0, -signal.SIGKILL)  # 0: it finished before the kill landed
+    SUMMARY["killed" if proc.returncode else "finished before the kill"] += 1
 
     (record,) = records(home)
     resumes = 0
