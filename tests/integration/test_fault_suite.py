@@ -44,6 +44,16 @@ CASES = [
 SUMMARY: Counter[str] = Counter()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def report(request: pytest.FixtureRequest) -> Iterator[None]:
+    """One line with what the suite survived, printed at the end of the module."""
+    yield
+    if SUMMARY:
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("fault suite: " + ", ".join(f"{n} {k}" for k, n in SUMMARY.items()))
+
+
 @pytest.fixture(scope="module")
 def faulty_endpoints() -> Iterator[dict[str, tuple[str, FaultyProxy]]]:
     """One sandbox per fault spec, each behind a recording proxy (started on first use)."""
