@@ -10,6 +10,7 @@ import random
 import shutil
 import struct
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,11 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """What the fault suite survived, when it ran (the README quotes these counts)."""
+    suite = sys.modules.get("tests.integration.test_fault_suite")
+    if suite is not None and suite.SUMMARY:
+        counts = ", ".join(f"{n} {what}" for what, n in suite.SUMMARY.items())
+        terminalreporter.write_line(f"fault suite: {counts}")

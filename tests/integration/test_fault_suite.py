@@ -41,17 +41,7 @@ CASES = [
     for seeds, long in ((QUICK_SEEDS, False), (LONG_SEEDS, True))
     for seed in seeds
 ]
-SUMMARY: Counter[str] = Counter()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report(request: pytest.FixtureRequest) -> Iterator[None]:
-    """One line with what the suite survived, printed at the end of the module."""
-    yield
-    if SUMMARY:
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line("fault suite: " + ", ".join(f"{n} {k}" for k, n in SUMMARY.items()))
+SUMMARY: Counter[str] = Counter()  # printed at the end of the run by tests/conftest.py
 
 
 @pytest.fixture(scope="module")
