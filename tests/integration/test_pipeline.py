@@ -1,0 +1,67 @@
+"""The pipeline in-process, as the TUI drives it: events from a thread, cancel by event."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import CREDENTIALS
+from tui.core.aws import Target
+from tui.core.errors import Interrupted
+from tui.core.events import Event, SubmittedEvent, TaskEvent, WarningEvent
+from tui.core.journal import Journal
+from tui.core.pipeline import ImportRun
+from tui.core.plan import plan_import
+from tui.core.profiles import Profile
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CREDENTIALS["aws_secret_access_key"])
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("EC2_IMPORT_WIZARD_HOME", str(tmp_path / "home"))
+
+
+def test_pending_long_after_upload_warns_of_a_wrong_manifest_url(env, sandbox, sandbox_bucket):
+    """A manifest URL that leads nowhere: EC2 (and the sandbox) keep the task Pending with no
+    error. The pipeline says what is probably wrong, and a cancel stops it cleanly."""
+    profile = Profile.model_validate(
+        {
+            "name": "pending",
+            "source": {
+                "manifest_url": f"{sandbox}/{sandbox_bucket}/nothing/here/manifest.xml",
+                "format": "RAW",
+                "bytes": 4194304,
+                "volume_size": 1,
+            },
+            "request": {"Platform": "Windows"},
+        }
+    )
+    seen: list[Event] = []
+    cancel = threading.Event()
+
+    def on_event(event: Event) -> None:
+        seen.append(event)
+        if isinstance(event, WarningEvent):
+            cancel.set()  # what a user does on reading it
+
+    run = ImportRun(
+        plan_import(profile, None),
+        Target(endpoint_url=sandbox),
+        on_event=on_event,
+        poll=0.1,
+        cancel=cancel,
+        pending_warning_after=1.0,
+    )
+    with pytest.raises(Interrupted):
+        run.run()
+    warning = next(e for e in seen if isinstance(e, WarningEvent))
+    assert "still Pending" in warning.message and "manifest URL" in warning.message
+    assert any(isinstance(e, SubmittedEvent) for e in seen)
+    assert all(e.task.phase == "pending" for e in seen if isinstance(e, TaskEvent) and e.task)
+    record = Journal().load(run.run_id)
+    assert record.state == "interrupted" and record.task_id
+    assert "X-Amz" not in str(record.profile)  # the URL had none, but never a secret anyway
