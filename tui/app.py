@@ -275,14 +275,13 @@ class WizardApp(App[int]):
             from tui.core.journal import list_runs
 
             for rec in list_runs():
-                task = getattr(rec, "task_id", None) or getattr(rec, "conversion_task_id", None)
-                if task:
-                    marks[task] = f"{getattr(rec, 'profile', '') or ''} · {rec.run_id}"
+                if rec.task_id:
+                    marks[rec.task_id] = f"{rec.profile_name} · {rec.short_id}"
         except Exception:  # the journal is optional: no marks rather than no table
             pass
         for state in self.runs.values():
             if state.task_id:
-                marks[state.task_id] = f"{state.profile_name} · {state.run_id}"
+                marks[state.task_id] = f"{state.profile_name} · {state.run_id[:8]}"
         return marks
 
 

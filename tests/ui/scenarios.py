@@ -197,15 +197,19 @@ async def settle(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
-async def type_into(pilot: Pilot[Any], path: str, text: str) -> None:
-    """Type into a FormField's text box as a user would."""
+async def type_into(pilot: Pilot[Any], path: str, text: str, *, keys: bool = False) -> None:
+    """Fill a FormField's text box: pasted in one go, or key by key with `keys`."""
     from textual.widgets import Input
 
     control = pilot.app.screen.query_one(f"#f-{path.replace('.', '-')} .field-control", Input)
     control.focus()
-    control.value = ""
     await pilot.pause()
-    await pilot.press(*text)
+    if keys:
+        control.value = ""
+        await pilot.press(*text)
+    else:
+        control.value = text
+        control.cursor_position = len(text)
     await settle(pilot)
 
 
@@ -303,8 +307,16 @@ def applied(case: Case) -> Iterator[Any]:
     saved = [(owner, attr, getattr(owner, attr)) for owner, attr in case.patches]
     for owner, attr, fn in saved:
         setattr(owner, attr, gated(fn))
+    app = make_app(account=case.account())
+    exit_app = app.exit
+
+    def release_then_exit(*args: Any, **kw: Any) -> None:
+        GATE.set()  # the screenshot is taken: let held workers end so the app can close
+        exit_app(*args, **kw)
+
+    app.exit = release_then_exit  # type: ignore[method-assign]
     try:
-        yield make_app(account=case.account())
+        yield app
     finally:
         GATE.set()
         for owner, attr, fn in saved:
@@ -341,7 +353,9 @@ async def home_error(pilot: Pilot[Any]) -> None:
     await settle(pilot)
     await pilot.press("r")
     await settle(pilot)
-    await pilot.press("ctrl+a", *"web-2012")  # a taken name: the prompt says so, OK disabled
+    from textual.widgets import Input
+
+    pilot.app.screen.query_one(Input).value = "web-2012"  # taken: said in place, OK disabled
     await settle(pilot)
 
 
@@ -388,7 +402,7 @@ async def spec_error(pilot: Pilot[Any]) -> None:
 async def spec_picking(pilot: Pilot[Any]) -> None:
     """Instance types filtered as you type (the pick-list open)."""
     await to_spec(pilot)
-    await type_into(pilot, f"{LS}.InstanceType", "m5.x")
+    await type_into(pilot, f"{LS}.InstanceType", "m5.x", keys=True)
     await pilot.pause()
 
 

@@ -176,7 +176,8 @@ class DiskScreen(StepScreen):
         if self.draft.get("source.manifest_url"):
             self.query_one("#source-mode", TabbedContent).active = "manifest"
         if self.draft.get("source.path"):
-            self._schedule_probe(0)
+            self._schedule_probe(0.01)
+        self.query_one("#f-source-bucket", FormField).set_hint("loading buckets from the account …")
         self._load_buckets()
 
     def account_changed(self) -> None:
@@ -285,7 +286,7 @@ class DiskScreen(StepScreen):
         if self.mode != "local" or not path:
             return errors
         if self._probe is None or self._probe[0] != path:
-            self._probe = (path, probe_path(path))
+            return errors  # the probe is on its way (action_next waits for it)
         result = self._probe[1]
         if isinstance(result, str):
             errors["source.path"] = result
@@ -342,6 +343,12 @@ class DiskScreen(StepScreen):
     @on(Button.Pressed, "#back")
     def _back_pressed(self) -> None:
         self.action_back()
+
+    def action_next(self) -> None:
+        path = self.draft.get("source.path")
+        if self.mode == "local" and path and (self._probe is None or self._probe[0] != path):
+            self._probe = (path, probe_path(path))  # reads headers only: quick
+        super().action_next()
 
     def go_next(self) -> None:
         from tui.screens.spec import SpecScreen

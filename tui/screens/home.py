@@ -57,8 +57,14 @@ class HomeScreen(BaseScreen):
         profiles.add_column("Instance type", key="type", width=14)
         profiles.add_column("Description", key="description")
         runs = self.query_one("#runs", DataTable)
-        for label in ("Run", "Profile", "State", "Task", "Updated"):
-            runs.add_column(label, key=label.lower())
+        for label, width in (
+            ("Run", 10),
+            ("Profile", 22),
+            ("State", 12),
+            ("Task", 22),
+            ("Updated", 20),
+        ):
+            runs.add_column(label, key=label.lower(), width=width)
         self.reload()
         profiles.focus()
 
@@ -80,7 +86,9 @@ class HomeScreen(BaseScreen):
         for name in names:
             table.add_row(name, "…", "", "", key=name)
         if not names:
-            table.add_row("(no saved profiles yet: press n)", "", "", "", key="")
+            table.add_row(
+                "(none yet)", "press n for a new import; save it from the preview", "", "", key=""
+            )
         if selected in names:
             table.move_cursor(row=names.index(selected))
         self._load_details(names)
@@ -122,21 +130,23 @@ class HomeScreen(BaseScreen):
             records: list[Any] = list(list_runs())
         except Exception:  # journal not there or unreadable: show what this session knows
             records = []
-        for rec in records[-20:][::-1]:
+        for rec in records[:20]:  # newest first
             rows.append(
                 (
-                    str(rec.run_id),
-                    str(getattr(rec, "profile", "") or ""),
+                    str(rec.run_id)[:8],
+                    str(getattr(rec, "profile_name", "") or ""),
                     str(getattr(rec, "state", "") or ""),
                     str(getattr(rec, "task_id", "") or ""),
-                    str(getattr(rec, "updated", "") or ""),
+                    str(getattr(rec, "updated_at", "") or "")[:19].replace("T", " "),
                 )
             )
-        known = {r[0] for r in rows}
+        known = {r[0] for r in rows}  # short ids
         for state in self.wizard.runs.values():
-            if state.run_id not in known:
+            if state.run_id[:8] not in known:
                 done = getattr(state.done, "state", None) or ("error" if state.done else "running")
-                rows.insert(0, (state.run_id, state.profile_name, done, state.task_id or "", ""))
+                rows.insert(
+                    0, (state.run_id[:8], state.profile_name, done, state.task_id or "", "")
+                )
         self.app.call_from_thread(self._show_runs, rows)
 
     def _show_runs(self, rows: list[tuple[str, ...]]) -> None:

@@ -96,7 +96,7 @@ class SpecScreen(StepScreen):
                     yield FormField(f"{PL}.PartitionNumber", "Partition number", kind="int")
                     yield FormField(f"{PL}.Affinity", "Affinity", placeholder="default | host")
                     yield FormField(f"{PL}.HostId", "Dedicated host id", placeholder="h-…")
-                    yield FormField(f"{PL}.HostResourceGroupArn", "Host resource group ARN")
+                    yield FormField(f"{PL}.HostResourceGroupArn", "Host resource group")
                     yield FormField(f"{PL}.SpreadDomain", "Spread domain")
             with Horizontal(classes="buttons"):
                 yield Button("Back", id="back")
@@ -104,6 +104,12 @@ class SpecScreen(StepScreen):
         yield from self.footer()
 
     def on_mount(self) -> None:
+        for path, what in (
+            (f"{PL}.AvailabilityZone", "zones"),
+            (f"{LS}.SubnetId", "subnets"),
+            (f"{LS}.GroupIds", "security groups"),
+        ):
+            self._field(path).set_hint(f"loading {what} from the account …")
         self._load_enums()
         self._load_account()
         self.query_one(f"#f-{LS.replace('.', '-')}-InstanceType", FormField).set_hint(
@@ -158,16 +164,21 @@ class SpecScreen(StepScreen):
 
         zones = results["zones"]
         if hint(f"{PL}.AvailabilityZone", "zones", zones):
+            self._field(f"{PL}.AvailabilityZone").set_hint(f"{len(zones)} zones: type or pick (↓)")
             self._field(f"{PL}.AvailabilityZone").set_options(
                 [(z, f"{z}  ({zid})") for z, zid in zones]
             )
         subnets = results["subnets"]
         if hint(f"{LS}.SubnetId", "subnets", subnets):
             self._subnets = {s.subnet_id: s for s in subnets}
+            self._subnet_hint()
             self._field(f"{LS}.SubnetId").set_options([(s.subnet_id, s.label) for s in subnets])
         groups: list[SecurityGroup] | Exception = results["groups"]
         if hint(f"{LS}.GroupIds", "security groups", groups):
             assert not isinstance(groups, Exception)
+            self._field(f"{LS}.GroupIds").set_hint(
+                f"{len(groups)} groups: comma-separated; ↓ picks"
+            )
             self._field(f"{LS}.GroupIds").set_options([(g.group_id, g.label) for g in groups])
         self.show_errors()
 
@@ -175,11 +186,18 @@ class SpecScreen(StepScreen):
 
     def field_changed(self, field: FormField, value: Any) -> None:
         if field.path == f"{LS}.SubnetId":
-            subnet = self._subnets.get(value or "")
-            field.set_hint(f"{subnet.cidr} in {subnet.zone} ({subnet.vpc_id})" if subnet else "")
+            self._subnet_hint()
             # The IP's check depends on the subnet: show it as soon as both are there.
             if self.draft.get(f"{LS}.PrivateIpAddress"):
                 self._touched.add(f"{LS}.PrivateIpAddress")
+
+    def _subnet_hint(self) -> None:
+        subnet = self._subnets.get(self.draft.get(f"{LS}.SubnetId") or "")
+        if subnet:
+            hint = f"{subnet.cidr} in {subnet.zone} ({subnet.vpc_id})"
+        else:
+            hint = f"{len(self._subnets)} subnets: type or pick (↓)" if self._subnets else ""
+        self._field(f"{LS}.SubnetId").set_hint(hint)
 
     def extra_errors(self) -> dict[str, str]:
         errors: dict[str, str] = {}

@@ -40,7 +40,8 @@ class SubmitScreen(BaseScreen):
         with Vertical(id="submit"):
             yield Label("", id="run-title", classes="section-title")
             yield Label("Preparing: probing the image and starting the upload …", id="run-phase")
-            yield ProgressBar(total=None, show_eta=False, id="upload-bar")
+            # Determinate from the start (an indeterminate bar animates: no stable screenshot).
+            yield ProgressBar(total=1, show_eta=False, id="upload-bar")
             with Horizontal(id="upload-stats"):
                 yield Label("", id="stat-parts")
                 yield Label("", id="stat-bytes")

@@ -3,8 +3,6 @@ by diff. The next poll is armed only when the last one has finished, so polls ne
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -35,7 +33,8 @@ def detail(task: TaskView, mark: str) -> Table:
         if task.image_bytes
         else "-"
     )
-    grid.add_row("Task", task.task_id, "State", f"{task.state} ({task.phase})")
+    state = task.state if task.phase == task.state else f"{task.state} ({task.phase})"
+    grid.add_row("Task", task.task_id, "State", state)
     grid.add_row("Instance", task.instance_id or "-", "Volume", task.volume_id or "(not built yet)")
     grid.add_row("Zone", task.zone or "-", "Expires", task.expires or "-")
     grid.add_row(
@@ -141,7 +140,7 @@ class TasksScreen(BaseScreen):
             self._notify_transitions(tasks)
             self._apply()
             active = sum(1 for t in tasks if t.active)
-            self._set_status(f"{len(tasks)} tasks, {active} active")
+            self._set_status(f"{len(tasks)} task{'' if len(tasks) == 1 else 's'}, {active} active")
         self._arm()
 
     def _arm(self) -> None:
@@ -264,7 +263,7 @@ class TasksScreen(BaseScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._cleanup(task.task_id)
+                self._cleanup(task)
 
         self.app.push_screen(
             ConfirmScreen(
@@ -276,9 +275,9 @@ class TasksScreen(BaseScreen):
         )
 
     @work(thread=True, group="tasks-action", exit_on_error=False)
-    def _cleanup(self, task_id: str) -> None:
+    def _cleanup(self, task: TaskView) -> None:
         try:
-            summary = cleanup_task(self.wizard.account, task_id)
+            summary = self.wizard.account.cleanup(task)
         except Exception as exc:
             self.app.call_from_thread(
                 self.notify, str(exc), title="Cleanup failed", severity="error", timeout=8
@@ -306,20 +305,3 @@ class TasksScreen(BaseScreen):
                 self.action_cleanup,
             ),
         ]
-
-
-def cleanup_task(account: Any, task_id: str) -> str:
-    """Delete a finished task's parts and manifest through the pipeline's own cleanup."""
-    try:
-        from tui.core import pipeline
-    except ImportError:
-        raise RuntimeError(
-            "cleanup is not available in this build yet; use `ec2-import-wizard cleanup TASK_ID`"
-        ) from None
-    fn = getattr(pipeline, "cleanup", None)
-    if fn is None:
-        raise RuntimeError(
-            "cleanup is not available in this build yet; use `ec2-import-wizard cleanup`"
-        )
-    result = fn(task_id, account.target())
-    return str(result) if result else f"Deleted the uploaded image of {task_id}"

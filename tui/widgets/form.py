@@ -33,9 +33,9 @@ class FormField(Vertical):
     FormField.required .field-label { color: $text; }
     FormField .field-control { width: 1fr; }
     FormField TextArea.field-control { height: 3; background: $boost; }
-    FormField .field-error { margin: 0 0 0 30; color: $text-error; display: none; }
+    FormField .field-error { margin: 0 0 0 30; width: 1fr; color: $text-error; display: none; }
     FormField.-invalid .field-error { display: block; }
-    FormField .field-hint { margin: 0 0 0 30; color: $text-muted; display: none; }
+    FormField .field-hint { margin: 0 0 0 30; width: 1fr; color: $text-muted; display: none; }
     FormField.-hinted .field-hint { display: block; }
     FormField.-invalid .field-hint { display: none; }
     FormField OptionList { margin: 0 0 0 30; max-height: 7; display: none; }
@@ -77,6 +77,9 @@ class FormField(Vertical):
         self.hint = hint
         self._options: list[tuple[str, str]] = []  # (value, label) of the pick-list
         self._quiet = False  # set while the program (not the user) sets the value
+        self._error: str | None = None
+        self._shown: tuple[str, int] | None = None  # (needle, version) the pick-list shows
+        self._version = 0  # of the options
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -146,16 +149,20 @@ class FormField(Vertical):
             return None, str(exc)
 
     def set_error(self, message: str | None) -> None:
+        # Called for every field at every key press: touch the DOM (and layout) only on change.
+        if (message or None) == self._error:
+            return
+        self._error = message or None
         self.query_one(".field-error", Label).update(message or "")
         self.set_class(bool(message), "-invalid")
 
     @property
     def error(self) -> str | None:
-        if not self.has_class("-invalid"):
-            return None
-        return str(self.query_one(".field-error", Label).content)
+        return self._error
 
     def set_hint(self, hint: str) -> None:
+        if hint == self.hint and self.is_mounted:
+            return
         self.hint = hint
         self.query_one(".field-hint", Label).update(hint)
         self.set_class(bool(hint), "-hinted")
@@ -202,6 +209,7 @@ class FormField(Vertical):
     def set_options(self, options: Sequence[tuple[str, str]]) -> None:
         """Values to pick from, each with the label shown (e.g. a subnet with its CIDR)."""
         self._options = list(options)
+        self._version += 1
         self._filter()
 
     def _needle(self) -> str:
@@ -215,6 +223,10 @@ class FormField(Vertical):
         if not self.pick or not self.is_mounted:
             return
         needle = self._needle()
+        if self._shown == (needle, self._version):
+            self._show_picker()
+            return
+        self._shown = (needle, self._version)
         matches = [(v, lbl) for v, lbl in self._options if needle in lbl.lower()]
         if len(matches) == 1 and matches[0][0].lower() == needle:
             matches = []  # exactly chosen: nothing left to pick

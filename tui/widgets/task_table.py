@@ -12,8 +12,21 @@ from textual.widgets.data_table import ColumnKey
 
 from tui.core.tasks import COLUMNS, TaskView
 
-KEYS = (*(c.lower() for c in COLUMNS), "ours")
-LABELS = (*COLUMNS, "Profile · run")
+KEYS = (*(c.lower() for c in COLUMNS), "ours")  # the order of TaskView.row() + our mark
+LABELS = dict(zip(KEYS, (*COLUMNS, "Profile · run"), strict=True))
+# Shown in this order: what a person scans first fits in 120 columns.
+ORDER = ("task", "state", "done", "ours", "message", "instance", "volume", "zone", "expires")
+WIDTHS = {
+    "task": 21,
+    "state": 10,
+    "done": 5,
+    "ours": 22,
+    "message": 34,
+    "instance": 19,
+    "volume": 21,
+    "zone": 11,
+    "expires": 24,
+}
 STATE_STYLE = {"completed": "green", "cancelled": "red", "cancelling": "yellow", "active": "cyan"}
 Row = tuple[str, ...]
 
@@ -31,9 +44,8 @@ class TaskTable(DataTable[str | Text]):
         self._sort: tuple[str, bool] | None = None  # (column key, reverse)
 
     def on_mount(self) -> None:
-        widths = (21, 10, 34, 5, 19, 21, 11, 24, 28)
-        for key, label, width in zip(KEYS, LABELS, widths, strict=True):
-            self.add_column(label, key=key, width=width)
+        for key in ORDER:
+            self.add_column(LABELS[key], key=key, width=WIDTHS[key])
 
     @property
     def selected_task(self) -> str | None:

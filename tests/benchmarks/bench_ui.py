@@ -1,0 +1,200 @@
+"""UI benchmarks (not timed tests): `python -m tests.benchmarks.bench_ui [--quick]`.
+
+1. Time to first screen: the wizard's home screen vs a bare Textual app with the same widgets
+   (header, two tables, buttons, footer), each in fresh subprocesses, alternated, median wall
+   time from spawn to exit after the first paint. Target ratio <= 1.15.
+2. Refreshing the conversion-task table: 1,000 tasks of which 10% changed, applied by diff;
+   the peer rebuilds the table (clear + add). Target <= 25 ms per refresh.
+
+`run(quick)` returns rows {name, ours, peer, ratio, target, unit} for a single runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+OURS = """
+from tui.app import WizardApp
+from tui.cli import Context, build_parser
+
+app = WizardApp(Context(build_parser().parse_args([])), warm_up=False)
+
+async def first_paint(pilot):
+    await pilot.pause()
+    app.exit()
+
+app.run(headless=True, size=(120, 36), auto_pilot=first_paint)
+"""
+
+PEER = """
+from textual.app import App
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Label
+
+class Home(Screen):
+    def compose(self):
+        yield Header()
+        with Vertical():
+            with Horizontal():
+                yield Label("Account")
+                yield Button("Switch account")
+            yield Label("Saved profiles")
+            yield DataTable()
+            with Horizontal():
+                for name in ("New import", "Open", "Duplicate", "Rename", "Delete"):
+                    yield Button(name)
+            yield Label("Recent runs")
+            yield DataTable()
+        yield Footer()
+
+    def on_mount(self):
+        for table in self.query(DataTable):
+            table.add_columns("A", "B", "C", "D")
+            table.add_row("(none)", "", "", "")
+
+class Bare(App):
+    def on_mount(self):
+        self.push_screen(Home())
+
+app = Bare()
+
+async def first_paint(pilot):
+    await pilot.pause()
+    app.exit()
+
+app.run(headless=True, size=(120, 36), auto_pilot=first_paint)
+"""
+
+
+def _spawn(code: str, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT, timeout=60)
+    return time.perf_counter() - start
+
+
+def first_screen(repeats: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "EC2_IMPORT_WIZARD_HOME": home, "PYTHONPATH": str(ROOT)}
+        _spawn(OURS, env), _spawn(PEER, env)  # warm the OS caches, not timed
+        ours, peer = [], []
+        for _ in range(repeats):  # alternated so drifting load hits both alike
+            ours.append(_spawn(OURS, env))
+            peer.append(_spawn(PEER, env))
+    o, p = statistics.median(ours), statistics.median(peer)
+    return {
+        "name": "time to first screen (median s)",
+        "ours": round(o, 4),
+        "peer": round(p, 4),
+        "ratio": round(o / p, 3),
+        "target": 1.15,
+        "unit": "ratio",
+    }
+
+
+def _tasks(n: int, changed: set[int], tick: int) -> list[Any]:
+    from tui.core.tasks import TaskView
+
+    out = []
+    for i in range(n):
+        pct = (tick * 7 + i) % 100 if i in changed else 5
+        out.append(
+            TaskView.from_api(
+                {
+                    "ConversionTaskId": f"import-i-{i:08x}",
+                    "State": "active",
+                    "StatusMessage": f"Progress: {pct}%",
+                    "ExpirationTime": "2026-12-05T10:00:00Z",
+                    "ImportInstance": {
+                        "InstanceId": f"i-{i:017x}",
+                        "Volumes": [{"AvailabilityZone": "us-east-1a", "Image": {"Size": 1}}],
+                    },
+                }
+            )
+        )
+    return out
+
+
+async def _table_refresh(refreshes: int) -> tuple[float, float]:
+    from textual.app import App, ComposeResult
+
+    from tui.core.tasks import COLUMNS
+    from tui.widgets.task_table import TaskTable
+
+    class Bench(App[None]):
+        def compose(self) -> ComposeResult:
+            yield TaskTable(id="ours")
+
+    n = 1000
+    ours: list[float] = []
+    peer: list[float] = []
+    app = Bench()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.query_one(TaskTable)
+        table.apply(_tasks(n, set(), 0), {})
+        await pilot.pause()
+        for tick in range(1, refreshes + 1):
+            changed = set(range(tick % 10, n, 10))  # 10% of the rows, different each time
+            tasks = _tasks(n, changed, tick)
+            start = time.perf_counter()
+            table.apply(tasks, {})
+            await pilot.pause()  # includes the repaint
+            ours.append(time.perf_counter() - start)
+        # The peer: what a naive table does, clear and add every row again.
+        table.clear()
+        for tick in range(1, refreshes + 1):
+            tasks = _tasks(n, set(range(tick % 10, n, 10)), tick)
+            start = time.perf_counter()
+            with app.batch_update():
+                table.clear()
+                for t in tasks:
+                    table.add_row(*t.row(), "", key=t.task_id)
+            await pilot.pause()
+            peer.append(time.perf_counter() - start)
+        assert len(COLUMNS) + 1 == len(table.columns)
+    return statistics.median(ours), statistics.median(peer)
+
+
+def table_refresh(refreshes: int) -> dict[str, Any]:
+    o, p = asyncio.run(_table_refresh(refreshes))
+    return {
+        "name": "refresh 1,000 tasks, 10% changed (median ms)",
+        "ours": round(o * 1000, 2),
+        "peer": round(p * 1000, 2),
+        "ratio": round(o / p, 3),
+        "target": 25.0,
+        "unit": "ms",
+    }
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    return [first_screen(5 if quick else 21), table_refresh(10 if quick else 40)]
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    for row in run(quick):
+        ok = (
+            row["ratio"] <= row["target"]
+            if row["unit"] == "ratio"
+            else row["ours"] <= row["target"]
+        )
+        print(
+            f"{row['name']:<46} ours {row['ours']:>9} peer {row['peer']:>9} "
+            f"ratio {row['ratio']:>6} target {row['target']} {row['unit']} "
+            f"{'ok' if ok else 'MISSED'}"
+        )
+
+
+if __name__ == "__main__":
+    main()

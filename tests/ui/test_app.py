@@ -1,0 +1,224 @@
+"""Pilot tests of the wizard's behaviour against a canned account (no network)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from textual.widgets import Input
+
+from tests.ui import scenarios as S
+from tui.core.draft import Draft, format_value, parse_value
+from tui.core.tasks import TaskView
+from tui.widgets.form import FormField
+from tui.widgets.task_table import TaskTable
+
+LS = S.LS
+
+
+def test_app_module_imports_no_aws_libraries() -> None:
+    """The first screen paints before boto3, botocore or moto load."""
+    code = (
+        "import sys, json\n"
+        "import tui.app, tui.screens.home, tui.screens.disk, tui.screens.spec\n"
+        "import tui.screens.platform, tui.screens.preview, tui.screens.submit, tui.screens.tasks\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('boto3', 'botocore', 'moto', 's3transfer') or m.startswith('tui.sandbox'))\n"
+        "print(json.dumps(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_parse_and_format_values() -> None:
+    assert parse_value("int", " 12 ") == 12
+    assert parse_value("list", "sg-1, sg-2") == ["sg-1", "sg-2"]
+    assert parse_value("bool", "yes") is True
+    assert parse_value("str", "  ") is None
+    with pytest.raises(ValueError, match="whole number"):
+        parse_value("int", "two")
+    with pytest.raises(ValueError, match="empty item"):
+        parse_value("list", "a,,b")
+    assert format_value(["a", "b"]) == "a, b"
+    assert format_value(False) == "false"
+
+
+def test_draft_errors_are_keyed_by_field_path() -> None:
+    d = Draft()
+    d.set("source.path", "/x.vmdk")
+    d.set("source.bucket", "Bad")
+    d.set(f"{LS}.PrivateIpAddress", "10.0.0")
+    errors = d.errors()
+    assert "S3 bucket name" in errors["source.bucket"]
+    assert "IPv4" in errors[f"{LS}.PrivateIpAddress"]
+    d.set("source.bucket", None)
+    d.set(f"{LS}.PrivateIpAddress", None)
+    assert d.get("request.LaunchSpecification") is None  # emptied tables are pruned
+    assert "bucket" in d.errors()["source"]
+
+
+async def test_errors_appear_next_to_the_field_as_you_type(ui_home: None) -> None:
+    app = S.make_app()
+    async with app.run_test(size=S.SIZE) as pilot:
+        await S.to_spec(pilot)
+        await S.type_into(pilot, f"{LS}.SubnetId", "subnet-0a1b2c3d")
+        await S.type_into(pilot, f"{LS}.PrivateIpAddress", "10.0.2.9")
+        ip = app.screen.query_one(f"#f-{LS.replace('.', '-')}-PrivateIpAddress", FormField)
+        assert ip.error == "10.0.2.9 is not in subnet-0a1b2c3d (10.0.1.0/24)"
+        await S.type_into(pilot, f"{LS}.PrivateIpAddress", "10.0.1.9")
+        assert ip.error is None
+        await S.type_into(pilot, f"{LS}.InstanceType", "m5.larg")
+        itype = app.screen.query_one(f"#f-{LS.replace('.', '-')}-InstanceType", FormField)
+        assert itype.error is not None and "did you mean 'm5.large'" in itype.error
+        await pilot.press("ctrl+n")  # refused: stays here
+        await S.settle(pilot)
+        assert type(app.screen).__name__ == "SpecScreen"
+
+
+async def test_instance_types_filter_as_you_type(ui_home: None) -> None:
+    from textual.widgets import OptionList
+
+    app = S.make_app()
+    async with app.run_test(size=S.SIZE) as pilot:
+        await S.to_spec(pilot)
+        await S.type_into(pilot, f"{LS}.InstanceType", "m5.2x", keys=True)
+        field = app.screen.query_one(f"#f-{LS.replace('.', '-')}-InstanceType", FormField)
+        picker = field.query_one(OptionList)
+        labels = [str(picker.get_option_at_index(i).prompt) for i in range(picker.option_count)]
+        assert "m5.2xlarge" in labels and all("m5.2x" in x for x in labels)
+        await pilot.press("down", "enter")
+        await S.settle(pilot)
+        assert field.text == labels[0]
+        assert app.draft.get(f"{LS}.InstanceType") == labels[0]
+
+
+async def test_disk_screen_probes_and_refuses_a_sparse_vmdk(ui_home: None) -> None:
+    app = S.make_app()
+    async with app.run_test(size=S.SIZE) as pilot:
+        await S.to_disk(pilot)
+        await S.type_into(pilot, "source.path", str(S.DISKS / "win2008-sparse.vmdk"))
+        await pilot.pause(0.4)
+        await S.settle(pilot)
+        path = app.screen.query_one("#f-source-path", FormField)
+        assert path.error is not None and "stream" in path.error.lower()
+        await S.type_into(pilot, "source.path", str(S.DISKS / "win2012.vmdk"))
+        await S.type_into(pilot, "source.bucket", "imports-bucket")
+        await pilot.pause(0.4)
+        await S.settle(pilot)
+        assert path.error is None
+        await pilot.press("ctrl+n")
+        await S.settle(pilot)
+        assert type(app.screen).__name__ == "SpecScreen"
+
+
+async def test_profiles_duplicate_rename_delete(ui_home: None) -> None:
+    app = S.make_app()
+    store = app.ctx.store()
+    async with app.run_test(size=S.SIZE) as pilot:
+        await S.settle(pilot)
+        assert app.screen.selected() == "sql-2016"
+        await pilot.press("d")
+        await S.settle(pilot)
+        await pilot.press("enter")  # accepts "sql-2016-copy"
+        await S.settle(pilot)
+        assert "sql-2016-copy" in store.names()
+        await pilot.press("r")
+        await S.settle(pilot)
+        prompt = app.screen.query_one(Input)
+        prompt.value = "web-2012"  # taken: refused in place
+        await S.settle(pilot)
+        assert app.screen.query_one("#ok").disabled
+        prompt.value = "sql-2016-b"
+        await S.settle(pilot)
+        await pilot.press("enter")
+        await S.settle(pilot)
+        assert "sql-2016-b" in store.names() and "sql-2016-copy" not in store.names()
+        await pilot.press("x")
+        await S.settle(pilot)
+        await pilot.press("escape")  # no: nothing deleted
+        await S.settle(pilot)
+        assert "sql-2016-b" in store.names()
+        await pilot.press("x")
+        await S.settle(pilot)
+        await pilot.click("#yes")
+        await S.settle(pilot)
+        assert "sql-2016-b" not in store.names()
+
+
+async def test_open_profile_fills_the_wizard(ui_home: None) -> None:
+    app = S.make_app()
+    async with app.run_test(size=S.SIZE) as pilot:
+        await S.settle(pilot)
+        await pilot.press("down", "enter")  # web-2012
+        await S.settle(pilot)
+        assert app.screen.query_one("#f-source-bucket", FormField).text == "imports-bucket"
+        await pilot.press("ctrl+n")
+        await S.settle(pilot)
+        itype = app.screen.query_one(f"#f-{LS.replace('.', '-')}-InstanceType", FormField)
+        assert itype.text == "m5.large"
+
+
+def _view(n: int, state: str, message: str = "") -> TaskView:
+    return TaskView.from_api(S.task_item(n, state, message))
+
+
+async def test_task_table_updates_by_diff_and_keeps_the_cursor(ui_home: None) -> None:
+    app = S.make_app()
+    async with app.run_test(size=S.SIZE) as pilot:
+        await S.to_tasks(pilot)
+        table = app.screen.query_one(TaskTable)
+        tasks = [_view(i, "active", "Pending") for i in range(1, 40)]
+        table.apply(tasks, {})
+        table.move_cursor(row=20)
+        await pilot.pause()
+        chosen = table.selected_task
+        changed = [*tasks[:5], _view(6, "active", "Progress: 10%"), *tasks[6:]]
+        touched = table.apply(changed, {})
+        assert touched == 2  # the message and the percent: nothing else
+        assert table.selected_task == chosen
+        table.apply([t for t in changed if t.task_id != tasks[0].task_id], {})
+        assert table.selected_task == chosen  # a row above went away: still on the same task
+        table.sort_by("task")
+        table.sort_by("task")  # reversed
+        assert table.selected_task == chosen
+        table.apply(changed, {}, "import-i-00000001")
+        assert [str(k.value) for k in table.rows] == [tasks[0].task_id]
+
+
+async def test_tasks_notify_on_completion_and_cancel_asks_first(ui_home: None) -> None:
+    account = S.FakeAccount(tasks=[_view(1, "active", "Progress: 90%")])
+    app = S.make_app(account=account)
+    async with app.run_test(size=S.SIZE) as pilot:
+        await S.to_tasks(pilot)
+        await pilot.press("c")
+        await S.settle(pilot)
+        await pilot.click("#no")
+        await S.settle(pilot)
+        assert account.cancelled == []
+        await pilot.press("c")
+        await S.settle(pilot)
+        await pilot.click("#yes")
+        await S.settle(pilot)
+        assert account.cancelled == [_view(1, "active").task_id]
+        account._tasks = [_view(1, "completed")]
+        await pilot.press("ctrl+r")
+        await S.settle(pilot)
+        messages = [n.message for n in app._notifications]
+        assert any("completed" in m for m in messages)
+
+
+async def test_palette_has_commands_for_every_screen(ui_home: None) -> None:
+    app = S.make_app()
+    async with app.run_test(size=S.SIZE) as pilot:
+        await S.settle(pilot)
+        names = [c[0] for c in app.palette_commands()]
+        assert {"New import", "Conversion tasks", "Saved profiles"} <= set(names)
+        assert "Delete profile" in [c[0] for c in app.screen.palette_commands()]
+        await S.to_preview(pilot)
+        preview: Any = app.screen
+        assert "Save as profile" in [c[0] for c in preview.palette_commands()]
+        bindings = [b for _, b, *_ in app.active_bindings.values()]
+        assert all(b.id for b in bindings if b.show and b.key not in ("ctrl+p",))

@@ -1,0 +1,21 @@
+"""Every screen in its default, filled, error and busy states at 120x36 (pytest-textual-snapshot).
+
+Deterministic by construction: a canned account, fixed folders and file names, no blinking
+cursor, no clock; busy states hold their worker on a gate until the screenshot is taken.
+Update with `pytest tests/ui --snapshot-update` and look at every changed SVG before committing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.ui.scenarios import SIZE, Case, applied, cases
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda c: c.name)
+def test_screen(case: Case, snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EC2_IMPORT_WIZARD_HOME", "/tmp/ec2iw-ui/home")
+    with applied(case) as app:
+        assert snap_compare(app, terminal_size=SIZE, run_before=case.run)
