@@ -4,7 +4,7 @@
     python -m tests.benchmarks.bench_upload --full     # 512 MiB and 2 GiB (RSS flatness)
 
 A moto server runs in its own process (its CPU and memory are not ours). Each upload runs in
-a fresh child process that reports its wall time and peak RSS (ru_maxrss), so the figures are
+a fresh child process that reports its wall time and peak RSS (VmHWM), so the figures are
 of that upload alone. Targets (issue 3): our throughput >= 1.0x upload_file's; our peak RSS
 <= 200 MiB and flat from 512 MiB to 2 GiB.
 """
@@ -93,8 +93,19 @@ def child(kind: str, endpoint: str, image: str, bucket: str) -> None:
         # boto3's managed transfer with its defaults (multipart, 8 MiB chunks, 10 threads).
         s3.upload_file(image, bucket, "bench/" + os.path.basename(image))
     seconds = time.perf_counter() - started
-    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"seconds": seconds, "bytes": size, "rss_mib": rss_kib / 1024}))
+    print(json.dumps({"seconds": seconds, "bytes": size, "rss_mib": peak_rss_kib() / 1024}))
+
+
+def peak_rss_kib() -> int:
+    """This process's own peak RSS. Not ru_maxrss: Linux carries that over fork and exec, so a
+    child would report at least its parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _run_child(kind: str, endpoint: str, image: Path, bucket: str) -> dict[str, float]:
@@ -187,6 +198,7 @@ def run(quick: bool = True) -> list[dict[str, Any]]:
                         "ratio": round(big / small, 2),
                         "target": "flat (< 10% growth)",
                         "unit": "MiB",
+                        "met": big < small * 1.10,
                     }
                 )
     finally:
