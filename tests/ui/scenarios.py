@@ -181,8 +181,13 @@ def make_app(*, account: Account | None = None, sandbox: bool = True) -> Any:
 
 
 async def settle(pilot: Pilot[Any]) -> None:
-    """Let the app finish its own workers (DirectoryTree's loader never ends: skipped)."""
+    """Let the app finish its own workers (DirectoryTree's loader never ends: skipped); while
+    a busy scenario holds the gate, only let messages run."""
     await pilot.pause()
+    await _tree_loaded(pilot)
+    if not GATE.is_set():
+        await pilot.pause()
+        return
     for _ in range(3):
         busy = [
             w
@@ -195,6 +200,24 @@ async def settle(pilot: Pilot[Any]) -> None:
         await pilot.pause()
     await pilot.pause()
     await pilot.pause()
+
+
+async def _tree_loaded(pilot: Pilot[Any]) -> None:
+    import asyncio
+
+    from textual.widgets import DirectoryTree
+
+    for tree in pilot.app.screen.query(DirectoryTree):
+        for _ in range(100):
+            if tree.root.children:
+                break
+            await asyncio.sleep(0.02)
+        await pilot.pause()
+
+
+def hold() -> None:
+    """From here on, gated calls block (a busy state) until the screenshot is taken."""
+    GATE.clear()
 
 
 async def type_into(pilot: Pilot[Any], path: str, text: str, *, keys: bool = False) -> None:
@@ -276,7 +299,8 @@ async def to_preview(pilot: Pilot[Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 # Every screen in its default, filled, error and busy states (snapshots and screenshots)
 
-GATE = threading.Event()  # busy scenarios block their worker on it; released at the end
+GATE = threading.Event()  # open, except while a busy scenario holds it (see hold())
+GATE.set()
 
 
 def gated(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -295,13 +319,16 @@ class Case:
     profiles: bool = True
     setup: Callable[[], None] | None = None
     patches: tuple[tuple[Any, str], ...] = ()  # (owner, attribute) to hold on GATE
+    hold: bool = False  # hold the gate from the start
 
 
 @contextmanager
 def applied(case: Case) -> Iterator[Any]:
     """Prepare the folders, hold the patched calls on GATE, and build the app."""
-    GATE.clear()
+    GATE.set()
     prepare(profiles=case.profiles)
+    if case.hold:
+        hold()
     if case.setup:
         case.setup()
     saved = [(owner, attr, getattr(owner, attr)) for owner, attr in case.patches]
@@ -382,6 +409,7 @@ async def to_spec(pilot: Pilot[Any]) -> None:
 
 async def spec_busy(pilot: Pilot[Any]) -> None:
     await fill_disk(pilot)
+    hold()
     await pilot.press("ctrl+n")
     await pilot.pause()
     await pilot.pause()
@@ -442,6 +470,7 @@ async def preview_error(pilot: Pilot[Any]) -> None:
 
 async def preview_busy(pilot: Pilot[Any]) -> None:
     await fill_platform(pilot)
+    hold()
     await pilot.press("ctrl+n")
     await pilot.pause()
     await pilot.pause()
@@ -523,6 +552,7 @@ async def tasks_filled(pilot: Pilot[Any]) -> None:
 
 async def tasks_busy(pilot: Pilot[Any]) -> None:
     await settle(pilot)
+    hold()
     await pilot.press("t")
     await pilot.pause()
     await pilot.pause()
@@ -563,11 +593,11 @@ def cases() -> list[Case]:
         Case("home_default", idle, profiles=False),
         Case("home_filled", home_filled),
         Case("home_error", home_error, setup=broken_profile),
-        Case("home_busy", idle, patches=(_store_load(),)),
+        Case("home_busy", idle, patches=(_store_load(),), hold=True),
         Case("disk_default", to_disk),
         Case("disk_filled", fill_disk),
         Case("disk_error", disk_error),
-        Case("disk_busy", disk_busy, account=busy_account, patches=(_disk_probe(),)),
+        Case("disk_busy", disk_busy, account=busy_account, patches=(_disk_probe(),), hold=True),
         Case("spec_default", to_spec),
         Case("spec_filled", fill_spec),
         Case("spec_error", spec_error),

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from tui.core.errors import InputError
-from tui.core.profiles import Profile, _describe, validation_error
+
+# pydantic and the models load on first validation, not with the first screen.
+if TYPE_CHECKING:
+    from tui.core.profiles import Profile
 
 DRAFT_NAME = "new-import"  # stands in for the name until the user saves
 
@@ -106,6 +107,10 @@ class Draft:
 
     def errors(self) -> dict[str, str]:
         """Every problem, by dotted field path (a table's path for errors across fields)."""
+        from pydantic import ValidationError
+
+        from tui.core.profiles import Profile, _describe
+
         try:
             Profile.model_validate(self.profile_data())
         except ValidationError as exc:
@@ -117,6 +122,10 @@ class Draft:
         return {}
 
     def profile(self, name: str | None = None) -> Profile:
+        from pydantic import ValidationError
+
+        from tui.core.profiles import Profile, validation_error
+
         try:
             return Profile.model_validate(self.profile_data(name))
         except ValidationError as exc:

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, TextArea
+from textual.widgets import Footer, Header, Label
 
-from tui.core.draft import Draft, errors_under
 from tui.widgets.commands import Command, ScreenCommands
-from tui.widgets.form import FormField
 
+# The form widgets (TextArea pulls in tree-sitter) load with the first wizard step, not with
+# the home screen: the first paint must not wait for them.
 if TYPE_CHECKING:
     from tui.app import WizardApp
+    from tui.core.draft import Draft
+    from tui.widgets.form import FormField
 
 
 class BaseScreen(Screen[Any]):
@@ -35,8 +36,7 @@ class BaseScreen(Screen[Any]):
     def on_mount(self) -> None:
         if not self.wizard.blink:
             for widget in self.query("Input, TextArea"):
-                assert isinstance(widget, Input | TextArea)
-                widget.cursor_blink = False
+                widget.cursor_blink = False  # type: ignore[attr-defined]
 
     def palette_commands(self) -> list[Command]:
         return []
@@ -61,7 +61,7 @@ class StepScreen(BaseScreen):
         return self.wizard.draft
 
     def fields(self) -> list[FormField]:
-        return list(self.query(FormField))
+        return list(self.query("FormField"))  # type: ignore[arg-type]
 
     def on_mount(self) -> None:
         self.sub_title = self.STEP
@@ -72,8 +72,7 @@ class StepScreen(BaseScreen):
                 self._touched.add(f.path)
         self.call_after_refresh(self.show_errors)
 
-    @on(FormField.Changed)
-    def _field_changed(self, event: FormField.Changed) -> None:
+    def on_form_field_changed(self, event: FormField.Changed) -> None:
         self._touched.add(event.field.path)
         self.draft.set(event.field.path, event.value if event.ok else None)
         self.field_changed(event.field, event.value)
@@ -87,6 +86,8 @@ class StepScreen(BaseScreen):
         return {}
 
     def screen_errors(self) -> dict[str, str]:
+        from tui.core.draft import errors_under
+
         errors = errors_under(self.draft.errors(), self.PREFIXES)
         errors.update(self.extra_errors())
         return errors

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Label
 
-from tui.core.profiles import NAME_RE, ProfileStore
 from tui.screens.base import BaseScreen
 from tui.widgets.commands import Command
 
@@ -46,8 +46,10 @@ class HomeScreen(BaseScreen):
             yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield from self.footer()
 
+    _select: str | None = None  # the row to show selected once the table is loaded
+
     @property
-    def store(self) -> ProfileStore:
+    def store(self) -> Any:
         return self.wizard.ctx.store()  # type: ignore[no-any-return,unused-ignore]
 
     def on_mount(self) -> None:
@@ -56,6 +58,7 @@ class HomeScreen(BaseScreen):
         profiles.add_column("Source", key="source", width=56)
         profiles.add_column("Instance type", key="type", width=14)
         profiles.add_column("Description", key="description")
+        profiles.add_row("loading …", "", "", "", key="")
         runs = self.query_one("#runs", DataTable)
         for label, width in (
             ("Run", 10),
@@ -65,7 +68,9 @@ class HomeScreen(BaseScreen):
             ("Updated", 20),
         ):
             runs.add_column(label, key=label.lower(), width=width)
-        self.reload()
+        self.account_changed()
+        # After the first paint: loading profiles imports pydantic and reads files.
+        self.call_after_refresh(self.reload)
         profiles.focus()
 
     def on_screen_resume(self) -> None:
@@ -77,32 +82,24 @@ class HomeScreen(BaseScreen):
     def _context_text(self) -> str:
         return f"Account: [b]{self.wizard.account.label}[/b]"
 
-    def reload(self) -> None:
+    def reload(self, select: str | None = None) -> None:
+        """Names and details come from a worker: reading profiles loads pydantic and botocore's
+        model, which the first paint must not wait for."""
         self.account_changed()
-        table = self.query_one("#profiles", DataTable)
-        selected = self.selected()
-        table.clear()
-        names = self.store.names()
-        for name in names:
-            table.add_row(name, "…", "", "", key=name)
-        if not names:
-            table.add_row(
-                "(none yet)", "press n for a new import; save it from the preview", "", "", key=""
-            )
-        if selected in names:
-            table.move_cursor(row=names.index(selected))
-        self._load_details(names)
+        # A reload on resume (a dialog closed) must not lose the row a rename asked for.
+        self._select = select or self._select
+        self._load_details(self._select or self.selected())
         self._load_runs()
 
     @work(thread=True, exclusive=True, group="home-details", exit_on_error=False)
-    def _load_details(self, names: list[str]) -> None:
+    def _load_details(self, selected: str | None) -> None:
         rows: dict[str, tuple[str, str, str]] = {}
         store = self.store
-        for name in names:
+        for name in store.names():
             try:
                 p = store.load(name)
             except Exception as exc:
-                rows[name] = (f"[red]cannot load: {exc}[/red]", "", "")
+                rows[name] = (f"cannot load: {exc}", "", "")
                 continue
             src = p.source
             source = src.path or (src.manifest_url or "")[:60]
@@ -110,16 +107,21 @@ class HomeScreen(BaseScreen):
                 source += f" → s3://{src.bucket}"
             itype = p.request.LaunchSpecification.InstanceType or ""
             rows[name] = (source, itype, p.description or "")
-        self.app.call_from_thread(self._show_details, rows)
+        self.app.call_from_thread(self._show_details, rows, selected)
 
-    def _show_details(self, rows: dict[str, tuple[str, str, str]]) -> None:
+    def _show_details(self, rows: dict[str, tuple[str, str, str]], selected: str | None) -> None:
         table = self.query_one("#profiles", DataTable)
+        table.clear()
         for name, (source, itype, description) in rows.items():
-            if name not in table.rows:
-                continue
-            table.update_cell(name, "source", source)
-            table.update_cell(name, "type", itype)
-            table.update_cell(name, "description", description, update_width=True)
+            table.add_row(*(Text(c) for c in (name, source, itype, description)), key=name)
+        if not rows:
+            table.add_row(
+                "(none yet)", "press n for a new import; save it from the preview", "", "", key=""
+            )
+        names = list(rows)
+        self._select = None
+        if selected in names:
+            table.move_cursor(row=names.index(selected))
 
     @work(thread=True, exclusive=True, group="home-runs", exit_on_error=False)
     def _load_runs(self) -> None:
@@ -204,6 +206,8 @@ class HomeScreen(BaseScreen):
         self.wizard.open_profile(Draft.from_profile(profile, origin))
 
     def _name_check(self, exclude: str | None = None) -> Any:
+        from tui.core.profiles import NAME_RE
+
         def check(value: str) -> str | None:
             if not NAME_RE.fullmatch(value):
                 return (
@@ -255,10 +259,7 @@ class HomeScreen(BaseScreen):
             self.notify(str(exc), severity="error", timeout=8)
             return
         self.notify(f"{'Renamed' if delete_old else 'Duplicated'} {old} → {new}", timeout=3)
-        self.reload()
-        table = self.query_one("#profiles", DataTable)
-        if new in table.rows:
-            table.move_cursor(row=table.get_row_index(new))
+        self.reload(select=new)
 
     def action_delete(self) -> None:
         from tui.screens.dialogs import ConfirmScreen

@@ -31,13 +31,13 @@ STATE_STYLE = {"completed": "green", "cancelled": "red", "cancelling": "yellow",
 Row = tuple[str, ...]
 
 
-def styled(key: str, value: str) -> str | Text:
-    if key == "state":
-        return Text(value, style=STATE_STYLE.get(value, ""))
-    return value
+def styled(key: str, value: str) -> Text:
+    # Text, never str: a str cell is parsed as markup (slow, and "[...]" in an EC2 message
+    # would be taken for a style).
+    return Text(value, style=STATE_STYLE.get(value, "") if key == "state" else "", no_wrap=True)
 
 
-class TaskTable(DataTable[str | Text]):
+class TaskTable(DataTable[Text]):
     def __init__(self, **kw: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kw)  # type: ignore[arg-type]
         self._rows: dict[str, Row] = {}  # task id -> plain values as shown
