@@ -178,6 +178,10 @@ async def test_task_table_updates_by_diff_and_keeps_the_cursor(ui_home: None) ->
         changed = [*tasks[:5], _view(6, "active", "Progress: 10%"), *tasks[6:]]
         touched = table.apply(changed, {})
         assert touched == 2  # the message and the percent: nothing else
+        six = tasks[5].task_id
+        assert str(table.get_cell(six, "done")) == "10%"  # each value under its own header
+        assert str(table.get_cell(six, "message")) == "Progress: 10%"
+        assert str(table.get_cell(six, "state")) == "active"
         assert table.selected_task == chosen
         table.apply([t for t in changed if t.task_id != tasks[0].task_id], {})
         assert table.selected_task == chosen  # a row above went away: still on the same task

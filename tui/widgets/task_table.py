@@ -72,9 +72,8 @@ class TaskTable(DataTable[Text]):
             for task_id, row in wanted.items():
                 old = self._rows.get(task_id)
                 if old is None:
-                    self.add_row(
-                        *(styled(k, v) for k, v in zip(KEYS, row, strict=True)), key=task_id
-                    )
+                    cells = dict(zip(KEYS, row, strict=True))
+                    self.add_row(*(styled(k, cells[k]) for k in ORDER), key=task_id)
                     touched += len(row)
                     resort = True
                     continue
