@@ -462,24 +462,23 @@ def cmd_upload(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_cleanup(ctx: Context, args: argparse.Namespace) -> int:
-    """Delete an upload's parts and manifest, found from a task (its manifest URL) or from a
-    run record (its S3 keys). Refused while EC2 may still be reading them."""
-    from tui.core import aws, s3keys
-    from tui.core.errors import RefusedError
+    """Delete an upload's parts and manifest, found from a run record (its S3 keys) or from a
+    task (its manifest URL). Refused while EC2 may still be reading them."""
+    from tui.core import aws, cleanup
     from tui.core.journal import Journal
-    from tui.core.tasks import TASK_ID_RE
-    from tui.core.transfer import delete_upload, parse_s3_url
+    from tui.core.tasks import TASK_ID_RE, TaskView
 
     ref: str = args.ref
     journal = Journal()
-    record = journal.find_by_task(ref) if TASK_ID_RE.fullmatch(ref) else journal.load(ref)
+    by_task = TASK_ID_RE.fullmatch(ref) is not None
+    record = journal.find_by_task(ref) if by_task else journal.load(ref)
     if record is not None and record.sandbox:
         raise InputError(
             "that run used --sandbox, whose S3 died with its process", field="TASK_ID|RUN_ID"
         )
     target = _record_target(ctx, record) if record is not None else ctx.target(None)
-    task_id = ref if TASK_ID_RE.fullmatch(ref) else record.task_id if record else None
-    task: dict[str, Any] = {}
+    task_id = ref if by_task else record.task_id if record else None
+    task = None
     if task_id:
         try:
             found = aws.client(target, "ec2").describe_conversion_tasks(
@@ -489,47 +488,13 @@ def cmd_cleanup(ctx: Context, args: argparse.Namespace) -> int:
             raise aws.map_error(exc) from None
         if not found:
             raise InputError(f"no conversion task {task_id} in {target.region}", field="TASK_ID")
-        task = found[0]
-    state = task.get("State", "")
-    if state in ("active", "cancelling") and not args.force:
-        raise RefusedError(
-            f"{task_id} is {state}: EC2 may still be reading the parts; cancel it first "
-            f"(`cancel {task_id}`) or pass --force"
-        )
-    if record is not None and record.bucket and record.image_path:
-        key = record.manifest_key or s3keys.manifest_key(
-            record.profile.get("source", {}).get("key_prefix", ""),
-            record.run_id,
-            record.image_path,
-        )
-        locations = [(record.bucket, key)]
-    else:
-        volumes = (task.get("ImportInstance") or {}).get("Volumes", [])
-        urls = [v.get("Image", {}).get("ImportManifestUrl") for v in volumes]
-        urls.append((task.get("ImportVolume") or {}).get("Image", {}).get("ImportManifestUrl"))
-        locations = list(dict.fromkeys(parse_s3_url(u) for u in urls if u))
-    if not locations:
-        raise InputError(f"{ref} names no uploaded image: nothing to clean up")
-    s3 = aws.client(target, "s3")
-    for bucket, key in locations:
-        try:
-            report = delete_upload(s3, bucket, key)
-        except WizardError:
-            raise
-        except Exception as exc:
-            raise aws.map_error(exc) from None
-        note = "" if report.manifest_found else " (the manifest was already gone)"
-        print(f"deleted {len(report.deleted)} objects from s3://{bucket}/{key}{note}")
-        if record is not None:
-            journal.update(record, message=f"cleaned up s3://{bucket}/{key}")
+        task = TaskView.from_api(found[0])
+    cleanup.refuse_if_active(task, force=args.force)
+    bucket, key = cleanup.upload_location(record, task)
+    print(cleanup.delete(aws.client(target, "s3"), bucket, key))
+    if record is not None:
+        journal.update(record, message=f"cleaned up s3://{bucket}/{key}")
     return EXIT_OK
-
-
-def _not_yet(name: str) -> Callable[[Context, argparse.Namespace], int]:
-    def run(ctx: Context, args: argparse.Namespace) -> int:
-        raise InputError(f"`{name}` is not available yet in this build")
-
-    return run
 
 
 COMMANDS: dict[str, Callable[[Context, argparse.Namespace], int]] = {

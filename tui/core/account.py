@@ -125,34 +125,14 @@ class Account:
         self._call("ec2", "cancel_conversion_task", **kw)
 
     def cleanup(self, task: TaskView) -> str:
-        """Delete a finished task's parts and manifest: where the journal recorded them, else
-        where its manifest URL points (the `cleanup` command's rules, for one task)."""
-        from tui.core import s3keys
+        """Delete a finished task's parts and manifest (the `cleanup` command's rules)."""
+        from tui.core import cleanup
         from tui.core.journal import Journal
-        from tui.core.transfer import delete_upload, parse_s3_url
 
-        if task.active:
-            raise ValueError(f"{task.task_id} is {task.state}: cancel it first")
+        cleanup.refuse_if_active(task)
         record = Journal().find_by_task(task.task_id)
-        if record is not None and record.bucket and record.image_path:
-            key = record.manifest_key or s3keys.manifest_key(
-                record.profile.get("source", {}).get("key_prefix", ""),
-                record.run_id,
-                record.image_path,
-            )
-            bucket = record.bucket
-        elif task.manifest_url:
-            bucket, key = parse_s3_url(task.manifest_url)
-        else:
-            raise ValueError(f"{task.task_id} names no uploaded image: nothing to clean up")
-        from tui.core.aws import map_error
-
-        try:
-            report = delete_upload(self.client("s3"), bucket, key)
-        except Exception as exc:
-            raise map_error(exc) from None
-        note = "" if report.manifest_found else " (the manifest was already gone)"
-        return f"Deleted {len(report.deleted)} objects of s3://{bucket}/{key}{note}"
+        bucket, key = cleanup.upload_location(record, task)
+        return cleanup.delete(self.client("s3"), bucket, key).capitalize()
 
     def ensure_bucket(self, bucket: str) -> None:
         """The sandbox starts empty: create the profile's bucket there (never on real AWS)."""

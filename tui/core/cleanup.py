@@ -1,0 +1,54 @@
+"""Deleting an import's uploaded image (parts and manifest) from S3: the rules that the
+`cleanup` command and the TUI's tasks screen share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tui.core import s3keys
+from tui.core.errors import InputError, RefusedError
+from tui.core.journal import RunRecord
+from tui.core.tasks import TaskView
+
+
+def refuse_if_active(task: TaskView | None, force: bool = False) -> None:
+    """EC2 may still be reading the parts of an active task."""
+    if task is not None and task.active and not force:
+        raise RefusedError(
+            f"{task.task_id} is {task.state}: EC2 may still be reading the parts; cancel it "
+            f"first (`cancel {task.task_id}`) or pass --force"
+        )
+
+
+def upload_location(record: RunRecord | None, task: TaskView | None) -> tuple[str, str]:
+    """(bucket, manifest key): from the run record when we made the upload (it knows the key
+    even when the manifest was never written), else from the task's manifest URL."""
+    from tui.core.transfer import parse_s3_url
+
+    if record is not None and record.bucket and record.image_path:
+        key = record.manifest_key or s3keys.manifest_key(
+            record.profile.get("source", {}).get("key_prefix", ""),
+            record.run_id,
+            record.image_path,
+        )
+        return record.bucket, key
+    if task is not None and task.manifest_url:
+        return parse_s3_url(task.manifest_url)
+    what = task.task_id if task else record.run_id if record else "it"
+    raise InputError(f"{what} names no uploaded image: nothing to clean up")
+
+
+def delete(s3: Any, bucket: str, key: str) -> str:
+    """Delete one upload; a line saying what went."""
+    from tui.core.aws import map_error
+    from tui.core.errors import WizardError
+    from tui.core.transfer import delete_upload
+
+    try:
+        report = delete_upload(s3, bucket, key)
+    except WizardError:
+        raise
+    except Exception as exc:
+        raise map_error(exc) from None
+    note = "" if report.manifest_found else " (the manifest was already gone)"
+    return f"deleted {len(report.deleted)} objects from s3://{bucket}/{key}{note}"
