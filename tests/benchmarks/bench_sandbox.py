@@ -86,7 +86,7 @@ def _row(name: str, ours: float, peer: float, target: float, unit: str) -> dict[
         "ours": round(ours, 4),
         "peer": round(peer, 4),
         "ratio": round(ours / peer, 2) if peer else None,
-        "target": target,
+        "target": f"<= {target:g} {unit}",
         "unit": unit,
     }
 
