@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label
+from textual.widgets import Button, Footer, Header, Label
 
 from tui.widgets.commands import Command, ScreenCommands
 
@@ -134,6 +135,14 @@ class StepScreen(BaseScreen):
 
     def go_next(self) -> None:  # pragma: no cover - overridden
         pass
+
+    @on(Button.Pressed, "#next")
+    def _next_pressed(self) -> None:
+        self.action_next()
+
+    @on(Button.Pressed, "#back")
+    def _back_pressed(self) -> None:
+        self.action_back()
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -336,14 +336,6 @@ class DiskScreen(StepScreen):
 
     # navigation ----------------------------------------------------------------------------
 
-    @on(Button.Pressed, "#next")
-    def _next_pressed(self) -> None:
-        self.action_next()
-
-    @on(Button.Pressed, "#back")
-    def _back_pressed(self) -> None:
-        self.action_back()
-
     def action_next(self) -> None:
         path = self.draft.get("source.path")
         if self.mode == "local" and path and (self._probe is None or self._probe[0] != path):

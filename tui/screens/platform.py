@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Label
@@ -47,14 +46,6 @@ class PlatformScreen(StepScreen):
 
     def on_mount(self) -> None:
         self.query_one("#f-request-Platform .field-control").focus()
-
-    @on(Button.Pressed, "#next")
-    def _next_pressed(self) -> None:
-        self.action_next()
-
-    @on(Button.Pressed, "#back")
-    def _back_pressed(self) -> None:
-        self.action_back()
 
     def go_next(self) -> None:
         from tui.screens.preview import PreviewScreen

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Label
@@ -218,14 +218,6 @@ class SpecScreen(StepScreen):
         return errors
 
     # navigation ----------------------------------------------------------------------------
-
-    @on(Button.Pressed, "#next")
-    def _next_pressed(self) -> None:
-        self.action_next()
-
-    @on(Button.Pressed, "#back")
-    def _back_pressed(self) -> None:
-        self.action_back()
 
     def go_next(self) -> None:
         from tui.screens.platform import PlatformScreen
