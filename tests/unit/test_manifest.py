@@ -266,3 +266,9 @@ def test_parse_corrupted_manifest_fails_cleanly(edits: list[tuple[int, int]]) ->
         data[at] = value
     with contextlib.suppress(ManifestError):
         parse_manifest(bytes(data))
+
+
+def test_unknown_encoding_in_the_declaration_is_a_manifest_error() -> None:
+    """Found by hypothesis in CI: a corrupted declaration raised LookupError from the parser."""
+    with pytest.raises(ManifestError, match="declaration"):
+        parse_manifest(b'<?xml version="1.0" encoding="aTF-8"?><manifest/>')

@@ -178,6 +178,8 @@ def parse_manifest(data: bytes) -> Manifest:
         root = ET.fromstring(bytes(data))
     except ET.ParseError as exc:
         raise ManifestError(f"not well-formed XML: {exc}") from None
+    except (LookupError, ValueError) as exc:  # e.g. an unknown encoding in the declaration
+        raise ManifestError(f"unreadable XML declaration: {exc}") from None
     if root.tag != "manifest":
         raise ManifestError(f"root element is <{root.tag}>, expected <manifest> (no namespace)")
     _no_attrs(root, "manifest")
