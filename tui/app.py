@@ -245,9 +245,9 @@ class WizardApp(App[int]):
                 self.notify(event.message, title="Import failed", severity="error", timeout=10)
             elif event.conversion_task_id and event.state in ("completed", "cancelled"):
                 self.task_finished(event.conversion_task_id, event.state, event.message)
-        line = describe_event(event)
-        if line:
-            state.log.append(line)
+        from tui.console import describe  # the CLI's own words for each event
+
+        state.log.extend(describe(event).splitlines())
         for screen in self.screen_stack:
             handler = getattr(screen, "run_event", None)
             if handler is not None:
@@ -283,30 +283,6 @@ class WizardApp(App[int]):
             if state.task_id:
                 marks[state.task_id] = f"{state.profile_name} · {state.run_id[:8]}"
         return marks
-
-
-def describe_event(event: Any) -> str:
-    """One log line per pipeline event (progress ticks excluded)."""
-    name = getattr(event, "name", "")
-    if name == "probe":
-        return f"probed {event.path}: {event.format}, {event.file_bytes:,} bytes"
-    if name == "uploaded":
-        return (
-            f"uploaded {event.parts} parts ({event.parts_sent} sent, "
-            f"{event.parts_skipped} already there) to s3://{event.bucket}/{event.manifest_key}"
-        )
-    if name == "submitted":
-        return f"submitted: {event.conversion_task_id} (instance {event.instance_id})"
-    if name == "task" and event.task is not None:
-        t = event.task
-        return f"{t.task_id}: {t.state} {t.message}".rstrip()
-    if name == "warning":
-        return f"warning: {event.message}"
-    if name == "done":
-        return f"done: {event.state} {event.message}".rstrip()
-    if name == "error":
-        return f"error: {event.code}: {event.message}"
-    return ""
 
 
 def run_app(ctx: Any) -> int:

@@ -390,8 +390,8 @@ def cmd_sandbox(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_probe(ctx: Context, args: argparse.Namespace) -> int:
-    from tui.console import human_bytes
     from tui.core.disk import probe
+    from tui.core.units import human_bytes
 
     result = probe(args.image)
     if args.json:

@@ -20,23 +20,7 @@ from tui.core.events import (
     UploadEvent,
     WarningEvent,
 )
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    s = int(seconds)
-    return (
-        f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-    )
+from tui.core.units import human_bytes, human_duration
 
 
 def bar(fraction: float, width: int = 24) -> str:
@@ -100,13 +84,7 @@ class TextProgress:
 
     def _render(self, e: Event) -> None:
         p = self._prefix(e.run_id)
-        if isinstance(e, ProbeEvent):
-            size = f", {human_bytes(e.virtual_bytes)} virtual" if e.virtual_bytes else ""
-            self._line(
-                f"{p}{e.path}: {e.format}, {human_bytes(e.file_bytes)} to send{size}, "
-                f"{e.volume_size_gib} GiB volume"
-            )
-        elif isinstance(e, UploadEvent):
+        if isinstance(e, UploadEvent):
             frac = e.bytes_done / e.bytes_total if e.bytes_total else 1.0
             self._progress(
                 e.run_id,
@@ -114,34 +92,51 @@ class TextProgress:
                 f"{human_bytes(e.bytes_done)}/{human_bytes(e.bytes_total)}  "
                 f"{human_bytes(e.bytes_per_s)}/s  ETA {human_duration(e.eta_s)}",
             )
-        elif isinstance(e, UploadedEvent):
-            parts = f"{e.parts} part{'s' if e.parts != 1 else ''}"
-            self._line(
-                f"{p}uploaded {parts} to s3://{e.bucket}/{e.manifest_key} "
-                f"(sent {e.parts_sent}, already there {e.parts_skipped}); every part verified "
-                "through its presigned URL"
-            )
-        elif isinstance(e, SubmittedEvent):
-            self._line(f"{p}submitted {e.conversion_task_id} (instance {e.instance_id})")
         elif isinstance(e, TaskEvent) and e.task is not None:
             t = e.task
-            pct = t.percent
             key = (t.state, t.phase)
             if self._task_phase.get(e.run_id) != key:  # a new state or phase: always a line
                 self._task_phase[e.run_id] = key
-                said = f": {t.message}" if t.message and t.message != t.state else ""
-                self._line(f"{p}{t.task_id} {t.state}{said}")
-            elif pct is not None:
+                self._line(p + describe(e))
+            elif (pct := t.percent) is not None:
                 self._progress(
                     e.run_id, f"{p}convert {bar(pct / 100)} {pct:3.0f}%  {t.task_id}  {t.message}"
                 )
-        elif isinstance(e, WarningEvent):
-            self._line(f"{p}warning: {e.message}")
-        elif isinstance(e, ErrorEvent):
-            if e.code != "Interrupted":
-                self._line(f"{p}error: {e.code}: {e.message}")
-        elif isinstance(e, DoneEvent):
-            self._line(summary(e, p))
+        elif not (isinstance(e, ErrorEvent) and e.code == "Interrupted"):  # cli.py says it
+            line = describe(e)
+            if line:
+                self._line(p + line)
+
+
+def describe(e: Event) -> str:
+    """What an event says, in words (progress ticks say nothing): the CLI's lines and the
+    wizard's event log."""
+    if isinstance(e, ProbeEvent):
+        size = f", {human_bytes(e.virtual_bytes)} virtual" if e.virtual_bytes else ""
+        return (
+            f"{e.path}: {e.format}, {human_bytes(e.file_bytes)} to send{size}, "
+            f"{e.volume_size_gib} GiB volume"
+        )
+    if isinstance(e, UploadedEvent):
+        parts = f"{e.parts} part{'s' if e.parts != 1 else ''}"
+        return (
+            f"uploaded {parts} to s3://{e.bucket}/{e.manifest_key} "
+            f"(sent {e.parts_sent}, already there {e.parts_skipped}); every part verified "
+            "through its presigned URL"
+        )
+    if isinstance(e, SubmittedEvent):
+        return f"submitted {e.conversion_task_id} (instance {e.instance_id})"
+    if isinstance(e, TaskEvent) and e.task is not None:
+        t = e.task
+        said = f": {t.message}" if t.message and t.message != t.state else ""
+        return f"{t.task_id} {t.state}{said}"
+    if isinstance(e, WarningEvent):
+        return f"warning: {e.message}"
+    if isinstance(e, ErrorEvent):
+        return f"error: {e.code}: {e.message}"
+    if isinstance(e, DoneEvent):
+        return summary(e)
+    return ""
 
 
 def summary(e: DoneEvent, prefix: str = "") -> str:

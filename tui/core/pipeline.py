@@ -8,6 +8,7 @@ way that may have reached AWS, we look for a task carrying this run's manifest b
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
@@ -282,18 +283,8 @@ class ImportRun:
                 last_saved[0] = time.monotonic()
                 self.journal.save(self.record)
 
-        def progress(p: Any) -> None:
-            self.emit(
-                UploadEvent(
-                    self.run_id,
-                    parts_done=p.parts_done,
-                    parts_total=p.parts_total,
-                    bytes_done=p.bytes_done,
-                    bytes_total=p.bytes_total,
-                    bytes_per_s=p.bytes_per_s,
-                    eta_s=p.eta_s,
-                )
-            )
+        def progress(p: Any) -> None:  # transfer.UploadProgress has the event's own fields
+            self.emit(UploadEvent(self.run_id, **dataclasses.asdict(p)))
 
         options: dict[str, Any] = {"part_size": part_size}
         if self.workers:

@@ -99,9 +99,9 @@ class Source(_Strict):
     @field_validator("format")
     @classmethod
     def _format(cls, v: str | None) -> str | None:
-        from tui.core.request import _check_enum
+        from tui.core.request import check_enum
 
-        return None if v is None else _check_enum(v, "DiskImageFormat", "disk image format")
+        return None if v is None else check_enum(v, "DiskImageFormat", "disk image format")
 
     @field_validator("manifest_url")
     @classmethod

@@ -56,7 +56,7 @@ def enum_values(shape_name: str) -> tuple[str, ...]:
     return tuple(ec2_service_model().shape_for(shape_name).enum)
 
 
-def _check_enum(value: str, shape_name: str, what: str) -> str:
+def check_enum(value: str, shape_name: str, what: str) -> str:
     valid = enum_values(shape_name)
     if value in valid:
         return value
@@ -93,7 +93,7 @@ class PlacementSpec(ApiModel):
     @field_validator("Tenancy")
     @classmethod
     def _tenancy(cls, v: str | None) -> str | None:
-        return None if v is None else _check_enum(v, "Tenancy", "Tenancy")
+        return None if v is None else check_enum(v, "Tenancy", "Tenancy")
 
     @field_validator("GroupId")
     @classmethod
@@ -123,17 +123,17 @@ class LaunchSpec(ApiModel):
     @field_validator("Architecture")
     @classmethod
     def _arch(cls, v: str | None) -> str | None:
-        return None if v is None else _check_enum(v, "ArchitectureValues", "Architecture")
+        return None if v is None else check_enum(v, "ArchitectureValues", "Architecture")
 
     @field_validator("InstanceType")
     @classmethod
     def _itype(cls, v: str | None) -> str | None:
-        return None if v is None else _check_enum(v, "InstanceType", "InstanceType")
+        return None if v is None else check_enum(v, "InstanceType", "InstanceType")
 
     @field_validator("InstanceInitiatedShutdownBehavior")
     @classmethod
     def _shutdown(cls, v: str | None) -> str | None:
-        return None if v is None else _check_enum(v, "ShutdownBehavior", "shutdown behavior")
+        return None if v is None else check_enum(v, "ShutdownBehavior", "shutdown behavior")
 
     @field_validator("GroupIds")
     @classmethod
@@ -182,7 +182,7 @@ class DiskImageDetail(ApiModel):
     @field_validator("Format")
     @classmethod
     def _format(cls, v: str) -> str:
-        return _check_enum(v, "DiskImageFormat", "disk image format")
+        return check_enum(v, "DiskImageFormat", "disk image format")
 
     @field_validator("ImportManifestUrl")
     @classmethod
@@ -211,7 +211,7 @@ class RequestSpec(ApiModel):
     @field_validator("Platform")
     @classmethod
     def _platform(cls, v: str) -> str:
-        return _check_enum(v, "PlatformValues", "Platform")
+        return check_enum(v, "PlatformValues", "Platform")
 
 
 class ImportInstanceRequest(RequestSpec):

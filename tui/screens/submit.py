@@ -12,16 +12,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, Log, ProgressBar
 
 from tui.app import RunState
+from tui.core.units import human_bytes, human_duration
 from tui.screens.base import BaseScreen
 from tui.widgets.commands import Command
-from tui.widgets.probe import human_bytes
-
-
-def eta_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "…"
-    s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 class SubmitScreen(BaseScreen):
@@ -102,7 +95,7 @@ class SubmitScreen(BaseScreen):
             f"{human_bytes(e.bytes_done)} of {human_bytes(e.bytes_total)}"
         )
         self.query_one("#stat-rate", Label).update(f"{human_bytes(int(e.bytes_per_s))}/s")
-        self.query_one("#stat-eta", Label).update(f"ETA {eta_text(e.eta_s)}")
+        self.query_one("#stat-eta", Label).update(f"ETA {human_duration(e.eta_s)}")
 
     def _finished(self, event: Any) -> None:
         self.query_one("#cancel", Button).disabled = True

@@ -13,9 +13,9 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label, Static
 
 from tui.core.tasks import TaskView
+from tui.core.units import human_bytes
 from tui.screens.base import BaseScreen
 from tui.widgets.commands import Command
-from tui.widgets.probe import human_bytes
 from tui.widgets.task_table import TaskTable
 
 DEFAULT_REFRESH = 5.0

@@ -8,16 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1024
-    return f"{n} B"  # pragma: no cover
+from tui.core.units import human_bytes
 
 
 class ProbePanel(Static):
