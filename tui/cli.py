@@ -7,7 +7,6 @@ section 3; no traceback reaches a user (EC2_IMPORT_WIZARD_DEBUG=1 shows one).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -102,6 +101,8 @@ def _configured_region(aws_profile: str | None) -> str | None:
 
 
 def emit_json(obj: Any) -> None:
+    import json  # not at import time: the wizard's first paint waits for every import
+
     print(json.dumps(obj, sort_keys=False), flush=True)
 
 

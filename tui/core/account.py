@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tui.core.tasks import TaskView
+if TYPE_CHECKING:  # the table's model loads with the tasks screen, not with the first paint
+    from tui.core.tasks import TaskView
 
 
 @dataclass(frozen=True)

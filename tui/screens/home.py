@@ -69,12 +69,12 @@ class HomeScreen(BaseScreen):
         ):
             runs.add_column(label, key=label.lower(), width=width)
         self.account_changed()
-        # After the first paint: loading profiles imports pydantic and reads files.
-        self.call_after_refresh(self.reload)
         profiles.focus()
 
     def on_screen_resume(self) -> None:
-        self.reload()
+        # Also sent when the screen is first shown. Loading waits for the paint: the workers
+        # import pydantic and read files, and a thread holding the GIL delays the first paint.
+        self.call_after_refresh(self.reload)
 
     def account_changed(self) -> None:
         self.query_one("#context-label", Label).update(self._context_text())
