@@ -8,6 +8,7 @@ here on the app (not a screen) so leaving the submit screen never orphans it.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from dataclasses import dataclass, field
@@ -285,6 +286,10 @@ class WizardApp(App[int]):
         return marks
 
 
-def run_app(ctx: Any) -> int:
-    code = WizardApp(ctx).run()
+def run_app(ctx: Any, **run_options: Any) -> int:
+    # Everything imported so far (Textual, Rich, the app) lives as long as the process. Frozen,
+    # it is skipped by the collector's full passes: without this, the one that falls during
+    # start-up scans all of it and delays the first screen by about 30 ms.
+    gc.freeze()
+    code = WizardApp(ctx).run(**run_options)
     return int(code or 0)

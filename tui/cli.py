@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tui.core.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, InputError, WizardError
 
@@ -658,8 +658,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _NotJustGlobalOptions(Exception):
+    pass
+
+
+class _GlobalOptionsParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _NotJustGlobalOptions(message)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line. The wizard's own (global options only) is read without building
+    every command's parser, which would cost its first paint a few milliseconds; anything
+    else, or any mistake, goes to the full parser, whose messages and help are the ones shown.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    light = _GlobalOptionsParser(prog=PROG, add_help=False)
+    _global_options(light, suppress=False)
+    try:
+        args, rest = light.parse_known_args(argv)
+    except _NotJustGlobalOptions:
+        rest = ["(error)"]
+    if rest:
+        return build_parser().parse_args(argv)
+    args.command = None
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     ctx = Context(args)
     try:
         if args.command is None:
