@@ -454,7 +454,7 @@ def cmd_upload(ctx: Context, args: argparse.Namespace) -> int:
     )
     code = _drive([run], cancel)
     if code == EXIT_OK and not args.json and run.manifest_url:
-        from tui.core.request import redact_url
+        from tui.core.redact import redact_url
 
         url = run.manifest_url if args.reveal else redact_url(run.manifest_url)
         print(f"manifest: s3://{profile.source.bucket}/{run.record.manifest_key}")

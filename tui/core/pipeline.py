@@ -33,7 +33,7 @@ from tui.core.events import (
 from tui.core.journal import Journal, RunRecord
 from tui.core.plan import ImportPlan, plan_import
 from tui.core.profiles import Profile
-from tui.core.request import redact_url
+from tui.core.redact import redact_url
 from tui.core.tasks import TaskView
 
 ACTIVE_TASK_LIMIT = 5  # per account (import-protocol.md section 6)

@@ -14,18 +14,14 @@ import ipaddress
 import re
 from functools import cache
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tui.core.redact import redact_url
+
 API_VERSION = "2016-11-15"
 OPERATION = "ImportInstance"
-
-# Query parameters of a presigned URL that let anyone holding it act: hidden unless revealed.
-SECRET_QUERY_PARAMS = frozenset(
-    {"Signature", "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", "AWSAccessKeyId"}
-)
-REDACTED = "REDACTED"
 
 # The manifest URL of an image not yet uploaded: preview shows where it will go.
 PLACEHOLDER_RE = re.compile(r"^<not yet uploaded: presigned GET of s3://[^>]+>$")
@@ -273,18 +269,6 @@ def flatten(params: dict[str, Any]) -> dict[str, str]:
     except ParamValidationError as exc:  # pragma: no cover - our models are stricter
         raise ValueError(str(exc)) from exc
     return {key: str(value) for key, value in body.items()}
-
-
-def redact_url(url: str) -> str:
-    """Hide the secret query parameters of a presigned URL."""
-    parts = urlsplit(url)
-    if not parts.query:
-        return url
-    query = [
-        (k, REDACTED if k in SECRET_QUERY_PARAMS else v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote, safe="/:")))
 
 
 def redact_params(flat: dict[str, str]) -> dict[str, str]:

@@ -93,6 +93,8 @@ class HomeScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="home-details", exit_on_error=False)
     def _load_details(self, selected: str | None) -> None:
+        from tui.core.redact import redact_url
+
         rows: dict[str, tuple[str, str, str]] = {}
         store = self.store
         for name in store.names():
@@ -102,7 +104,7 @@ class HomeScreen(BaseScreen):
                 rows[name] = (f"cannot load: {exc}", "", "")
                 continue
             src = p.source
-            source = src.path or (src.manifest_url or "")[:60]
+            source = src.path or redact_url(src.manifest_url or "")[:60]
             if src.bucket:
                 source += f" → s3://{src.bucket}"
             itype = p.request.LaunchSpecification.InstanceType or ""

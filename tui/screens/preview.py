@@ -16,16 +16,18 @@ from textual.widgets import Button, Label, Static, TabbedContent, TabPane
 
 from tui.core.draft import DRAFT_NAME
 from tui.core.profiles import NAME_RE
+from tui.core.redact import redact_url
 from tui.screens.base import BaseScreen
 from tui.widgets.commands import Command
 
 TABS = ("lines", "json", "url", "manifest")
 
 
-def manifest_sketch(plan: Any) -> str:
+def manifest_sketch(plan: Any, *, reveal: bool = False) -> str:
     """The manifest the upload will write, with placeholders where presigned URLs will be."""
     if plan.image_path is None:
-        return f"Already uploaded; EC2 reads it from:\n{plan.profile.source.manifest_url}"
+        given = plan.profile.source.manifest_url
+        return f"Already uploaded; EC2 reads it from:\n{given if reveal else redact_url(given)}"
     from tui.core import s3keys
     from tui.core.manifest import Manifest, ManifestPart, plan_parts
     from tui.core.plan import RUN_ID_PLACEHOLDER
@@ -135,7 +137,7 @@ class PreviewScreen(BaseScreen):
             "lines": p.as_lines(reveal=self.reveal),
             "json": json.dumps(p.as_json(reveal=self.reveal), indent=2),
             "url": p.as_url(reveal=self.reveal),
-            "manifest": manifest_sketch(self.plan),
+            "manifest": manifest_sketch(self.plan, reveal=self.reveal),
         }
         for tab, text in self.texts.items():
             self.query_one(f"#text-{tab}", Static).update(Text(text))

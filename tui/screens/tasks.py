@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label, Static
 
+from tui.core.redact import redact_url
 from tui.core.tasks import TaskView
 from tui.core.units import human_bytes
 from tui.screens.base import BaseScreen
@@ -48,9 +49,8 @@ def detail(task: TaskView, mark: str) -> Table:
         "Ours", mark or "no (started elsewhere)", "Volume status", task.volume_status or "-"
     )
     grid.add_row("Message", Text(task.message or "-"), "", "")
-    grid.add_row(
-        "Manifest", Text(task.manifest_url or "-", overflow="ellipsis", no_wrap=True), "", ""
-    )
+    manifest = redact_url(task.manifest_url) if task.manifest_url else "-"  # a presigned URL
+    grid.add_row("Manifest", Text(manifest, overflow="ellipsis", no_wrap=True), "", "")
     return grid
 
 
