@@ -21,3 +21,8 @@ def human_duration(seconds: float | None) -> str:
     return (
         f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
     )
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 zone', '6 zones'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

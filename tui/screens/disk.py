@@ -11,14 +11,16 @@ from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
 from textual.suggester import Suggester
 from textual.timer import Timer
 from textual.widgets import Button, DirectoryTree, Label, TabbedContent, TabPane
 
+from tui.core.units import counted
 from tui.screens.base import StepScreen
 from tui.widgets.commands import Command
-from tui.widgets.form import FormField
+from tui.widgets.form import Form, FormField
 from tui.widgets.probe import ProbePanel
 
 # Shown in the tree: what EC2 takes, and what people try (the probe then says how to convert).
@@ -95,6 +97,7 @@ def make_demo_image(folder: Path) -> Path:
 class DiskScreen(StepScreen):
     STEP = "1/4 Disk image"
     PREFIXES = ("source",)
+    BINDINGS = [Binding("ctrl+g", "demo_image", "Demo image", id="disk.demo")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -112,7 +115,7 @@ class DiskScreen(StepScreen):
             with Vertical(id="tree-pane"):
                 yield Label("Disk images", classes="section-title")
                 yield DiskTree(start, id="tree")
-            with VerticalScroll(id="disk-form", classes="form"):
+            with Form(id="disk-form", classes="form"):
                 yield Label("", id="err-source", classes="table-error")
                 with TabbedContent(id="source-mode"):
                     with TabPane("Local disk image", id="local"):
@@ -124,7 +127,7 @@ class DiskScreen(StepScreen):
                         )
                         yield ProbePanel(id="probe")
                         if self.wizard.sandbox:
-                            yield Button("Use a demo disk image (sandbox)", id="demo", compact=True)
+                            yield Button("Use a demo disk image (ctrl+g)", id="demo", compact=True)
                         yield FormField(
                             "source.bucket",
                             "S3 bucket",
@@ -197,9 +200,7 @@ class DiskScreen(StepScreen):
     def _show_buckets(self, names: list[str]) -> None:
         field = self.query_one("#f-source-bucket", FormField)
         field.set_options([(n, n) for n in names])
-        field.set_hint(
-            f"{len(names)} bucket{'s' if len(names) != 1 else ''} in the account: type or pick"
-        )
+        field.set_hint(f"{counted(len(names), 'bucket')} in the account: type or pick")
 
     def _buckets_failed(self, message: str) -> None:
         self.query_one("#f-source-bucket", FormField).set_hint(
@@ -306,6 +307,12 @@ class DiskScreen(StepScreen):
         return errors
 
     # demo image (sandbox) ------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The demo image exists for the sandbox only: elsewhere its key is neither shown nor bound.
+        if action == "demo_image":
+            return self.wizard.sandbox
+        return True
 
     @on(Button.Pressed, "#demo")
     def action_demo_image(self) -> None:

@@ -159,7 +159,7 @@ class HomeScreen(BaseScreen):
         for row in rows:
             table.add_row(*row)
         if not rows:
-            table.add_row("(no runs yet)", "", "", "", "")
+            table.add_row("", "(no runs yet)", "", "", "")  # the Run column is too narrow
 
     # actions --------------------------------------------------------------------------------
 

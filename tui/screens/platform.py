@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.widgets import Button, Label
 
 from tui.screens.base import StepScreen
-from tui.widgets.form import FormField
+from tui.widgets.form import Form, FormField
 
 
 class PlatformScreen(StepScreen):
@@ -16,7 +16,7 @@ class PlatformScreen(StepScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.header()
-        with VerticalScroll(id="platform", classes="form"):
+        with Form(id="platform", classes="form"):
             yield Label("Request", classes="section-title")
             yield FormField(
                 "request.Platform",

@@ -13,12 +13,13 @@ from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label
 
 from tui.core.account import SecurityGroup, Subnet
+from tui.core.units import counted
 from tui.screens.base import StepScreen
-from tui.widgets.form import FormField
+from tui.widgets.form import Form, FormField
 
 LS = "request.LaunchSpecification"
 PL = f"{LS}.Placement"
@@ -34,7 +35,7 @@ class SpecScreen(StepScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.header()
-        with VerticalScroll(id="spec", classes="form"):
+        with Form(id="spec", classes="form"):
             with Horizontal(id="spec-columns"):
                 with Vertical(classes="column"):
                     yield Label("Launch specification", classes="section-title")
@@ -164,7 +165,9 @@ class SpecScreen(StepScreen):
 
         zones = results["zones"]
         if hint(f"{PL}.AvailabilityZone", "zones", zones):
-            self._field(f"{PL}.AvailabilityZone").set_hint(f"{len(zones)} zones: type or pick (↓)")
+            self._field(f"{PL}.AvailabilityZone").set_hint(
+                f"{counted(len(zones), 'zone')}: type or pick (↓)"
+            )
             self._field(f"{PL}.AvailabilityZone").set_options(
                 [(z, f"{z}  ({zid})") for z, zid in zones]
             )
@@ -177,7 +180,7 @@ class SpecScreen(StepScreen):
         if hint(f"{LS}.GroupIds", "security groups", groups):
             assert not isinstance(groups, Exception)
             self._field(f"{LS}.GroupIds").set_hint(
-                f"{len(groups)} groups: comma-separated; ↓ picks"
+                f"{counted(len(groups), 'group')}: comma-separated; ↓ picks"
             )
             self._field(f"{LS}.GroupIds").set_options([(g.group_id, g.label) for g in groups])
         self.show_errors()
@@ -196,7 +199,11 @@ class SpecScreen(StepScreen):
         if subnet:
             hint = f"{subnet.cidr} in {subnet.zone} ({subnet.vpc_id})"
         else:
-            hint = f"{len(self._subnets)} subnets: type or pick (↓)" if self._subnets else ""
+            hint = (
+                f"{counted(len(self._subnets), 'subnet')}: type or pick (↓)"
+                if self._subnets
+                else ""
+            )
         self._field(f"{LS}.SubnetId").set_hint(hint)
 
     def extra_errors(self) -> dict[str, str]:

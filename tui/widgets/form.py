@@ -8,7 +8,7 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Label, OptionList, Select, TextArea
@@ -21,6 +21,11 @@ PICK_LIMIT = 200  # options shown at once: enough to scroll, few enough to filte
 
 def field_id(path: str) -> str:
     return "f-" + path.replace(".", "-")
+
+
+class Form(VerticalScroll, can_focus=False):
+    """A step's fields. It scrolls to follow the focus but never takes it, so a step opens with
+    its first field focused and Tab goes from field to field."""
 
 
 class FormField(Vertical):
