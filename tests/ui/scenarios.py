@@ -202,6 +202,18 @@ async def settle(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
+async def until(pilot: Pilot[Any], check: Callable[[], Any], timeout: float = 30.0) -> None:
+    """Let the app run until `check()` holds (a worker's result arrived), or fail the test."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.05)
+        await pilot.pause()
+
+
 async def _tree_loaded(pilot: Pilot[Any]) -> None:
     import asyncio
 

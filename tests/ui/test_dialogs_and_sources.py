@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
+import io
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,6 @@ MANIFEST_URL = (
     f"%2Faws4_request&X-Amz-Date=20261128T000000Z&X-Amz-Expires=604800"
     f"&X-Amz-SignedHeaders=host&X-Amz-Signature={FAKE_SIGNATURE}"
 )
-
-
-async def until(pilot: Any, check: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.05)
-        await pilot.pause()
 
 
 def context_label(app: Any) -> str:
@@ -65,7 +56,7 @@ async def test_switch_aws_profile_and_region(ui_home: None, aws_config: None) ->
         # The named profiles come from the AWS config; pick one and a region, then switch.
         await pilot.press("a")
         profiles = app.screen.query_one("#aws-profile", Select)
-        await until(pilot, lambda: len(profiles._options) > 1)
+        await S.until(pilot, lambda: len(profiles._options) > 1)
         names = [str(prompt) for prompt, _ in profiles._options[1:]]
         assert {"lab", "prod"} <= set(names)
         profiles.value = "lab"
@@ -141,7 +132,7 @@ async def test_an_uploaded_manifest_instead_of_a_disk_image(ui_home: None) -> No
         await S.settle(pilot)
         preview: Any = app.screen
         assert type(preview).__name__ == "PreviewScreen"
-        await until(pilot, lambda: preview.preview is not None)
+        await S.until(pilot, lambda: preview.preview is not None)
 
         lines = preview.texts["lines"]
         assert "DiskImage.1.Image.Format=VMDK" in lines
@@ -169,7 +160,7 @@ def test_the_task_detail_redacts_the_presigned_manifest_url() -> None:
 
     item = S.task_item(0xB1, "active", "Pending")
     item["ImportInstance"]["Volumes"][0]["Image"]["ImportManifestUrl"] = MANIFEST_URL
-    console = Console(width=400, record=True, file=open("/dev/null", "w"))
+    console = Console(width=400, record=True, file=io.StringIO())
     console.print(detail(TaskView.from_api(item), ""))
     shown = console.export_text()
     assert "imports/win2012.vmdkmanifest.xml" in shown
@@ -193,7 +184,7 @@ async def test_saved_profiles_list_an_uploaded_manifest_redacted(ui_home: None) 
     app = S.make_app()
     async with app.run_test(size=S.SIZE) as pilot:
         table = app.screen.query_one("#profiles")
-        await until(pilot, lambda: "uploaded" in [k.value for k in table.rows])
+        await S.until(pilot, lambda: "uploaded" in [k.value for k in table.rows])
         source = str(table.get_cell("uploaded", "source"))
         assert source.startswith("https://b.s3.amazonaws.com/m?X-Amz-Credential=REDACTED")
         assert "EXAMPLEKEY" not in source and FAKE_SIGNATURE[:8] not in source

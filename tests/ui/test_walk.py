@@ -5,11 +5,9 @@ completed in the live table."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -33,14 +31,6 @@ def cli(*args: str) -> str:
     return out.stdout
 
 
-async def until(pilot: Any, check: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.1)
-        await pilot.pause()
-
-
 async def test_walk_the_whole_wizard_against_the_sandbox(
     ui_home: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -55,11 +45,11 @@ async def test_walk_the_whole_wizard_against_the_sandbox(
 
             # 1. the disk image, picked in the tree
             tree = app.screen.query_one("#tree", DirectoryTree)
-            await until(pilot, lambda: len(tree.root.children) > 0)
+            await S.until(pilot, lambda: len(tree.root.children) > 0)
             node = next(n for n in tree.root.children if str(n.label) == "win2012.vmdk")
             tree.select_node(node)
             await S.settle(pilot)
-            await until(
+            await S.until(
                 pilot, lambda: app.draft.get("source.path") == str(S.DISKS / "win2012.vmdk")
             )
             await S.type_into(pilot, "source.bucket", "walk-bucket")
@@ -74,7 +64,7 @@ async def test_walk_the_whole_wizard_against_the_sandbox(
             zone_field = app.screen.query_one(
                 f"#f-{LS.replace('.', '-')}-Placement-AvailabilityZone", FormField
             )
-            await until(pilot, lambda: bool(zone_field._options), timeout=60)
+            await S.until(pilot, lambda: bool(zone_field._options), timeout=60)
             zone = zone_field._options[0][0]
             await S.choose(pilot, f"{LS}.Architecture", "x86_64")
             await S.type_into(pilot, f"{LS}.InstanceType", "m5.large")
@@ -89,7 +79,7 @@ async def test_walk_the_whole_wizard_against_the_sandbox(
 
             # 4. the preview, then save it
             preview: Any = app.screen
-            await until(pilot, lambda: preview.preview is not None)
+            await S.until(pilot, lambda: preview.preview is not None)
             shown = preview.texts["lines"]
             await pilot.press("s")
             await S.settle(pilot)
@@ -105,7 +95,7 @@ async def test_walk_the_whole_wizard_against_the_sandbox(
 
             # 5. submit, and watch the task complete in the table
             await pilot.press("u")
-            await until(pilot, lambda: type(app.screen).__name__ == "TasksScreen", timeout=60)
+            await S.until(pilot, lambda: type(app.screen).__name__ == "TasksScreen", timeout=60)
             run = next(iter(app.runs.values()))
             assert run.task_id
             table = app.screen.query_one(TaskTable)
@@ -114,7 +104,7 @@ async def test_walk_the_whole_wizard_against_the_sandbox(
                 row = table._rows.get(run.task_id or "")
                 return row is not None and row[1] == "completed"
 
-            await until(pilot, completed, timeout=90)
+            await S.until(pilot, completed, timeout=90)
             assert table._rows[run.task_id][-1].startswith("walk · ")  # ours, marked
             assert any("completed" in n.message for n in app._notifications)
     finally:
