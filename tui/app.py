@@ -275,7 +275,7 @@ class WizardApp(App[int]):
         try:
             from tui.core.journal import list_runs
 
-            for rec in list_runs():
+            for rec in list_runs(sandbox=self.sandbox):
                 if rec.task_id:
                     marks[rec.task_id] = f"{rec.profile_name} · {rec.short_id}"
         except Exception:  # the journal is optional: no marks rather than no table

@@ -277,9 +277,15 @@ def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_runs(ctx: Context, args: argparse.Namespace) -> int:
-    from tui.core.journal import Journal
+    from tui.core.journal import list_runs
+    from tui.core.units import counted
 
-    records = Journal().list()
+    everything = list_runs()
+    records = [r for r in everything if r.sandbox == ctx.sandbox]
+    if len(records) < len(everything):  # said on stderr: stdout stays the table or JSON Lines
+        hidden = len(everything) - len(records)
+        where = "without --sandbox" if ctx.sandbox else "with --sandbox (add it to see them)"
+        print(f"{counted(hidden, 'run')} made {where} not shown", file=sys.stderr)
     if args.json:
         for r in records:
             emit_json({k: v for k, v in r.to_json().items() if k != "profile"})

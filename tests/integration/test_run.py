@@ -433,6 +433,29 @@ def test_sandbox_ignores_aws_profile(disk_images, home, tmp_path):
     assert events(result.stdout)[-1]["state"] == "completed"
 
 
+def test_sandbox_runs_stay_out_of_the_accounts_views(disk_images, home, tmp_path):
+    """A sandbox run's S3 data and task die with its process: `runs` lists it only with
+    --sandbox, and says so on stderr without it."""
+    profile = write_profile(tmp_path, "play", disk_images["vmdk_stream"], "sandbox-bucket")
+    env = cli_env(home, tmp_path)
+    played = cli(env, "--sandbox", "run", str(profile), "--json", "--poll", "0.2")
+    assert played.returncode == 0, played.stderr
+    (record,) = records(home)
+    assert record["sandbox"] is True
+
+    real = cli(env, "runs")
+    assert real.returncode == 0, real.stderr
+    assert record["run_id"][:8] not in real.stdout
+    assert "1 run made with --sandbox (add it to see them) not shown" in real.stderr
+    real_json = cli(env, "runs", "--json")
+    assert real_json.stdout == ""
+
+    sandboxed = cli(env, "--sandbox", "runs", "--json")
+    assert sandboxed.returncode == 0, sandboxed.stderr
+    assert [e["run_id"] for e in events(sandboxed.stdout)] == [record["run_id"]]
+    assert sandboxed.stderr == ""
+
+
 def test_temporary_credentials_are_warned_about_and_never_written(
     disk_images, sandbox, sandbox_bucket, home, tmp_path
 ):

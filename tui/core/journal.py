@@ -146,5 +146,8 @@ class Journal:
         return sorted(records, key=lambda r: (r.updated_at, r.run_id), reverse=True)
 
 
-def list_runs() -> list[RunRecord]:
-    return Journal().list()
+def list_runs(sandbox: bool | None = None) -> list[RunRecord]:
+    """Newest first; with `sandbox`, only the runs made with (True) or without (False) it: a
+    sandbox run's S3 data and task died with its process, so an account's views leave it out."""
+    records = Journal().list()
+    return records if sandbox is None else [r for r in records if r.sandbox == sandbox]

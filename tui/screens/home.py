@@ -131,7 +131,7 @@ class HomeScreen(BaseScreen):
         try:
             from tui.core.journal import list_runs
 
-            records: list[Any] = list(list_runs())
+            records: list[Any] = list_runs(sandbox=self.wizard.sandbox)
         except Exception:  # journal not there or unreadable: show what this session knows
             records = []
         for rec in records[:20]:  # newest first
