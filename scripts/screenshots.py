@@ -32,4 +32,5 @@ async def shoot(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(shoot(sys.argv[1:]))
+    with scenarios.exclusive():  # the UI tests use the same fixed folders
+        asyncio.run(shoot(sys.argv[1:]))

@@ -9,6 +9,12 @@ import pytest
 from tests.ui import scenarios
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fixed_folders_are_ours() -> Iterator[None]:
+    with scenarios.exclusive():
+        yield
+
+
 @pytest.fixture
 def ui_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fresh fixed folders, and EC2_IMPORT_WIZARD_HOME pointing at them for this test only."""

@@ -1,7 +1,8 @@
 """Deterministic scenarios for the UI tests, the snapshots and the screenshots script: a canned
 account, fixed folders and fixed disk images, and one function per screen state.
 
-Paths are fixed (not pytest's tmp_path) because they are painted on screen.
+Paths are fixed (not pytest's tmp_path) because they are painted on screen; `exclusive()` makes
+two runs on one machine (tests, screenshots) wait for each other instead of sharing them.
 """
 
 from __future__ import annotations
@@ -123,6 +124,19 @@ class FakeAccount(Account):
 
     def ensure_bucket(self, bucket: str) -> None:
         pass
+
+
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """Hold the fixed folders for this process until the block ends (other runs wait)."""
+    import fcntl
+
+    with open(Path(f"{ROOT}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def make_ctx(*args: str) -> Context:
