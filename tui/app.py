@@ -96,7 +96,7 @@ class WizardApp(App[int]):
         self.start_dir = start_dir  # where the disk image tree starts (default: cwd)
         self.draft = Draft()
         self.runs: dict[str, RunState] = {}
-        self._notified: set[str] = set()
+        self.finished_tasks: dict[str, str] = {}  # task id -> final state, as first seen
         self.sub_title = self.account.label
 
     @property
@@ -256,9 +256,9 @@ class WizardApp(App[int]):
 
     def task_finished(self, task_id: str, state: str, message: str = "") -> None:
         """One notification per task, whoever sees the change first (pipeline or table)."""
-        if task_id in self._notified:
+        if task_id in self.finished_tasks:
             return
-        self._notified.add(task_id)
+        self.finished_tasks[task_id] = state
         if state == "completed":
             self.notify(f"{task_id} completed", title="Conversion task", timeout=8)
         else:

@@ -188,21 +188,3 @@ async def test_saved_profiles_list_an_uploaded_manifest_redacted(ui_home: None) 
         source = str(table.get_cell("uploaded", "source"))
         assert source.startswith("https://b.s3.amazonaws.com/m?X-Amz-Credential=REDACTED")
         assert "EXAMPLEKEY" not in source and FAKE_SIGNATURE[:8] not in source
-
-
-@pytest.mark.parametrize("sandbox", [False, True])
-async def test_recent_runs_keep_sandbox_and_account_apart(ui_home: None, sandbox: bool) -> None:
-    from tui.core.journal import Journal, RunRecord
-
-    journal = Journal()
-    for run_id, name, in_sandbox in (
-        ("aaaaaaaa-0000", "real-import", False),
-        ("bbbbbbbb-0000", "played", True),
-    ):
-        journal.save(RunRecord(run_id, name, {}, None, "us-east-1", sandbox=in_sandbox))
-    app = S.make_app(sandbox=sandbox)
-    async with app.run_test(size=S.SIZE) as pilot:
-        table = app.screen.query_one("#runs")
-        await S.until(pilot, lambda: table.row_count > 0)
-        shown = [str(table.get_cell_at((i, 1))) for i in range(table.row_count)]
-        assert shown == (["played"] if sandbox else ["real-import"])

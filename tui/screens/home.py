@@ -134,12 +134,17 @@ class HomeScreen(BaseScreen):
             records: list[Any] = list_runs(sandbox=self.wizard.sandbox)
         except Exception:  # journal not there or unreadable: show what this session knows
             records = []
+        # The task table may see a task end before the run's own poll writes it down.
+        finished = dict(self.wizard.finished_tasks)
         for rec in records[:20]:  # newest first
+            shown = str(getattr(rec, "state", "") or "")
+            if rec.task_id in finished and not rec.final:
+                shown = finished[rec.task_id]
             rows.append(
                 (
                     str(rec.run_id)[:8],
                     str(getattr(rec, "profile_name", "") or ""),
-                    str(getattr(rec, "state", "") or ""),
+                    shown,
                     str(getattr(rec, "task_id", "") or ""),
                     str(getattr(rec, "updated_at", "") or "")[:19].replace("T", " "),
                 )
@@ -152,6 +157,11 @@ class HomeScreen(BaseScreen):
                     0, (state.run_id[:8], state.profile_name, done, state.task_id or "", "")
                 )
         self.app.call_from_thread(self._show_runs, rows)
+
+    def run_event(self, state: Any, event: Any) -> None:
+        """A run of this session moved on: the recent runs follow it."""
+        if getattr(event, "name", "") in ("submitted", "done", "error"):
+            self._load_runs()
 
     def _show_runs(self, rows: list[tuple[str, ...]]) -> None:
         table = self.query_one("#runs", DataTable)

@@ -1,0 +1,57 @@
+"""The home screen's recent runs: which runs it lists, and how it follows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.ui import scenarios as S
+from tui.core.journal import Journal, RunRecord
+
+
+def shown(app: Any) -> list[tuple[str, str]]:
+    """(profile, state) of each row of the recent runs."""
+    table = app.screen.query_one("#runs")
+    return [
+        (str(table.get_cell_at((i, 1))), str(table.get_cell_at((i, 2))))
+        for i in range(table.row_count)
+    ]
+
+
+@pytest.mark.parametrize("sandbox", [False, True])
+async def test_recent_runs_keep_sandbox_and_account_apart(ui_home: None, sandbox: bool) -> None:
+    journal = Journal()
+    for run_id, name, in_sandbox in (
+        ("aaaaaaaa-0000-4000-8000-000000000001", "real-import", False),
+        ("bbbbbbbb-0000-4000-8000-000000000002", "played", True),
+    ):
+        journal.save(RunRecord(run_id, name, {}, None, "us-east-1", sandbox=in_sandbox))
+    app = S.make_app(sandbox=sandbox)
+    async with app.run_test(size=S.SIZE) as pilot:
+        await S.until(pilot, lambda: bool(shown(app)))
+        assert [profile for profile, _ in shown(app)] == (
+            ["played"] if sandbox else ["real-import"]
+        )
+
+
+async def test_recent_runs_follow_what_the_task_table_saw(ui_home: None) -> None:
+    """The table may see a task complete up to one pipeline poll before the run records it."""
+    Journal().save(
+        RunRecord(
+            "cccccccc-0000-4000-8000-000000000003",
+            "web-2012",
+            {},
+            None,
+            "us-east-1",
+            sandbox=True,
+            task_id="import-i-000000a1",
+            state="submitted",
+        )
+    )
+    app = S.make_app()
+    async with app.run_test(size=S.SIZE) as pilot:
+        await S.until(pilot, lambda: shown(app) == [("web-2012", "submitted")])
+        app.task_finished("import-i-000000a1", "completed")
+        app.screen.reload()
+        await S.until(pilot, lambda: shown(app) == [("web-2012", "completed")])
