@@ -576,6 +576,46 @@ async def tasks_filled(pilot: Pilot[Any]) -> None:
     await settle(pilot)
 
 
+async def tasks_cancel(pilot: Pilot[Any]) -> None:
+    """The confirmation before CancelConversionTask (the selected task is active)."""
+    await tasks_filled(pilot)
+    await pilot.press("c")
+    await settle(pilot)
+
+
+async def home_account(pilot: Pilot[Any]) -> None:
+    """The account dialog in the sandbox: regions only."""
+    await settle(pilot)
+    await pilot.press("a")
+    await settle(pilot)
+
+
+async def disk_manifest(pilot: Pilot[Any]) -> None:
+    """An image uploaded before: its manifest's URL instead of a local file."""
+    await to_disk(pilot)
+    await pilot.click("#source-mode Tab#--content-tab-manifest")
+    await settle(pilot)
+    url = "https://imports-bucket.s3.us-east-1.amazonaws.com/imports/win2012.vmdkmanifest.xml"
+    await type_into(pilot, "source.manifest_url", url)
+    await type_into(pilot, "source.bytes", "67108864")
+    await choose(pilot, "source.format", "VMDK")
+    pilot.app.screen.set_focus(None)
+    await settle(pilot)
+
+
+async def preview_save_error(pilot: Pilot[Any]) -> None:
+    """Save as profile, with a name the store refuses."""
+    await to_preview(pilot)
+    await pilot.press("s")
+    await settle(pilot)
+    from textual.widgets import Input
+
+    field = pilot.app.screen.query_one(Input)
+    field.value = "web server 2012"
+    field.cursor_position = len(field.value)
+    await settle(pilot)
+
+
 async def tasks_busy(pilot: Pilot[Any]) -> None:
     await settle(pilot)
     hold()
@@ -620,9 +660,11 @@ def cases() -> list[Case]:
         Case("home_filled", home_filled),
         Case("home_error", home_error, setup=broken_profile),
         Case("home_busy", idle, patches=(_store_load(),), hold=True),
+        Case("home_account", home_account),
         Case("disk_default", to_disk),
         Case("disk_filled", fill_disk),
         Case("disk_error", disk_error),
+        Case("disk_manifest", disk_manifest),
         Case("disk_busy", disk_busy, account=busy_account, patches=(_disk_probe(),), hold=True),
         Case("spec_default", to_spec),
         Case("spec_filled", fill_spec),
@@ -636,6 +678,7 @@ def cases() -> list[Case]:
         Case("preview_filled", preview_filled),
         Case("preview_manifest", preview_manifest),
         Case("preview_error", preview_error),
+        Case("preview_save_error", preview_save_error),
         Case("preview_busy", preview_busy, patches=(_build_preview(),)),
         Case("submit_default", submit_default),
         Case("submit_filled", submit_filled),
@@ -645,4 +688,5 @@ def cases() -> list[Case]:
         Case("tasks_filled", tasks_filled),
         Case("tasks_error", to_tasks, account=failing_account),
         Case("tasks_busy", tasks_busy, account=busy_account),
+        Case("tasks_cancel", tasks_cancel),
     ]

@@ -114,11 +114,13 @@ class AccountScreen(Dialog):
         self.ctx = ctx
 
     def compose(self) -> ComposeResult:
-        from tui.core.aws import IMPORT_REGIONS
+        from tui.core.aws import DEFAULT_REGION, IMPORT_REGIONS
 
         sandbox = bool(getattr(self.ctx, "sandbox", False))
         regions = sorted(IMPORT_REGIONS)
-        current = self.ctx.region if self.ctx.region in regions else Select.NULL
+        # The sandbox has no AWS config to fall back on: it runs in the default region.
+        region = self.ctx.region or (DEFAULT_REGION if sandbox else None)
+        current = region if region in regions else Select.NULL
         with Vertical(classes="dialog"):
             yield Label("Account context", classes="dialog-message")
             with Horizontal(classes="dialog-row"):
