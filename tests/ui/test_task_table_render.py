@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 
@@ -101,3 +102,23 @@ async def test_cached_rows_draw_what_a_fresh_table_draws() -> None:
         await check(app, pilot, tasks, marks)
         live.apply(tasks, marks, "cancel")
         await check(app, pilot, [t for t in tasks if "cancel" in t.state + t.message], marks)
+
+
+async def test_a_failed_update_never_leaves_refreshes_held_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tui.widgets import task_table
+
+    app = Tables()
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = app.query_one("#live", TaskTable)
+        live.apply([view(n) for n in range(1, 6)], {})
+        await pilot.pause()
+
+        def broken(key: str, value: str) -> Any:
+            raise RuntimeError("rendering failed")
+
+        monkeypatch.setattr(task_table, "styled", broken)
+        with pytest.raises(RuntimeError):
+            live.apply([view(n, "active", "Progress: 50%") for n in range(1, 6)], {})
+        assert live._deferred is None  # later refreshes go through again

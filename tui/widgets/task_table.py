@@ -76,37 +76,43 @@ class TaskTable(DataTable[Text]):
                 continue
             wanted[t.task_id] = row
         selected = self.selected_task
-        touched = 0
-        resort = False
         # update_cell refreshes the table on every call; one refresh at the end is enough.
         self._deferred = {}
-        with self.app.batch_update():
-            for gone in [k for k in self._rows if k not in wanted]:
-                self.remove_row(gone)
-                touched += 1
-            for task_id, row in wanted.items():
-                old = self._rows.get(task_id)
-                if old is None:
-                    cells = dict(zip(KEYS, row, strict=True))
-                    self.add_row(*(styled(k, cells[k]) for k in ORDER), key=task_id)
-                    touched += len(row)
-                    resort = True
-                    continue
-                for key, before, after in zip(KEYS, old, row, strict=True):
-                    if before != after:
-                        self.update_cell(task_id, key, styled(key, after))
-                        touched += 1
-                        resort = resort or (self._sort is not None and self._sort[0] == key)
-            self._rows = wanted
-            if resort and self._sort is not None:
-                self._apply_sort()
-            if selected in wanted:
-                index = self.get_row_index(selected)
-                if index != self.cursor_row:
-                    self.move_cursor(row=index, animate=False, scroll=False)
+        try:
+            with self.app.batch_update():
+                touched = self._apply_rows(wanted, selected)
+        finally:  # even if an update failed half-way: never leave refreshes held back
             deferred, self._deferred = self._deferred, None
             if deferred:
                 self.refresh(**deferred)
+        return touched
+
+    def _apply_rows(self, wanted: dict[str, Row], selected: str | None) -> int:
+        touched = 0
+        resort = False
+        for gone in [k for k in self._rows if k not in wanted]:
+            self.remove_row(gone)
+            touched += 1
+        for task_id, row in wanted.items():
+            old = self._rows.get(task_id)
+            if old is None:
+                cells = dict(zip(KEYS, row, strict=True))
+                self.add_row(*(styled(k, cells[k]) for k in ORDER), key=task_id)
+                touched += len(row)
+                resort = True
+                continue
+            for key, before, after in zip(KEYS, old, row, strict=True):
+                if before != after:
+                    self.update_cell(task_id, key, styled(key, after))
+                    touched += 1
+                    resort = resort or (self._sort is not None and self._sort[0] == key)
+        self._rows = wanted
+        if resort and self._sort is not None:
+            self._apply_sort()
+        if selected in wanted:
+            index = self.get_row_index(selected)
+            if index != self.cursor_row:
+                self.move_cursor(row=index, animate=False, scroll=False)
         return touched
 
     def refresh(self, *regions: Any, **flags: Any) -> TaskTable:
