@@ -47,6 +47,16 @@ InstanceType = "m1.xlarge"
     return path
 
 
+def fetch_upload(revealed_output: str) -> tuple[Any, bytes]:
+    """The manifest and the image as EC2 would read them: through the presigned URLs that
+    `upload --reveal` printed."""
+    lines = dict(line.split(": ", 1) for line in revealed_output.strip().splitlines())
+    with urllib.request.urlopen(lines["manifest URL"]) as response:
+        manifest = parse_manifest(response.read())
+    body = b"".join(urllib.request.urlopen(p.get_url).read() for p in manifest.parts)
+    return manifest, body
+
+
 def keys_in(s3: Any, bucket: str) -> list[str]:
     return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
 
@@ -149,9 +159,7 @@ def test_upload_text_reveal_gives_a_working_url(
     assert lines["manifest"].startswith(f"s3://{bucket}/imports/")
     assert "REDACTED" not in lines["manifest URL"]
     assert "uploaded 1 part" in err and "verified" in err  # the progress went to stderr
-    with urllib.request.urlopen(lines["manifest URL"]) as response:
-        manifest = parse_manifest(response.read())
-    body = b"".join(urllib.request.urlopen(p.get_url).read() for p in manifest.parts)
+    manifest, body = fetch_upload(out)
     assert body == image.read_bytes()
     assert manifest.file_format == "RAW"
 
@@ -358,9 +366,6 @@ def test_a_block_device_is_probed_and_uploaded_whole(
     profile = write_profile(tmp_path / "p.toml", device, bucket, s3_endpoint)
     code, out, err = run(capsys, "upload", str(profile), "--reveal")
     assert code == 0, err
-    lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
-    with urllib.request.urlopen(lines["manifest URL"]) as response:
-        manifest = parse_manifest(response.read())
+    manifest, body = fetch_upload(out)
     assert len(manifest.parts) == 3  # 10 MiB parts
-    body = b"".join(urllib.request.urlopen(p.get_url).read() for p in manifest.parts)
     assert body == data

@@ -115,7 +115,7 @@ class DiskScreen(StepScreen):
             with Vertical(id="tree-pane"):
                 yield Label("Disk images", classes="section-title")
                 yield DiskTree(start, id="tree")
-            with Form(id="disk-form", classes="form"):
+            with Form(id="disk-form"):
                 yield Label("", id="err-source", classes="table-error")
                 with TabbedContent(id="source-mode"):
                     with TabPane("Local disk image", id="local"):

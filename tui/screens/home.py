@@ -131,31 +131,22 @@ class HomeScreen(BaseScreen):
         try:
             from tui.core.journal import list_runs
 
-            records: list[Any] = list_runs(sandbox=self.wizard.sandbox)
+            records = list_runs(sandbox=self.wizard.sandbox)
         except Exception:  # journal not there or unreadable: show what this session knows
             records = []
         # The task table may see a task end before the run's own poll writes it down.
         finished = dict(self.wizard.finished_tasks)
         for rec in records[:20]:  # newest first
-            shown = str(getattr(rec, "state", "") or "")
+            state = rec.state
             if rec.task_id in finished and not rec.final:
-                shown = finished[rec.task_id]
-            rows.append(
-                (
-                    str(rec.run_id)[:8],
-                    str(getattr(rec, "profile_name", "") or ""),
-                    shown,
-                    str(getattr(rec, "task_id", "") or ""),
-                    str(getattr(rec, "updated_at", "") or "")[:19].replace("T", " "),
-                )
-            )
+                state = finished[rec.task_id]
+            updated = rec.updated_at[:19].replace("T", " ")
+            rows.append((rec.short_id, rec.profile_name, state, rec.task_id or "", updated))
         known = {r[0] for r in rows}  # short ids
-        for state in self.wizard.runs.values():
-            if state.run_id[:8] not in known:
-                done = getattr(state.done, "state", None) or ("error" if state.done else "running")
-                rows.insert(
-                    0, (state.run_id[:8], state.profile_name, done, state.task_id or "", "")
-                )
+        for run in self.wizard.runs.values():  # started in this session, not yet recorded
+            if run.run_id[:8] not in known:
+                done = getattr(run.done, "state", None) or ("error" if run.done else "running")
+                rows.insert(0, (run.run_id[:8], run.profile_name, done, run.task_id or "", ""))
         self.app.call_from_thread(self._show_runs, rows)
 
     def run_event(self, state: Any, event: Any) -> None:

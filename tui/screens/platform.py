@@ -16,7 +16,7 @@ class PlatformScreen(StepScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.header()
-        with Form(id="platform", classes="form"):
+        with Form(id="platform"):
             yield Label("Request", classes="section-title")
             yield FormField(
                 "request.Platform",

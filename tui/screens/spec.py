@@ -35,7 +35,7 @@ class SpecScreen(StepScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.header()
-        with Form(id="spec", classes="form"):
+        with Form(id="spec"):
             with Horizontal(id="spec-columns"):
                 with Vertical(classes="column"):
                     yield Label("Launch specification", classes="section-title")

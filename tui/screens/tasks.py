@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from tui.core.redact import redact_url
 from tui.core.tasks import TaskView
-from tui.core.units import human_bytes
+from tui.core.units import counted, human_bytes
 from tui.screens.base import BaseScreen
 from tui.widgets.commands import Command
 from tui.widgets.task_table import TaskTable
@@ -140,7 +140,7 @@ class TasksScreen(BaseScreen):
             self._notify_transitions(tasks)
             self._apply()
             active = sum(1 for t in tasks if t.active)
-            self._set_status(f"{len(tasks)} task{'' if len(tasks) == 1 else 's'}, {active} active")
+            self._set_status(f"{counted(len(tasks), 'task')}, {active} active")
         self._arm()
 
     def _arm(self) -> None:

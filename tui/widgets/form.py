@@ -27,6 +27,8 @@ class Form(VerticalScroll, can_focus=False):
     """A step's fields. It scrolls to follow the focus but never takes it, so a step opens with
     its first field focused and Tab goes from field to field."""
 
+    DEFAULT_CSS = "Form { padding: 0 1; }"
+
 
 class FormField(Vertical):
     """One field. `kind`: str, int, list (comma separated), bool, choice, text (multi-line)."""
