@@ -304,12 +304,12 @@ def cmd_runs(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _check_task_ids(ids: list[str]) -> None:
-    from tui.core.tasks import TASK_ID_RE
+    from tui.core.facts import TASK_ID_FORM, TASK_ID_RE
 
     for tid in ids:
         if not TASK_ID_RE.fullmatch(tid):
             raise InputError(
-                "is not a conversion task id (import-i-xxxxxxxx or import-vol-xxxxxxxx)",
+                f"is not a conversion task id ({TASK_ID_FORM})",
                 source=repr(tid),
                 field="TASK_ID",
             )
@@ -472,8 +472,9 @@ def cmd_cleanup(ctx: Context, args: argparse.Namespace) -> int:
     """Delete an upload's parts and manifest, found from a run record (its S3 keys) or from a
     task (its manifest URL). Refused while EC2 may still be reading them."""
     from tui.core import aws, cleanup
+    from tui.core.facts import TASK_ID_RE
     from tui.core.journal import Journal
-    from tui.core.tasks import TASK_ID_RE, TaskView
+    from tui.core.tasks import TaskView
 
     ref: str = args.ref
     journal = Journal()
@@ -534,7 +535,7 @@ def _positive_float(text: str) -> float:
 
 
 def _region(text: str) -> str:
-    from tui.core.profiles import REGION_RE
+    from tui.core.facts import REGION_RE
 
     if not REGION_RE.fullmatch(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an AWS region name (e.g. us-east-1)")
@@ -542,9 +543,9 @@ def _region(text: str) -> str:
 
 
 def _endpoint(text: str) -> str:
-    import re
+    from tui.core.facts import ENDPOINT_RE
 
-    if not re.fullmatch(r"https?://[^/\s]+/?", text):
+    if not ENDPOINT_RE.fullmatch(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an endpoint URL (http://HOST:PORT)")
     return text.rstrip("/")
 

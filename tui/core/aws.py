@@ -11,31 +11,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tui.core.errors import AwsError, InputError, WizardError
+from tui.core.facts import DEFAULT_REGION, IMPORT_REGIONS
 
 if TYPE_CHECKING:
     import boto3
 
-# ImportInstance exists only in these regions (import-protocol.md section 6).
-IMPORT_REGIONS = frozenset(
-    [
-        "us-east-1",
-        "us-east-2",
-        "us-west-1",
-        "us-west-2",
-        "ca-central-1",
-        "us-gov-west-1",
-        "sa-east-1",
-        "eu-west-1",
-        "eu-central-1",
-        "ap-southeast-1",
-        "ap-southeast-2",
-        "ap-northeast-1",
-        "ap-northeast-2",
-        "ap-south-1",
-        "cn-north-1",
-    ]
-)
-DEFAULT_REGION = "us-east-1"
 SANDBOX_CREDENTIALS = ("AKIASANDBOXEXAMPLE00", "sandbox-secret-not-a-real-key")
 
 

@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
 from typing import Any
 
-GIB = 1 << 30
+from tui.core.facts import GIB, MAX_IMAGE_BYTES
+
 SECTOR = 512
 WINDOW = 64 * 1024  # bytes read at each end of the file
-MAX_IMAGE_BYTES = 16 * 2**40  # ImportInstance takes images under 16 TiB
 
 # VMDK sparse extent header (little-endian), VMware "Virtual Disk Format 5.0".
 VMDK_MAGIC = b"KDMV"

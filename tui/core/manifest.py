@@ -16,14 +16,13 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from tui import __version__
+from tui.core.facts import DEFAULT_PART_SIZE, MAX_IMAGE_BYTES
 
 MANIFEST_VERSION = "2010-11-15"
 FILE_FORMATS = ("RAW", "VHD", "VMDK")
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
 IMPORTER_NAME = "ec2-import-wizard"
 IMPORTER_RELEASE = "2026-11-28"
-DEFAULT_PART_SIZE = 10 * 1024 * 1024  # the convention of every AWS tool
-MAX_IMAGE_BYTES = 16 * 2**40  # images must be under 16 TiB
 
 _UINT = re.compile(r"[0-9]+")
 

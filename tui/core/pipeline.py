@@ -30,13 +30,13 @@ from tui.core.events import (
     UploadEvent,
     WarningEvent,
 )
+from tui.core.facts import ACTIVE_TASK_LIMIT, DEFAULT_PART_SIZE
 from tui.core.journal import Journal, RunRecord
 from tui.core.plan import ImportPlan, plan_import
 from tui.core.profiles import Profile
 from tui.core.redact import redact_url
 from tui.core.tasks import TaskView
 
-ACTIVE_TASK_LIMIT = 5  # per account (import-protocol.md section 6)
 MAX_BACKOFF = 300.0
 MAX_SUBMIT_FAILURES = 10
 
@@ -143,8 +143,6 @@ class ImportRun:
         return cls(plan, target, record=record, **kw)
 
     def _new_record(self) -> RunRecord:
-        from tui.core import transfer
-
         profile = self.plan.profile
         snapshot = profile.model_dump(mode="json", exclude_none=True)
         if profile.source.manifest_url:  # never a presigned signature on disk
@@ -163,7 +161,7 @@ class ImportRun:
             image_format=self.plan.image_format,
             volume_size=self.plan.volume_size,
             bucket=profile.source.bucket,
-            part_size=self.part_size or transfer.DEFAULT_PART_SIZE,
+            part_size=self.part_size or DEFAULT_PART_SIZE,
         )
 
     # -----------------------------------------------------------------------------------------

@@ -15,15 +15,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from tui.core import paths
 from tui.core.errors import InputError
+from tui.core.facts import (
+    ENDPOINT_RE,
+    MAX_IMAGE_BYTES,
+    MAX_URL_EXPIRY_DAYS,
+    MAX_VOLUME_GIB,
+    PROFILE_NAME_RE,
+    REGION_RE,
+    profile_name_problem,
+)
 from tui.core.fsutil import atomic_write
-from tui.core.request import ImportInstanceRequest, RequestSpec, check_manifest_url
+from tui.core.request import ImportInstanceRequest, RequestSpec, StrictModel, check_manifest_url
 
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
 BUCKET_RE = re.compile(r"(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 # Key names that mean someone is about to put a credential in a profile.
 CREDENTIAL_KEYS = frozenset(
@@ -44,11 +51,7 @@ CREDENTIAL_KEYS = frozenset(
 MAX_PROFILE_BYTES = 1 << 20
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
-
-
-class AwsTarget(_Strict):
+class AwsTarget(StrictModel):
     region: str | None = None
     profile: Annotated[str, Field(min_length=1)] | None = None
     endpoint_url: str | None = None
@@ -63,22 +66,22 @@ class AwsTarget(_Strict):
     @field_validator("endpoint_url")
     @classmethod
     def _endpoint(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"https?://[^/\s]+/?", v):
+        if v is not None and not ENDPOINT_RE.fullmatch(v):
             raise ValueError(f"{v!r} is not an endpoint URL (e.g. http://127.0.0.1:5000)")
         return v
 
 
-class Source(_Strict):
+class Source(StrictModel):
     """The disk image: a local file uploaded by the tool, or an already uploaded manifest."""
 
     path: Annotated[str, Field(min_length=1)] | None = None
     bucket: str | None = None
     key_prefix: str = ""
-    url_expiry_days: Annotated[int, Field(ge=1, le=7)] = 7
-    volume_size: Annotated[int, Field(ge=1, le=16384)] | None = None
+    url_expiry_days: Annotated[int, Field(ge=1, le=MAX_URL_EXPIRY_DAYS)] = 7
+    volume_size: Annotated[int, Field(ge=1, le=MAX_VOLUME_GIB)] | None = None
     format: str | None = None
     manifest_url: str | None = None
-    bytes: Annotated[int, Field(ge=1, lt=16 * 2**40)] | None = None
+    bytes: Annotated[int, Field(ge=1, lt=MAX_IMAGE_BYTES)] | None = None
 
     @field_validator("bucket")
     @classmethod
@@ -129,7 +132,7 @@ class Source(_Strict):
         return self
 
 
-class Profile(_Strict):
+class Profile(StrictModel):
     name: str
     description: str | None = None
     aws: AwsTarget = Field(default_factory=AwsTarget)
@@ -139,10 +142,9 @@ class Profile(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not NAME_RE.fullmatch(v):
-            raise ValueError(
-                f"{v!r} is not a profile name (letters, digits, '.', '_', '-'; at most 64)"
-            )
+        problem = profile_name_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
     def image_path(self, origin: Path | None) -> Path | None:
@@ -303,17 +305,15 @@ class ProfileStore:
         self.root = root if root is not None else paths.profiles_dir()
 
     def path_for(self, name: str) -> Path:
-        if not NAME_RE.fullmatch(name):
-            raise InputError(
-                "is not a profile name (letters, digits, '.', '_', '-'; at most 64)",
-                source=repr(name),
-            )
+        problem = profile_name_problem(name)
+        if problem:
+            raise InputError(problem)
         return self.root / f"{name}.toml"
 
     def names(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.stem for p in self.root.glob("*.toml") if NAME_RE.fullmatch(p.stem))
+        return sorted(p.stem for p in self.root.glob("*.toml") if PROFILE_NAME_RE.fullmatch(p.stem))
 
     def exists(self, name: str) -> bool:
         return self.path_for(name).is_file()
@@ -351,7 +351,7 @@ class ProfileStore:
     def resolve(self, ref: str) -> tuple[Profile, Path]:
         """A saved name or a path to a .toml file, loaded."""
         looks_like_path = ref.endswith(".toml") or os.sep in ref or ref.startswith(".")
-        if looks_like_path or (Path(ref).is_file() and not NAME_RE.fullmatch(ref)):
+        if looks_like_path or (Path(ref).is_file() and not PROFILE_NAME_RE.fullmatch(ref)):
             path = Path(ref).expanduser()
             return load_profile(path), path.resolve()
         path = self.path_for(ref)

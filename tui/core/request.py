@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tui.core.facts import MAX_VOLUME_GIB
 from tui.core.redact import redact_url
 
 API_VERSION = "2016-11-15"
@@ -67,14 +68,16 @@ def check_enum(value: str, shape_name: str, what: str) -> str:
 # Models (field names are the API's member names; order as in the service model)
 
 
-class ApiModel(BaseModel):
+class StrictModel(BaseModel):
+    """Every model of a profile: unknown keys are errors, no silent type coercion."""
+
     model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
 
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
-class PlacementSpec(ApiModel):
+class PlacementSpec(StrictModel):
     AvailabilityZoneId: NonEmpty | None = None
     Affinity: NonEmpty | None = None
     GroupName: NonEmpty | None = None
@@ -99,11 +102,11 @@ class PlacementSpec(ApiModel):
         return v
 
 
-class UserDataSpec(ApiModel):
+class UserDataSpec(StrictModel):
     Data: str = Field(description="plain text in profiles; base64-encoded when sent")
 
 
-class LaunchSpec(ApiModel):
+class LaunchSpec(StrictModel):
     Architecture: str | None = None
     GroupNames: list[NonEmpty] | None = None
     GroupIds: list[str] | None = None
@@ -170,7 +173,7 @@ def check_manifest_url(url: str) -> str:
     )
 
 
-class DiskImageDetail(ApiModel):
+class DiskImageDetail(StrictModel):
     Format: str
     Bytes: Annotated[int, Field(ge=1, lt=16 * 2**40)]
     ImportManifestUrl: str
@@ -186,17 +189,17 @@ class DiskImageDetail(ApiModel):
         return v if PLACEHOLDER_RE.match(v) else check_manifest_url(v)
 
 
-class VolumeDetail(ApiModel):
-    Size: Annotated[int, Field(ge=1, le=16384)]
+class VolumeDetail(StrictModel):
+    Size: Annotated[int, Field(ge=1, le=MAX_VOLUME_GIB)]
 
 
-class DiskImage(ApiModel):
+class DiskImage(StrictModel):
     Description: NonEmpty | None = None
     Image: DiskImageDetail
     Volume: VolumeDetail
 
 
-class RequestSpec(ApiModel):
+class RequestSpec(StrictModel):
     """What a profile's `[request]` table holds: everything but the disk image."""
 
     DryRun: bool | None = None

@@ -12,7 +12,6 @@ from typing import Any
 
 ACTIVE_STATES = frozenset({"active", "cancelling"})
 FINAL_STATES = frozenset({"completed", "cancelled"})
-TASK_ID_RE = re.compile(r"import-(i|vol)-[0-9a-z]{8}([0-9a-z]{9})?")
 _PROGRESS_RE = re.compile(r"Progress:\s*(\d{1,3})%")
 _DOWNLOADED_RE = re.compile(r"Downloaded\s+(\d+)")
 

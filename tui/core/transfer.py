@@ -48,9 +48,10 @@ from urllib.parse import unquote, urlsplit
 
 from tui.core import s3keys
 from tui.core.errors import AwsError, InputError, Interrupted, RefusedError
+from tui.core.facts import DEFAULT_PART_SIZE, MAX_IMAGE_BYTES, MIB
+from tui.core.facts import MAX_URL_EXPIRY_DAYS as MAX_EXPIRY_DAYS
 from tui.core.manifest import (
     FILE_FORMATS,
-    MAX_IMAGE_BYTES,
     Manifest,
     ManifestError,
     ManifestPart,
@@ -58,13 +59,10 @@ from tui.core.manifest import (
     plan_parts,
 )
 
-MIB = 1 << 20
-DEFAULT_PART_SIZE = 10 * MIB
 MIN_PART_SIZE = 64 * 1024
 MAX_PART_SIZE = 5 * 1024 * MIB  # S3's limit for one PUT
 DEFAULT_WORKERS = 4
 MAX_WORKERS = 64
-MAX_EXPIRY_DAYS = 7  # SigV4 query signatures live at most 604800 s
 DEFAULT_ATTEMPTS = 6
 BACKOFF_BASE_S = 0.2
 BACKOFF_CAP_S = 10.0

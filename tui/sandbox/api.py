@@ -12,17 +12,16 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from tui.core.facts import ACTIVE_TASK_LIMIT, TASK_ID_RE
 from tui.sandbox import ec2xml, motoglue
 from tui.sandbox.ec2xml import Ec2Error
 from tui.sandbox.engine import (
-    ACTIVE_LIMIT,
     ConversionTask,
     TaskStore,
     VolumeJob,
     new_task_id,
 )
 
-TASK_ID_RE = re.compile(r"import-(i|vol)-[0-9a-z]{8}([0-9a-z]{9})?")
 Params = dict[str, str]
 
 
@@ -117,10 +116,10 @@ def _disk_image(params: Params, p: str, zone: str) -> VolumeJob:
 
 
 def _check_limit(store: TaskStore, account: str) -> None:
-    if store.active_count(account) >= ACTIVE_LIMIT:
+    if store.active_count(account) >= ACTIVE_TASK_LIMIT:
         raise Ec2Error(
             "ResourceLimitExceeded",
-            f"You have reached the limit of {ACTIVE_LIMIT} active conversion tasks; "
+            f"You have reached the limit of {ACTIVE_TASK_LIMIT} active conversion tasks; "
             "wait for one to finish or cancel one",
         )
 

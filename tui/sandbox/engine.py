@@ -30,7 +30,6 @@ DEFAULT_RATE = 4 * MiB  # bytes/s of BytesConverted when --rate is not given
 # under a MiB once stream-optimized) shows Pending, Downloaded and Progress on screen.
 DEMO_MIN_PHASE_S = 1.5
 TASK_TTL = timedelta(days=7)  # ExpirationTime = creation + 7 days
-ACTIVE_LIMIT = 5  # active conversion tasks per account
 PROBE_WINDOW = 64 * 1024  # head and tail handed to the disk probe
 TICK_S = 0.1  # how often progress is published
 

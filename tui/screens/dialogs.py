@@ -114,7 +114,7 @@ class AccountScreen(Dialog):
         self.ctx = ctx
 
     def compose(self) -> ComposeResult:
-        from tui.core.aws import DEFAULT_REGION, IMPORT_REGIONS
+        from tui.core.facts import DEFAULT_REGION, IMPORT_REGIONS
 
         sandbox = bool(getattr(self.ctx, "sandbox", False))
         regions = sorted(IMPORT_REGIONS)

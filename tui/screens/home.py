@@ -209,13 +209,11 @@ class HomeScreen(BaseScreen):
         self.wizard.open_profile(Draft.from_profile(profile, origin))
 
     def _name_check(self, exclude: str | None = None) -> Any:
-        from tui.core.profiles import NAME_RE
+        from tui.core.facts import PROFILE_NAME_RE, PROFILE_NAME_RULE
 
         def check(value: str) -> str | None:
-            if not NAME_RE.fullmatch(value):
-                return (
-                    "letters, digits, '.', '_', '-' (at most 64), starting with a letter or digit"
-                )
+            if not PROFILE_NAME_RE.fullmatch(value):
+                return PROFILE_NAME_RULE
             if value != exclude and self.store.exists(value):
                 return f"a profile named {value!r} exists"
             return None

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Label, Static, TabbedContent, TabPane
 
 from tui.core.draft import DRAFT_NAME
-from tui.core.profiles import NAME_RE
+from tui.core.facts import PROFILE_NAME_RE, PROFILE_NAME_RULE
 from tui.core.redact import redact_url
 from tui.screens.base import BaseScreen
 from tui.widgets.commands import Command
@@ -187,10 +187,8 @@ class PreviewScreen(BaseScreen):
         suggested = current or default_name(self.draft)
 
         def check(value: str) -> str | None:
-            if not NAME_RE.fullmatch(value):
-                return (
-                    "letters, digits, '.', '_', '-' (at most 64), starting with a letter or digit"
-                )
+            if not PROFILE_NAME_RE.fullmatch(value):
+                return PROFILE_NAME_RULE
             return None
 
         def named(name: str | None) -> None:

@@ -1,0 +1,56 @@
+"""The facts of ImportInstance, S3 and this tool that more than one module relies on, each
+stated once (docs/protocol.md says where each comes from). Import-light: the UI, the sandbox
+and the core all read them."""
+
+from __future__ import annotations
+
+import re
+
+GIB = 1 << 30
+MIB = 1 << 20
+
+# -- AWS limits (docs/protocol.md sections 3, 4 and 6) -----------------------------------------
+MAX_IMAGE_BYTES = 16 * 2**40  # disk images must be under 16 TiB
+MAX_VOLUME_GIB = 16384  # an EBS volume holds at most 16 TiB
+MAX_URL_EXPIRY_DAYS = 7  # SigV4 query signatures live at most 604800 s
+ACTIVE_TASK_LIMIT = 5  # active conversion tasks per account
+DEFAULT_PART_SIZE = 10 * MIB  # the part size every AWS importer uses
+TASK_ID_RE = re.compile(r"import-(i|vol)-[0-9a-z]{8}([0-9a-z]{9})?")
+TASK_ID_FORM = "import-i-xxxxxxxx or import-vol-xxxxxxxx"
+
+# ImportInstance exists only in these regions.
+IMPORT_REGIONS = frozenset(
+    [
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "ca-central-1",
+        "us-gov-west-1",
+        "sa-east-1",
+        "eu-west-1",
+        "eu-central-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-south-1",
+        "cn-north-1",
+    ]
+)
+DEFAULT_REGION = "us-east-1"
+REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
+
+# -- This tool's own rules ---------------------------------------------------------------------
+ENDPOINT_RE = re.compile(r"https?://[^/\s]+/?")
+PROFILE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+PROFILE_NAME_RULE = "letters, digits, '.', '_', '-' (at most 64), starting with a letter or digit"
+
+
+def profile_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a saved profile, or None."""
+    return (
+        None
+        if PROFILE_NAME_RE.fullmatch(name)
+        else f"{name!r} is not a profile name: {PROFILE_NAME_RULE}"
+    )
