@@ -1,4 +1,4 @@
-"""The Textual wizard. `run_app(ctx)` is what `ec2-import-wizard` with no command calls.
+"""The Textual wizard. `run_app(session)` is what `ec2-import-wizard` with no command calls.
 
 Import-light on purpose: the first screen paints before boto3, botocore, moto or the sandbox
 load (a test checks sys.modules). Everything that talks to AWS runs in thread workers through
@@ -9,7 +9,6 @@ here on the app (not a screen) so leaving the submit screen never orphans it.
 from __future__ import annotations
 
 import gc
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from tui.core.account import Account
+from tui.core.aws import Target
 from tui.core.draft import Draft
+from tui.core.session import Session
 from tui.widgets.commands import AppCommands, Command
 
 DEFAULT_POLL = 15.0
@@ -41,29 +42,13 @@ class RunState:
     log: list[str] = field(default_factory=list)
 
 
-def context_label(ctx: Any) -> str:
-    """The account context for the header, without loading botocore (it must not wait)."""
-    if getattr(ctx, "sandbox", False):
-        return f"SANDBOX · {ctx.region or 'us-east-1'}"
-    region = ctx.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    who = ctx.aws_profile or os.environ.get("AWS_PROFILE") or "default credentials"
-    where = f" · {ctx.endpoint_url}" if getattr(ctx, "endpoint_url", None) else ""
-    return f"{who} · {region or 'region from AWS config'}{where}"
+def make_account(session: Session) -> Account:
+    def target() -> Target:
+        if session.sandbox:
+            session.start_sandbox()  # idempotent: the warm-up after the first paint started it
+        return session.target()
 
-
-def make_account(ctx: Any) -> Account:
-    return Account(ctx.target, context_label(ctx))
-
-
-def demo_dir() -> Path:
-    from tui.core.paths import HOME_ENV
-
-    home = os.environ.get(HOME_ENV)
-    if home:
-        return Path(home).expanduser() / "demo"
-    import tempfile
-
-    return Path(tempfile.gettempdir()) / "ec2-import-wizard-demo"
+    return Account(target, session.label)
 
 
 class WizardApp(App[int]):
@@ -79,7 +64,7 @@ class WizardApp(App[int]):
 
     def __init__(
         self,
-        ctx: Any,
+        session: Session,
         *,
         account: Account | None = None,
         blink: bool = True,
@@ -88,8 +73,8 @@ class WizardApp(App[int]):
         start_dir: Path | None = None,
     ):
         super().__init__()
-        self.ctx = ctx
-        self.account = account or make_account(ctx)
+        self.session = session
+        self.account = account or make_account(session)
         self.blink = blink  # tests and screenshots freeze the cursor
         self.poll = poll
         self.warm_up = warm_up
@@ -101,7 +86,7 @@ class WizardApp(App[int]):
 
     @property
     def sandbox(self) -> bool:
-        return bool(getattr(self.ctx, "sandbox", False))
+        return self.session.sandbox
 
     def compose(self) -> ComposeResult:
         yield from ()
@@ -117,6 +102,9 @@ class WizardApp(App[int]):
     @work(thread=True, exclusive=True, group="warm-up", exit_on_error=False)
     def _warm_up(self) -> None:
         from tui.core.request import enum_values
+
+        if self.session.sandbox:
+            self.session.start_sandbox()
 
         for shape in ("InstanceType", "Tenancy", "ShutdownBehavior", "ArchitectureValues"):
             enum_values(shape)
@@ -160,15 +148,15 @@ class WizardApp(App[int]):
         def switched(result: tuple[str | None, str | None] | None) -> None:
             if result is None:
                 return
-            self.ctx.aws_profile, self.ctx.region = result
-            self.account = make_account(self.ctx)
+            self.session = self.session.with_account(*result)
+            self.account = make_account(self.session)
             self.sub_title = self.account.label
             self.notify(f"Now using {self.account.label}", title="Account")
             for screen in self.screen_stack:
                 if hasattr(screen, "account_changed"):
                     screen.account_changed()
 
-        self.push_screen(AccountScreen(self.ctx), switched)
+        self.push_screen(AccountScreen(self.session), switched)
 
     def palette_commands(self) -> list[Command]:
         return [
@@ -286,10 +274,10 @@ class WizardApp(App[int]):
         return marks
 
 
-def run_app(ctx: Any, **run_options: Any) -> int:
+def run_app(session: Session, **run_options: Any) -> int:
     # Everything imported so far (Textual, Rich, the app) lives as long as the process. Frozen,
     # it is skipped by the collector's full passes: without this, the one that falls during
     # start-up scans all of it and delays the first screen by about 30 ms.
     gc.freeze()
-    code = WizardApp(ctx).run(**run_options)
+    code = WizardApp(session).run(**run_options)
     return int(code or 0)

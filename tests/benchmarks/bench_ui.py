@@ -51,10 +51,11 @@ OURS = (
     FIRST_FRAME
     + """
 from tui.app import run_app
-from tui.cli import Context, parse_args
+from tui.cli import options_from, parse_args
+from tui.core.session import Session
 
 # What `ec2-import-wizard` does (tui.cli.main), headless and at a fixed size.
-run_app(Context(parse_args([])), headless=True, size=(120, 36))
+run_app(Session(options_from(parse_args([]))), headless=True, size=(120, 36))
 """
 )
 

@@ -1,5 +1,5 @@
 """The in-process sandbox as `--sandbox` and the other components use it: `tui.sandbox.start()`
-and `Context.sandbox_endpoint()`."""
+and `Session.start_sandbox()`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from tests.integration.conftest import client
 from tui.core.errors import InputError
+from tui.core.session import Options, SandboxNotStarted, Session
 
 
 def test_importing_the_package_loads_neither_moto_nor_werkzeug() -> None:
@@ -45,10 +46,8 @@ def test_bad_faults_are_input_errors() -> None:
     assert exc.value.exit_code == 2
 
 
-def _context(**flags: Any) -> Any:
-    from tui.cli import Context
-
-    return Context(SimpleNamespace(sandbox=True, region=None, **flags))
+def _session() -> Session:
+    return Session(Options(sandbox=True))
 
 
 def _profile(bucket: str, region: str | None = None) -> Any:
@@ -57,42 +56,56 @@ def _profile(bucket: str, region: str | None = None) -> Any:
     )
 
 
-def test_context_starts_one_sandbox_and_creates_the_profiles_buckets(
+def _answers(endpoint: str) -> bool:
+    try:
+        client(endpoint, "s3").list_buckets()
+    except EndpointConnectionError:
+        return False
+    return True
+
+
+def test_a_session_starts_one_sandbox_and_creates_the_profiles_buckets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("EC2_IMPORT_WIZARD_SANDBOX_FAULTS", raising=False)
-    ctx = _context()
+    session = _session()
+    with pytest.raises(SandboxNotStarted):
+        session.target()  # nothing starts behind the caller's back
     try:
-        endpoint = ctx.sandbox_endpoint(_profile("first-bucket"))
-        assert ctx.sandbox_endpoint(_profile("second-bucket", "eu-west-1")) == endpoint
+        endpoint = session.start_sandbox()
+        session.ensure_sandbox_bucket(_profile("first-bucket"))
+        session.ensure_sandbox_bucket(_profile("second-bucket", "eu-west-1"))
+        assert session.start_sandbox() == endpoint  # once per session
+        assert session.with_account(None, "eu-west-1").target().endpoint_url == endpoint
         s3 = client(endpoint, "s3")
         names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
         assert {"first-bucket", "second-bucket"} <= names
         location = s3.get_bucket_location(Bucket="second-bucket")["LocationConstraint"]
         assert location == "eu-west-1"
-        assert ctx.sandbox_endpoint(None) == endpoint
+        assert session.target().endpoint_url == endpoint
     finally:
-        ctx.close()
-    assert ctx._sandbox_server is None
+        session.close()
+    assert not _answers(endpoint)
 
 
-def test_context_honours_the_faults_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_session_honours_the_faults_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EC2_IMPORT_WIZARD_SANDBOX_FAULTS", "throttle=1")
-    ctx = _context()
+    session = _session()
     try:
-        endpoint = ctx.sandbox_endpoint(None)
+        endpoint = session.start_sandbox()
         ec2 = client(endpoint, "ec2", retries={"mode": "standard", "total_max_attempts": 1})
         with pytest.raises(ClientError) as exc:
             ec2.describe_conversion_tasks()
         assert exc.value.response["Error"]["Code"] == "RequestLimitExceeded"
     finally:
-        ctx.close()
+        session.close()
 
 
-def test_context_rejects_a_bad_faults_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_session_rejects_a_bad_faults_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EC2_IMPORT_WIZARD_SANDBOX_FAULTS", "throttle=maybe")
-    ctx = _context()
+    session = _session()
     with pytest.raises(InputError) as exc:
-        ctx.sandbox_endpoint(None)
+        session.start_sandbox()
     assert "EC2_IMPORT_WIZARD_SANDBOX_FAULTS" in str(exc.value)
-    assert ctx._sandbox_server is None
+    with pytest.raises(SandboxNotStarted):
+        session.target()  # nothing was left half-started

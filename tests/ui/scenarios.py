@@ -19,9 +19,10 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from tui.cli import Context, build_parser
+from tui.cli import build_parser, options_from
 from tui.core.account import Account, SecurityGroup, Subnet
 from tui.core.aws import Target
+from tui.core.session import Session
 from tui.core.tasks import TaskView
 
 ROOT = Path("/tmp/ec2iw-ui")
@@ -139,8 +140,8 @@ def exclusive() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def make_ctx(*args: str) -> Context:
-    return Context(build_parser().parse_args(list(args)))
+def make_session(*args: str) -> Session:
+    return Session(options_from(build_parser().parse_args(list(args))))
 
 
 def prepare(profiles: bool = True) -> None:
@@ -164,7 +165,7 @@ def prepare(profiles: bool = True) -> None:
     if profiles:
         from tui.core.profiles import parse_profile
 
-        store = make_ctx().store()
+        store = make_session().store
         for name, itype in (("web-2012", "m5.large"), ("sql-2016", "r5.xlarge")):
             text = (
                 f'name = "{name}"\ndescription = "Windows {name[-4:]} from the lab"\n'
@@ -180,9 +181,9 @@ def prepare(profiles: bool = True) -> None:
 def make_app(*, account: Account | None = None, sandbox: bool = True) -> Any:
     from tui.app import WizardApp
 
-    ctx = make_ctx("--sandbox") if sandbox else make_ctx("--region", "us-east-1")
+    session = make_session("--sandbox") if sandbox else make_session("--region", "us-east-1")
     return WizardApp(
-        ctx,
+        session,
         account=account or FakeAccount(),
         blink=False,
         warm_up=False,

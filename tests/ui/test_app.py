@@ -116,7 +116,7 @@ async def test_disk_screen_probes_and_refuses_a_sparse_vmdk(ui_home: None) -> No
 
 async def test_profiles_duplicate_rename_delete(ui_home: None) -> None:
     app = S.make_app()
-    store = app.ctx.store()
+    store = app.session.store
     async with app.run_test(size=S.SIZE) as pilot:
         await S.settle(pilot)
         assert app.screen.selected() == "sql-2016"

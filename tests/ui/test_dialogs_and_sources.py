@@ -51,7 +51,7 @@ async def test_switch_aws_profile_and_region(ui_home: None, aws_config: None) ->
         assert type(app.screen).__name__ == "AccountScreen"
         await pilot.click("#cancel")
         await S.settle(pilot)
-        assert (app.ctx.aws_profile, app.ctx.region) == (None, "us-east-1")
+        assert (app.session.aws_profile, app.session.region) == (None, "us-east-1")
 
         # The named profiles come from the AWS config; pick one and a region, then switch.
         await pilot.press("a")
@@ -66,7 +66,7 @@ async def test_switch_aws_profile_and_region(ui_home: None, aws_config: None) ->
         await S.settle(pilot)
 
         assert type(app.screen).__name__ == "HomeScreen"
-        assert (app.ctx.aws_profile, app.ctx.region) == ("lab", "eu-west-1")
+        assert (app.session.aws_profile, app.session.region) == ("lab", "eu-west-1")
         assert app.sub_title == app.account.label == "lab · eu-west-1"
         assert "lab · eu-west-1" in context_label(app)  # the home screen follows at once
         assert any("lab · eu-west-1" in str(n.message) for n in app._notifications)
@@ -82,7 +82,7 @@ async def test_the_sandbox_has_regions_only(ui_home: None) -> None:
         app.screen.query_one("#region", Select).value = "eu-west-1"
         await pilot.click("#ok")
         await S.settle(pilot)
-        assert (app.ctx.aws_profile, app.ctx.region) == (None, "eu-west-1")
+        assert (app.session.aws_profile, app.session.region) == (None, "eu-west-1")
         assert app.account.label.startswith("SANDBOX · eu-west-1")
 
 
@@ -180,7 +180,7 @@ async def test_saved_profiles_list_an_uploaded_manifest_redacted(ui_home: None) 
         'format = "VMDK"\nvolume_size = 1\n[request]\nPlatform = "Windows"\n'
         '[request.LaunchSpecification]\nInstanceType = "m5.large"\n'
     )
-    S.make_ctx().store().save(parse_profile(text, "uploaded"))
+    S.make_session().store.save(parse_profile(text, "uploaded"))
     app = S.make_app()
     async with app.run_test(size=S.SIZE) as pilot:
         table = app.screen.query_one("#profiles")

@@ -35,8 +35,8 @@ async def test_walk_the_whole_wizard_against_the_sandbox(
     ui_home: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EC2_IMPORT_WIZARD_SANDBOX_RATE", str(256 * 1024 * 1024))
-    ctx = S.make_ctx("--sandbox")
-    app = WizardApp(ctx, blink=False, warm_up=False, start_dir=S.DISKS, poll=0.5)
+    session = S.make_session("--sandbox")
+    app = WizardApp(session, blink=False, warm_up=False, start_dir=S.DISKS, poll=0.5)
     try:
         async with app.run_test(size=S.SIZE) as pilot:
             await S.settle(pilot)
@@ -108,4 +108,4 @@ async def test_walk_the_whole_wizard_against_the_sandbox(
             assert table._rows[run.task_id][-1].startswith("walk · ")  # ours, marked
             assert any("completed" in n.message for n in app._notifications)
     finally:
-        ctx.close()
+        session.close()

@@ -1,18 +1,23 @@
-"""What the wizard asks the AWS account: pick-lists (zones, subnets, security groups, buckets,
-instance types), conversion tasks, cancel. Blocking calls, meant for the TUI's thread workers.
+"""The one facade for what the wizard and the commands ask the AWS account: pick-lists (zones,
+subnets, security groups, buckets, instance types), conversion tasks, cancel, cleanup.
 
-One small adapter so the screens never touch boto3 (imported lazily here, never at import time)
-and tests can hand the app a canned account for deterministic snapshots.
+Blocking calls: the TUI makes them in thread workers. The screens and the commands never touch
+boto3 (imported lazily here, never at import time), and tests can hand the app a canned account
+for deterministic snapshots. The import pipeline keeps its own calls (ImportInstance must not be
+retried blindly; see tui/core/pipeline.py).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tui.core.aws import Target
+
 if TYPE_CHECKING:  # the table's model loads with the tasks screen, not with the first paint
+    from tui.core.journal import RunRecord
     from tui.core.tasks import TaskView
 
 
@@ -42,13 +47,18 @@ class SecurityGroup:
 class Account:
     """The account behind a Target, resolved lazily (with --sandbox, resolving starts it)."""
 
-    def __init__(self, resolve_target: Callable[[], Any], label: str):
+    def __init__(self, resolve_target: Callable[[], Target], label: str):
         self._resolve = resolve_target
-        self._target: Any = None
+        self._target: Target | None = None
         self._lock = threading.Lock()
         self.label = label  # shown before the target is resolved (the header must not wait)
 
-    def target(self) -> Any:
+    @classmethod
+    def of(cls, target: Target) -> Account:
+        """The account behind a target already resolved (the commands)."""
+        return cls(lambda: target, target.label)
+
+    def target(self) -> Target:
         with self._lock:
             if self._target is None:
                 self._target = self._resolve()
@@ -114,10 +124,12 @@ class Account:
 
     # conversion tasks ---------------------------------------------------------------------
 
-    def tasks(self) -> list[TaskView]:
+    def tasks(self, task_ids: Sequence[str] = ()) -> list[TaskView]:
+        """DescribeConversionTasks: every task of the region, or the ones named."""
         from tui.core.tasks import views
 
-        return views(self._call("ec2", "describe_conversion_tasks"))
+        kw = {"ConversionTaskIds": list(task_ids)} if task_ids else {}
+        return views(self._call("ec2", "describe_conversion_tasks", **kw))
 
     def cancel(self, task_id: str, reason: str | None = None) -> None:
         kw: dict[str, Any] = {"ConversionTaskId": task_id}
@@ -125,15 +137,16 @@ class Account:
             kw["ReasonMessage"] = reason
         self._call("ec2", "cancel_conversion_task", **kw)
 
-    def cleanup(self, task: TaskView) -> str:
-        """Delete a finished task's parts and manifest (the `cleanup` command's rules)."""
+    def cleanup(
+        self, task: TaskView | None, record: RunRecord | None, *, force: bool = False
+    ) -> str:
+        """Delete an upload's parts and manifest, found from the run record (its S3 keys) or
+        the task (its manifest URL); refused while EC2 may still read them. What went, in words."""
         from tui.core import cleanup
-        from tui.core.journal import Journal
 
-        cleanup.refuse_if_active(task)
-        record = Journal().find_by_task(task.task_id)
+        cleanup.refuse_if_active(task, force=force)
         bucket, key = cleanup.upload_location(record, task)
-        return cleanup.delete(self.client("s3"), bucket, key).capitalize()
+        return cleanup.delete(self.client("s3"), bucket, key)
 
     def ensure_bucket(self, bucket: str) -> None:
         """The sandbox starts empty: create the profile's bucket there (never on real AWS)."""

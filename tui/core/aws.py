@@ -19,6 +19,17 @@ if TYPE_CHECKING:
 SANDBOX_CREDENTIALS = ("AKIASANDBOXEXAMPLE00", "sandbox-secret-not-a-real-key")
 
 
+def account_label(
+    *, sandbox: bool, region: str, aws_profile: str | None, endpoint_url: str | None
+) -> str:
+    """The account context in words: the wizard's header, `tasks --watch`."""
+    if sandbox:
+        return f"SANDBOX · {region}"
+    who = aws_profile or "default credentials"
+    where = f" · {endpoint_url}" if endpoint_url else ""
+    return f"{who} · {region}{where}"
+
+
 @dataclass(frozen=True)
 class Target:
     """Where requests go. `endpoint_url` set means a local endpoint (the sandbox)."""
@@ -30,11 +41,12 @@ class Target:
 
     @property
     def label(self) -> str:
-        if self.sandbox:
-            return f"SANDBOX {self.region}"
-        who = self.aws_profile or "default credentials"
-        where = f" via {self.endpoint_url}" if self.endpoint_url else ""
-        return f"{who} · {self.region}{where}"
+        return account_label(
+            sandbox=self.sandbox,
+            region=self.region,
+            aws_profile=self.aws_profile,
+            endpoint_url=self.endpoint_url,
+        )
 
     def check_import_region(self) -> None:
         if self.endpoint_url is None and self.region not in IMPORT_REGIONS:
@@ -142,4 +154,5 @@ def map_error(exc: BaseException) -> WizardError:
         return AwsError(f"network error: {exc}", code="NetworkError")
     if isinstance(exc, bx.BotoCoreError):
         return AwsError(str(exc), code=type(exc).__name__)
-    return AwsError(f"{type(exc).__name__}: {exc}")
+    # Not an AWS or network error: a bug of ours, said as plainly (exit 3, no traceback).
+    return AwsError(f"{type(exc).__name__}: {exc}", code="InternalError")

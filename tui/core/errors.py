@@ -21,6 +21,11 @@ class WizardError(Exception):
         self.field = field  # dotted path, e.g. request.LaunchSpecification.PrivateIpAddress
 
     def __str__(self) -> str:
+        return self.located
+
+    @property
+    def located(self) -> str:
+        """The message with the file and field it is about, without any error code."""
         where = ": ".join(part for part in (self.source, self.field) if part)
         return f"{where}: {self.message}" if where else self.message
 
@@ -41,8 +46,7 @@ class AwsError(WizardError):
         self.code = code
 
     def __str__(self) -> str:
-        base = super().__str__()
-        return f"{self.code}: {base}" if self.code else base
+        return f"{self.code}: {self.located}" if self.code else self.located
 
 
 class RefusedError(WizardError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
+from tui.core.errors import EXIT_FAILED, EXIT_OK
 from tui.core.tasks import TaskView
 
 
@@ -102,10 +103,28 @@ class DoneEvent(Event):
     def succeeded(self) -> bool:
         return self.state in ("completed", "submitted", "uploaded", "dry-run")
 
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.succeeded else EXIT_FAILED
+
 
 @dataclass(frozen=True)
 class ErrorEvent(Event):
     name: ClassVar[str] = "error"
     code: str = ""
     message: str = ""
-    exit_code: int = 1
+    exit_code: int = EXIT_FAILED
+
+    @classmethod
+    def from_exception(cls, run_id: str, exc: BaseException) -> ErrorEvent:
+        """Any exception as the event a user reads: AWS's code when there is one, else the
+        kind of error (a bug shows as its exception type, exit 3 like any unmapped error)."""
+        from tui.core.aws import map_error
+        from tui.core.errors import AwsError, Interrupted
+
+        err = map_error(exc)
+        if isinstance(err, Interrupted):
+            code = "Interrupted"
+        else:
+            code = (err.code if isinstance(err, AwsError) else None) or type(err).__name__
+        return cls(run_id, code=code, message=err.located, exit_code=err.exit_code)

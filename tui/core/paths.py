@@ -32,3 +32,13 @@ def runs_dir() -> Path:
     import platformdirs
 
     return platformdirs.user_state_path(APP) / "runs"
+
+
+def demo_dir() -> Path:
+    """Where the wizard makes its demo disk image (sandbox mode)."""
+    home = _home()
+    if home:
+        return home / "demo"
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "ec2-import-wizard-demo"

@@ -170,55 +170,66 @@ class ImportRun:
     def emit(self, event: Event) -> None:
         self.on_event(event)
 
-    def run(self) -> DoneEvent:
+    def run(self) -> DoneEvent | ErrorEvent:
+        """Run to the end and return the last event emitted. Never raises: whatever stops the
+        run (an AWS error, bad input, an interrupt, a bug) becomes one ErrorEvent, and the
+        record says where it stopped, so `resume` can go on from there."""
         try:
-            self._emit_probe()
-            if self.dry_run:
-                return self._dry_run()
-            self.journal.save(self.record)
-            if self.record.task_id is None:
-                if self.plan.image_path is not None:
-                    self._upload()
-                if self.upload_only:
-                    return self._finish(
-                        DoneEvent(
-                            self.run_id,
-                            state="uploaded",
-                            message=f"submit it with `ec2-import-wizard resume {self.run_id}`",
-                            cleanup=self._cleanup_hint(),
-                        )
-                    )
-                self._submit()
-            if not self.wait:
+            return self._run()
+        except Exception as exc:
+            return self._failed(exc)
+        finally:
+            self._release_slot()
+
+    def _run(self) -> DoneEvent:
+        self._emit_probe()
+        if self.dry_run:
+            return self._dry_run()
+        self.journal.save(self.record)
+        if self.record.task_id is None:
+            if self.plan.image_path is not None:
+                self._upload()
+            if self.upload_only:
                 return self._finish(
                     DoneEvent(
                         self.run_id,
-                        state="submitted",
-                        conversion_task_id=self.record.task_id,
-                        instance_id=self.record.instance_id,
-                        message="submitted; watch it with `tasks --watch`",
+                        state="uploaded",
+                        message=f"submit it with `ec2-import-wizard resume {self.run_id}`",
                         cleanup=self._cleanup_hint(),
                     )
                 )
-            return self._watch()
-        except Interrupted as exc:
-            if not self.dry_run:
-                self.journal.update(
-                    self.record,
-                    interrupted_in=self.record.state,
-                    state=journal.INTERRUPTED,
-                    message=f"interrupted: resume with `ec2-import-wizard resume {self.run_id}`",
+            self._submit()
+        if not self.wait:
+            return self._finish(
+                DoneEvent(
+                    self.run_id,
+                    state="submitted",
+                    conversion_task_id=self.record.task_id,
+                    instance_id=self.record.instance_id,
+                    message="submitted; watch it with `tasks --watch`",
+                    cleanup=self._cleanup_hint(),
                 )
-            self.emit(ErrorEvent(self.run_id, code="Interrupted", message=str(exc), exit_code=130))
-            raise
-        except (AwsError, InputError) as exc:
-            if not self.dry_run:
-                self.journal.update(self.record, message=str(exc))
-            code = getattr(exc, "code", None) or type(exc).__name__
-            self.emit(ErrorEvent(self.run_id, code=code, message=str(exc), exit_code=exc.exit_code))
-            raise
-        finally:
-            self._release_slot()
+            )
+        return self._watch()
+
+    def _failed(self, exc: Exception) -> ErrorEvent:
+        error = ErrorEvent.from_exception(self.run_id, exc)
+        if not self.dry_run and not self.record.final:
+            # Stopped, not finished: `resume` continues from the state recorded here.
+            if isinstance(exc, Interrupted):
+                message = f"interrupted: resume with `ec2-import-wizard resume {self.run_id}`"
+            else:
+                message = f"{error.code}: {error.message}"
+            self.journal.update(
+                self.record,
+                interrupted_in=self.record.state,
+                state=journal.INTERRUPTED,
+                message=message,
+            )
+        elif not self.dry_run:
+            self.journal.update(self.record, message=f"{error.code}: {error.message}")
+        self.emit(error)
+        return error
 
     def _check_cancel(self) -> None:
         if self.cancel.is_set():

@@ -140,11 +140,6 @@ def views(response: dict[str, Any]) -> list[TaskView]:
 
 def format_table(tasks: list[TaskView]) -> str:
     """A plain-text table like the legacy describe-conversion-tasks."""
-    rows = [COLUMNS, *(t.row() for t in tasks)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    widths[2] = min(widths[2], 40)
-    lines = []
-    for r in rows:
-        cells = [c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(r, widths, strict=True)]
-        lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
-    return "\n".join(lines)
+    from tui.core.units import text_table
+
+    return text_table([COLUMNS, *(t.row() for t in tasks)], max_widths={2: 40})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -11,6 +11,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
+
+if TYPE_CHECKING:
+    from tui.core.session import Session
 
 
 class Dialog(ModalScreen[Any]):
@@ -109,17 +112,17 @@ class PromptScreen(Dialog):
 class AccountScreen(Dialog):
     """Switch the named AWS profile and the region (the sandbox has regions only)."""
 
-    def __init__(self, ctx: Any):
+    def __init__(self, session: Session):
         super().__init__()
-        self.ctx = ctx
+        self.session = session
 
     def compose(self) -> ComposeResult:
         from tui.core.facts import DEFAULT_REGION, IMPORT_REGIONS
 
-        sandbox = bool(getattr(self.ctx, "sandbox", False))
+        sandbox = self.session.sandbox
         regions = sorted(IMPORT_REGIONS)
         # The sandbox has no AWS config to fall back on: it runs in the default region.
-        region = self.ctx.region or (DEFAULT_REGION if sandbox else None)
+        region = self.session.region or (DEFAULT_REGION if sandbox else None)
         current = region if region in regions else Select.NULL
         with Vertical(classes="dialog"):
             yield Label("Account context", classes="dialog-message")
@@ -147,7 +150,7 @@ class AccountScreen(Dialog):
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        if not getattr(self.ctx, "sandbox", False):
+        if not self.session.sandbox:
             self._load_profiles()
         self.query_one("#region", Select).focus()
 
@@ -164,8 +167,8 @@ class AccountScreen(Dialog):
     def _set_profiles(self, names: list[str]) -> None:
         select = self.query_one("#aws-profile", Select)
         select.set_options([(n, n) for n in names])
-        if self.ctx.aws_profile in names:
-            select.value = self.ctx.aws_profile
+        if self.session.aws_profile in names:
+            select.value = self.session.aws_profile
 
     @on(Button.Pressed, "#ok")
     def _ok(self) -> None:

@@ -321,7 +321,7 @@ class DiskScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="demo", exit_on_error=False)
     def _make_demo(self) -> None:
-        from tui.app import demo_dir
+        from tui.core.paths import demo_dir
 
         try:
             path = make_demo_image(demo_dir())

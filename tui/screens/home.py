@@ -6,7 +6,7 @@ botocore's model, so details arrive from a worker a moment later.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -17,6 +17,9 @@ from textual.widgets import Button, DataTable, Label
 
 from tui.screens.base import BaseScreen
 from tui.widgets.commands import Command
+
+if TYPE_CHECKING:
+    from tui.core.profiles import ProfileStore
 
 
 class HomeScreen(BaseScreen):
@@ -49,8 +52,8 @@ class HomeScreen(BaseScreen):
     _select: str | None = None  # the row to show selected once the table is loaded
 
     @property
-    def store(self) -> Any:
-        return self.wizard.ctx.store()  # type: ignore[no-any-return,unused-ignore]
+    def store(self) -> ProfileStore:
+        return self.wizard.session.store
 
     def on_mount(self) -> None:
         profiles = self.query_one("#profiles", DataTable)
@@ -202,7 +205,7 @@ class HomeScreen(BaseScreen):
         from tui.core.draft import Draft
 
         try:
-            profile, origin = self.wizard.ctx.load_profile(name)
+            profile, origin = self.wizard.session.load_profile(name)
         except Exception as exc:
             self.notify(str(exc), title="Cannot open", severity="error", timeout=8)
             return

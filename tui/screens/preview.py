@@ -101,8 +101,8 @@ class PreviewScreen(BaseScreen):
             account = self.wizard.account
             if not self.draft.get("aws.region"):
                 self.draft.set("aws.region", account.target().region)
-            if self.wizard.ctx.aws_profile and not self.wizard.sandbox:
-                self.draft.set("aws.profile", self.wizard.ctx.aws_profile)
+            if self.wizard.session.aws_profile and not self.wizard.sandbox:
+                self.draft.set("aws.profile", self.wizard.session.aws_profile)
             profile = self.draft.profile()
             target = None if self.wizard.sandbox else account.target()
             # The very call the `preview` command makes: the texts are equal by construction.
@@ -182,7 +182,7 @@ class PreviewScreen(BaseScreen):
             return
         from tui.screens.dialogs import PromptScreen
 
-        store = self.wizard.ctx.store()
+        store = self.wizard.session.store
         current = self.draft.get("name")
         suggested = current or default_name(self.draft)
 
@@ -213,7 +213,7 @@ class PreviewScreen(BaseScreen):
         )
 
     def _save(self, name: str) -> None:
-        store = self.wizard.ctx.store()
+        store = self.wizard.session.store
         try:
             path = store.save(self.draft.profile(name), overwrite=True)
         except Exception as exc:

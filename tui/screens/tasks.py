@@ -277,7 +277,8 @@ class TasksScreen(BaseScreen):
     @work(thread=True, group="tasks-action", exit_on_error=False)
     def _cleanup(self, task: TaskView) -> None:
         try:
-            summary = self.wizard.account.cleanup(task)
+            record = self.wizard.session.journal.find_by_task(task.task_id)
+            summary = self.wizard.account.cleanup(task, record).capitalize()
         except Exception as exc:
             self.app.call_from_thread(
                 self.notify, str(exc), title="Cleanup failed", severity="error", timeout=8

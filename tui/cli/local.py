@@ -1,0 +1,71 @@
+"""Commands that send nothing anywhere: probe an image, preview a request, manage profiles."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tui.cli.output import emit_json
+from tui.core.errors import EXIT_BAD_INPUT, EXIT_OK, InputError
+from tui.core.session import Session
+
+
+def cmd_probe(session: Session, args: argparse.Namespace) -> int:
+    from tui.core.disk import probe
+    from tui.core.units import human_bytes
+
+    result = probe(args.image)
+    if args.json:
+        emit_json(result.to_json())
+        return EXIT_OK if result.importable else EXIT_BAD_INPUT
+    fmt = result.format or "not importable"
+    variant = f" ({result.variant})" if result.variant else ""
+    print(f"path:             {result.path}")
+    print(f"format:           {fmt}{variant}")
+    print(f"file size:        {result.file_bytes} bytes ({human_bytes(result.file_bytes)})")
+    print(f"virtual size:     {result.virtual_bytes} bytes ({human_bytes(result.virtual_bytes)})")
+    print(f"suggested volume: {result.volume_size_gib} GiB")
+    print(f"importable:       {'yes' if result.importable else 'no'}")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for problem in result.problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    return EXIT_OK if result.importable else EXIT_BAD_INPUT
+
+
+def cmd_preview(session: Session, args: argparse.Namespace) -> int:
+    from tui.core.plan import build_preview
+
+    profile, origin = session.load_profile(args.profile)
+    # The sandbox is not started for a preview: its endpoint is shown as a placeholder.
+    preview = build_preview(profile, origin, None if session.sandbox else session.target(profile))
+    if args.json:
+        emit_json(preview.as_json(reveal=args.reveal))
+    elif args.url:
+        print(preview.as_url(reveal=args.reveal))
+    else:
+        print(preview.as_lines(reveal=args.reveal))
+    return EXIT_OK
+
+
+def cmd_profiles(session: Session, args: argparse.Namespace) -> int:
+    store = session.store
+    action = args.action
+    if action == "path":
+        print(store.root)
+    elif action == "list":
+        names = store.names()
+        if not names:
+            print(f"no saved profiles in {store.root}", file=sys.stderr)
+        for name in names:
+            print(name)
+    elif action in ("show", "delete"):
+        if not args.name:
+            raise InputError(f"`profiles {action}` needs a profile NAME", field="NAME")
+        if action == "show":
+            profile, _ = store.resolve(args.name)
+            sys.stdout.write(profile.to_toml())
+        else:
+            path = store.delete(args.name)
+            print(f"deleted {path}", file=sys.stderr)
+    return EXIT_OK

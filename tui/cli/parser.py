@@ -1,0 +1,179 @@
+"""The command line's grammar: the global options, every command's arguments, and the light
+parse that lets the wizard start without building every command's parser."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+PROG = "ec2-import-wizard"
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _region(text: str) -> str:
+    from tui.core.facts import REGION_RE
+
+    if not REGION_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an AWS region name (e.g. us-east-1)")
+    return text
+
+
+def _endpoint(text: str) -> str:
+    from tui.core.facts import ENDPOINT_RE
+
+    if not ENDPOINT_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an endpoint URL (http://HOST:PORT)")
+    return text.rstrip("/")
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # On subcommands the defaults are suppressed so `cmd --region X` and `--region X cmd` both work.
+    d: dict[str, Any] = {"default": argparse.SUPPRESS} if suppress else {}  # add_argument kwargs
+    g = parser.add_argument_group("global options")
+    where = g.add_mutually_exclusive_group()
+    where.add_argument(
+        "--sandbox", action="store_true", help="use the embedded sandbox (no AWS account)", **d
+    )
+    where.add_argument(
+        "--endpoint-url", type=_endpoint, metavar="URL", help="send requests here", **d
+    )
+    g.add_argument("--aws-profile", metavar="NAME", help="named AWS profile (~/.aws/config)", **d)
+    g.add_argument(
+        "--region", type=_region, metavar="REGION", help="AWS region (default: profile)", **d
+    )
+    g.add_argument("--profiles-dir", metavar="DIR", help="where saved profiles live", **d)
+
+
+def _part_size(text: str) -> int:
+    try:
+        mib = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of MiB") from None
+    if not 1 <= mib <= 5 * 1024:  # each part is a whole S3 object: at most 5 GiB
+        raise argparse.ArgumentTypeError(f"{mib} MiB is outside 1..5120 MiB")
+    return mib << 20
+
+
+def _workers(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= n <= 32:
+        raise argparse.ArgumentTypeError(f"{n} is outside 1..32")
+    return n
+
+
+def _upload_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--part-size", type=_part_size, metavar="MIB", help="part size (default 10)")
+    p.add_argument("--workers", type=_workers, metavar="N", help="parallel part uploads (4)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Import a single-volume Windows VM into Amazon EC2 (ImportInstance). "
+        "With no command, opens the wizard.",
+    )
+    _global_options(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _global_options(p, suppress=True)
+        return p
+
+    p = add("probe", "format, variant, sizes, suggested volume and problems of a disk image")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+
+    p = add("preview", "the flattened ImportInstance request, exactly as it will be sent")
+    p.add_argument("profile", metavar="PROFILE", help="a saved profile name or a .toml path")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help='{"endpoint": ..., "params": {...}}')
+    fmt.add_argument("--url", action="store_true", help="one GET-style URL")
+    p.add_argument("--reveal", action="store_true", help="show presigned-URL signatures")
+
+    p = add("upload", "upload the image and its manifest only; print the manifest URL")
+    p.add_argument("profile", metavar="PROFILE")
+    p.add_argument("--json", action="store_true", help="JSON Lines events")
+    p.add_argument("--reveal", action="store_true", help="show the presigned URL's signature")
+    _upload_options(p)
+
+    p = add("run", "replay profiles headlessly: probe, upload, submit, watch")
+    p.add_argument("profiles", metavar="PROFILE", nargs="+")
+    p.add_argument("--dry-run", action="store_true", help="validate and ask EC2 with DryRun=true")
+    p.add_argument("--no-wait", action="store_true", help="exit once the task is submitted")
+    p.add_argument("--json", action="store_true", help="JSON Lines events")
+    p.add_argument("--poll", type=_positive_float, metavar="SECONDS", help="poll interval")
+    _upload_options(p)
+
+    p = add("resume", "continue an interrupted run (uploads missing parts only)")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--json", action="store_true", help="JSON Lines events")
+    p.add_argument("--poll", type=_positive_float, metavar="SECONDS", help="poll interval")
+
+    p = add("runs", "local run records")
+    p.add_argument("--json", action="store_true")
+
+    p = add("tasks", "DescribeConversionTasks as a table")
+    p.add_argument("task_ids", metavar="TASK_ID", nargs="*")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--watch", action="store_true", help="refresh in place until interrupted")
+
+    p = add("cancel", "CancelConversionTask")
+    p.add_argument("task_id", metavar="TASK_ID")
+    p.add_argument("--reason", metavar="TEXT")
+
+    p = add("cleanup", "delete a run's uploaded parts and manifest")
+    p.add_argument("ref", metavar="TASK_ID|RUN_ID")
+    p.add_argument("--force", action="store_true", help="even while the task is active")
+
+    p = add("profiles", "saved profiles: list, show NAME, delete NAME, path")
+    p.add_argument("action", choices=["list", "show", "delete", "path"])
+    p.add_argument("name", metavar="NAME", nargs="?")
+
+    p = add("sandbox", "serve the sandbox endpoint until interrupted")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0: a free port")
+    p.add_argument("--rate", type=_positive_float, metavar="BYTES_PER_S", help="conversion speed")
+    p.add_argument("--faults", metavar="SPEC", help='e.g. "s3-put=0.1,throttle=0.2"')
+    return parser
+
+
+class _NotJustGlobalOptions(Exception):
+    pass
+
+
+class _GlobalOptionsParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _NotJustGlobalOptions(message)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line. The wizard's own (global options only) is read without building
+    every command's parser, which would cost its first paint a few milliseconds; anything
+    else, or any mistake, goes to the full parser, whose messages and help are the ones shown.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    light = _GlobalOptionsParser(prog=PROG, add_help=False)
+    _global_options(light, suppress=False)
+    try:
+        args, rest = light.parse_known_args(argv)
+    except _NotJustGlobalOptions:
+        rest = ["(error)"]
+    if rest:
+        return build_parser().parse_args(argv)
+    args.command = None
+    return args

@@ -1,0 +1,43 @@
+"""`sandbox`: serve the embedded endpoint until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+from tui.core.errors import EXIT_INTERRUPTED, EXIT_OK, InputError
+from tui.core.session import Session
+
+
+def cmd_sandbox(session: Session, args: argparse.Namespace) -> int:
+    """Serve the sandbox until SIGINT (exit 130) or SIGTERM (exit 0)."""
+    from tui.sandbox import start
+
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        stop.set()
+
+    # Handlers first: a signal right after the endpoint line must still stop us cleanly.
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            server = start(host=args.host, port=args.port, rate=args.rate, faults=args.faults)
+        except OSError as exc:
+            raise InputError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
+        try:
+            print(f"endpoint: {server.endpoint}", flush=True)
+            print("sandbox: any credentials work; Ctrl-C to stop", file=sys.stderr, flush=True)
+            while not stop.wait(0.5):
+                pass
+        finally:
+            server.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return EXIT_INTERRUPTED if received and received[0] == signal.SIGINT else EXIT_OK
