@@ -51,11 +51,10 @@ OURS = (
     FIRST_FRAME
     + """
 from tui.app import run_app
-from tui.cli import options_from, parse_args
-from tui.core.session import Session
+from tui.cli import parse_args, session_from
 
 # What `ec2-import-wizard` does (tui.cli.main), headless and at a fixed size.
-run_app(Session(options_from(parse_args([]))), headless=True, size=(120, 36))
+run_app(session_from(parse_args([])), headless=True, size=(120, 36))
 """
 )
 

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from tests.integration.conftest import client
 from tui.core.errors import InputError
 from tui.core.session import Options, SandboxNotStarted, Session
+from tui.sandbox import start_from_env
 
 
 def test_importing_the_package_loads_neither_moto_nor_werkzeug() -> None:
@@ -47,7 +48,7 @@ def test_bad_faults_are_input_errors() -> None:
 
 
 def _session() -> Session:
-    return Session(Options(sandbox=True))
+    return Session(Options(sandbox=True), start_sandbox=start_from_env)
 
 
 def _profile(bucket: str, region: str | None = None) -> Any:

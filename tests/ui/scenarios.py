@@ -19,7 +19,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from tui.cli import build_parser, options_from
+from tui.cli import build_parser, session_from
 from tui.core.account import Account, SecurityGroup, Subnet
 from tui.core.aws import Target
 from tui.core.session import Session
@@ -141,7 +141,7 @@ def exclusive() -> Iterator[None]:
 
 
 def make_session(*args: str) -> Session:
-    return Session(options_from(build_parser().parse_args(list(args))))
+    return session_from(build_parser().parse_args(list(args)))
 
 
 def prepare(profiles: bool = True) -> None:

@@ -19,7 +19,7 @@ from tui.cli.parser import PROG, build_parser, parse_args
 from tui.core.errors import EXIT_INTERRUPTED, EXIT_OK, WizardError
 from tui.core.session import Options, Session
 
-__all__ = ["PROG", "build_parser", "main", "options_from", "parse_args"]
+__all__ = ["PROG", "build_parser", "main", "options_from", "parse_args", "session_from"]
 
 
 class Command(NamedTuple):
@@ -54,6 +54,13 @@ def options_from(args: argparse.Namespace) -> Options:
     )
 
 
+def session_from(args: argparse.Namespace) -> Session:
+    """The session of a command line; with --sandbox, one that can start the sandbox."""
+    from tui.sandbox import start_from_env  # cheap: moto loads only when a sandbox starts
+
+    return Session(options_from(args), start_sandbox=start_from_env)
+
+
 def handler(name: str) -> Handler:
     module = importlib.import_module(f"tui.cli.{COMMANDS[name].module}")
     found: Handler = getattr(module, f"cmd_{name}")
@@ -62,7 +69,7 @@ def handler(name: str) -> Handler:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    session = Session(options_from(args))
+    session = session_from(args)
     try:
         if args.command is None:
             from tui.app import run_app

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from tui.core.aws import Target, account_label
 from tui.core.facts import DEFAULT_REGION
@@ -23,7 +24,6 @@ from tui.core.facts import DEFAULT_REGION
 if TYPE_CHECKING:
     from tui.core.journal import Journal, RunRecord
     from tui.core.profiles import Profile, ProfileStore
-    from tui.sandbox.server import SandboxServer
 
 
 @dataclass(frozen=True)
@@ -41,18 +41,39 @@ class SandboxNotStarted(RuntimeError):
     """A sandbox session asked for its target before `start_sandbox()`: a bug, not input."""
 
 
-class _Sandbox:
+class Sandbox(Protocol):
+    """What a session needs of the embedded sandbox (tui.sandbox's server is one)."""
+
+    @property
+    def endpoint(self) -> str: ...
+
+    def ensure_bucket(self, name: str, region: str = ...) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class _SandboxSlot:
     """The one embedded sandbox of a process, shared by a session and its account switches."""
 
-    def __init__(self) -> None:
-        self.server: SandboxServer | None = None
+    def __init__(self, start: Callable[[], Sandbox] | None) -> None:
+        self.start = start
+        self.server: Sandbox | None = None
         self.lock = threading.Lock()
 
 
 class Session:
-    def __init__(self, options: Options | None = None, *, _sandbox: _Sandbox | None = None):
+    """`start_sandbox` makes the sandbox of a sandbox session (the faces pass
+    `tui.sandbox.start_from_env`): the core itself never imports the sandbox."""
+
+    def __init__(
+        self,
+        options: Options | None = None,
+        *,
+        start_sandbox: Callable[[], Sandbox] | None = None,
+        _slot: _SandboxSlot | None = None,
+    ):
         self.options = options or Options()
-        self._sandbox = _sandbox or _Sandbox()
+        self._sandbox = _slot or _SandboxSlot(start_sandbox)
 
     # -- the account context ---------------------------------------------------------------
 
@@ -92,7 +113,7 @@ class Session:
         """The same session with another AWS profile and region (the wizard's account switch);
         the sandbox, if any, is shared."""
         changed = replace(self.options, aws_profile=aws_profile, region=region)
-        return Session(changed, _sandbox=self._sandbox)
+        return Session(changed, _slot=self._sandbox)
 
     def target(self, profile: Profile | None = None) -> Target:
         """Where requests go: flags first, then the profile's [aws] table, then the AWS
@@ -123,22 +144,13 @@ class Session:
     # -- the sandbox ---------------------------------------------------------------------------
 
     def start_sandbox(self) -> str:
-        """Start the in-process sandbox once (it returns at once; moto loads in the background)
+        """Start the embedded sandbox once (it returns at once; moto loads in the background)
         and return its endpoint. Idempotent and thread-safe; only for a sandbox session."""
-        if not self.sandbox:
-            raise SandboxNotStarted("this session does not use the sandbox")
+        if not self.sandbox or self._sandbox.start is None:
+            raise SandboxNotStarted("this session has no sandbox to start")
         with self._sandbox.lock:
             if self._sandbox.server is None:
-                from tui.sandbox import FAULTS_ENV, RATE_ENV, float_from_env, parse_faults, start
-                from tui.sandbox.faults import seed_from_env
-
-                # The whole process is in sandbox mode: a named (maybe missing, maybe SSO) AWS
-                # profile must not reach boto3 here, nor moto's own sessions in this process.
-                for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-                    os.environ.pop(name, None)
-                spec = os.environ.get(FAULTS_ENV)
-                faults = parse_faults(spec, seed=seed_from_env(), source=FAULTS_ENV)
-                self._sandbox.server = start(rate=float_from_env(RATE_ENV), faults=faults)
+                self._sandbox.server = self._sandbox.start()
             return self._sandbox.server.endpoint
 
     def ensure_sandbox_bucket(self, profile: Profile) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "SandboxServer",
     "parse_faults",
     "start",
+    "start_from_env",
 ]
 
 
@@ -71,3 +72,16 @@ def float_from_env(name: str) -> float | None:
     if not value > 0:
         raise InputError(f"{text!r} must be greater than 0", field=name)
     return value
+
+
+def start_from_env() -> SandboxServer:
+    """The sandbox of `--sandbox`: in this process, faults, pace and seed from the environment.
+
+    The whole process is then in sandbox mode: a named (maybe missing, maybe SSO) AWS profile
+    must not reach boto3, nor moto's own sessions in this process."""
+    from tui.sandbox.faults import seed_from_env
+
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        os.environ.pop(name, None)
+    faults = parse_faults(os.environ.get(FAULTS_ENV), seed=seed_from_env(), source=FAULTS_ENV)
+    return start(rate=float_from_env(RATE_ENV), faults=faults)
