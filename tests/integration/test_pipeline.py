@@ -7,10 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import MIB, make_source_raw
 from tests.integration.conftest import CREDENTIALS
 from tui.core.aws import Target
-from tui.core.errors import Interrupted
-from tui.core.events import Event, SubmittedEvent, TaskEvent, WarningEvent
+from tui.core.errors import RefusedError
+from tui.core.events import (
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    SubmittedEvent,
+    TaskEvent,
+    UploadEvent,
+    WarningEvent,
+)
 from tui.core.journal import Journal
 from tui.core.pipeline import ImportRun
 from tui.core.plan import plan_import
@@ -56,8 +65,9 @@ def test_pending_long_after_upload_warns_of_a_wrong_manifest_url(env, sandbox, s
         cancel=cancel,
         pending_warning_after=1.0,
     )
-    with pytest.raises(Interrupted):
-        run.run()
+    result = run.run()
+    assert isinstance(result, ErrorEvent) and result.code == "Interrupted"
+    assert result.exit_code == 130
     warning = next(e for e in seen if isinstance(e, WarningEvent))
     assert "still Pending" in warning.message and "manifest URL" in warning.message
     assert any(isinstance(e, SubmittedEvent) for e in seen)
@@ -65,3 +75,56 @@ def test_pending_long_after_upload_warns_of_a_wrong_manifest_url(env, sandbox, s
     record = Journal().load(run.run_id)
     assert record.state == "interrupted" and record.task_id
     assert "X-Amz" not in str(record.profile)  # the URL had none, but never a secret anyway
+
+
+@pytest.mark.parametrize(
+    "failure, code, exit_code",
+    [
+        (RuntimeError("a bug in whoever renders the events"), "InternalError", 3),
+        (RefusedError("refused for a good reason"), "RefusedError", 1),
+        (KeyError("missing"), "InternalError", 3),
+    ],
+    ids=["bug", "refused", "keyerror"],
+)
+def test_any_failure_is_one_error_event_and_a_resumable_record(
+    env, sandbox, sandbox_bucket, tmp_path, failure, code, exit_code
+):
+    """Whatever stops a run mid-upload, the caller gets one error event (returned, never
+    raised) and the record says where it stopped, so `resume` finishes the import."""
+    image = make_source_raw(tmp_path / "disk.raw", size=3 * MIB)
+    profile = Profile.model_validate(
+        {
+            "name": "injected",
+            "source": {"path": str(image), "bucket": sandbox_bucket},
+            "request": {"Platform": "Windows"},
+        }
+    )
+    seen: list[Event] = []
+
+    def on_event(event: Event) -> None:
+        seen.append(event)
+        if isinstance(event, UploadEvent) and event.parts_done:
+            raise failure  # injected where the run is busiest: parts in flight
+
+    run = ImportRun(
+        plan_import(profile, None),
+        Target(endpoint_url=sandbox),
+        on_event=on_event,
+        poll=0.1,
+        part_size=1 * MIB,
+        workers=1,
+    )
+    result = run.run()
+    errors = [e for e in seen if isinstance(e, ErrorEvent)]
+    assert errors == [result]
+    assert (result.code, result.exit_code) == (code, exit_code)
+    assert str(failure.args[0]) in result.message
+    record = Journal().load(run.run_id)
+    assert (record.state, record.interrupted_in) == ("interrupted", "uploading")
+    assert code in record.message
+
+    resumed: list[Event] = []
+    done = ImportRun.resume(record, Target(endpoint_url=sandbox), on_event=resumed.append, poll=0.1)
+    final = done.run()
+    assert isinstance(final, DoneEvent) and final.state == "completed", resumed
+    assert Journal().load(run.run_id).state == "completed"
