@@ -1,6 +1,6 @@
 """The four conversion-task actions moto lacks: parameters in, EC2's XML out.
 
-Parameters arrive flattened as botocore serializes them (import-protocol.md section 5); enum
+Parameters arrive flattened as botocore serializes them (docs/protocol.md section 5); enum
 values are checked against botocore's own service model, as EC2 does and botocore does not.
 """
 
