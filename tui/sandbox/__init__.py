@@ -44,7 +44,8 @@ def start(
 ) -> SandboxServer:
     """Bind, serve and return the sandbox. `rate`: BytesConverted per second (default: a
     demo-friendly pace); `faults`: "s3-put=P,throttle=P" (InputError if malformed);
-    `task_ttl`: seconds until ExpirationTime (default 7 days)."""
+    `task_ttl`: seconds until ExpirationTime (default 7 days). UnsupportedMoto (an InputError)
+    at once if the installed moto is outside the tested range, moto_adapter.SUPPORTED."""
     from tui.sandbox.server import SandboxServer
 
     return SandboxServer(

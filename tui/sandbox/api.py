@@ -1,6 +1,6 @@
 """The four conversion-task actions moto lacks: parameters in, EC2's XML out.
 
-Parameters arrive flattened as botocore serializes them (import-protocol.md section 5); enum
+Parameters arrive flattened as botocore serializes them (docs/protocol.md section 5); enum
 values are checked against botocore's own service model, as EC2 does and botocore does not.
 """
 
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tui.core.facts import ACTIVE_TASK_LIMIT, TASK_ID_RE
-from tui.sandbox import ec2xml, motoglue
+from tui.sandbox import ec2xml, moto_adapter
 from tui.sandbox.ec2xml import Ec2Error
 from tui.sandbox.engine import (
     ConversionTask,
@@ -166,25 +166,25 @@ def import_instance(store: TaskStore, params: Params, account: str, region: str)
         raise _missing("DiskImage.1.Image.ImportManifestUrl")
     zone = params.get(ls + "Placement.AvailabilityZone") or None
     jobs = [_disk_image(params, p, zone or "") for p in prefixes]
-    if zone and zone not in motoglue.zones(account, region):
+    if zone and zone not in moto_adapter.zones(account, region):
         raise Ec2Error("InvalidParameterValue", f"Invalid availability zone: [{zone}]")
     if _bool(params, "DryRun"):  # a dry run checks the request, not the account's limits
         raise ec2xml.dry_run_ok()
     _check_limit(store, account)
 
-    spec = {
-        "instance_type": itype,
-        "architecture": arch,
-        "zone": zone,
-        "subnet_id": params.get(ls + "SubnetId") or None,
-        "private_ip": params.get(ls + "PrivateIpAddress") or None,
-        "group_names": _indexed(params, ls + "GroupName"),
-        "group_ids": _indexed(params, ls + "GroupId"),
-        "shutdown_behavior": shutdown,
-        "monitoring": _bool(params, ls + "Monitoring"),
-        "user_data": user_data,
-    }
-    instance_id, actual_zone = motoglue.create_stopped_instance(account, region, spec)
+    spec = moto_adapter.InstanceSpec(
+        instance_type=itype,
+        architecture=arch,
+        zone=zone,
+        subnet_id=params.get(ls + "SubnetId") or None,
+        private_ip=params.get(ls + "PrivateIpAddress") or None,
+        group_names=_indexed(params, ls + "GroupName"),
+        group_ids=_indexed(params, ls + "GroupId"),
+        shutdown_behavior=shutdown,
+        monitoring=_bool(params, ls + "Monitoring"),
+        user_data=user_data,
+    )
+    instance_id, actual_zone = moto_adapter.create_stopped_instance(account, region, spec)
     for job in jobs:
         job.zone = actual_zone
     task = _new_task(
@@ -206,7 +206,7 @@ def import_volume(store: TaskStore, params: Params, account: str, region: str) -
     if not zone:
         raise _missing("AvailabilityZone")
     job = _disk_image(params, "", zone)
-    if zone not in motoglue.zones(account, region):
+    if zone not in moto_adapter.zones(account, region):
         raise Ec2Error("InvalidParameterValue", f"Invalid availability zone: [{zone}]")
     if _bool(params, "DryRun"):  # a dry run checks the request, not the account's limits
         raise ec2xml.dry_run_ok()

@@ -1,4 +1,4 @@
-"""EC2's query-protocol XML, as boto3 parses it (import-protocol.md section 7).
+"""EC2's query-protocol XML, as boto3 parses it (docs/protocol.md section 7).
 
 Success: `<XActionResponse xmlns=...><requestId>...`; errors: `<Response><Errors><Error>` with an
 HTTP status >= 300 (below that boto3 reads an error as a success).

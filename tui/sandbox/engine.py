@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tui.sandbox import motoglue
+from tui.sandbox import moto_adapter
 
 MiB = 1 << 20
 DEFAULT_RATE = 4 * MiB  # bytes/s of BytesConverted when --rate is not given
@@ -363,7 +363,7 @@ class Converter:
                 break
             self._sleep(min(TICK_S, phase_s * (1.0 - frac)))
 
-        volume_id = motoglue.create_volume(
+        volume_id = moto_adapter.create_volume(
             self.task.account, self.task.region, job.volume_size, job.zone, self.task.instance_id
         )
 
@@ -415,7 +415,7 @@ class Converter:
         with self.store.lock:
             self.task.state = "cancelling"
         time.sleep(0.2 if user else 0.0)
-        motoglue.terminate(self.task.account, self.task.region, self.task.instance_id)
+        moto_adapter.terminate(self.task.account, self.task.region, self.task.instance_id)
         with self.store.lock:
             self.task.state = "cancelled"
             self.task.status_message = message

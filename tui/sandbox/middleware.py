@@ -3,7 +3,8 @@
 EC2 requests (told from S3 by the SigV4 credential scope `.../REGION/ec2/aws4_request`) for the
 four conversion-task actions are answered here; every other request goes to moto. On the way,
 it enforces what moto does not: presigned-URL expiry (S3's 403 `Request has expired`) and the
-7-day SigV4 limit, and injects the configured faults.
+7-day SigV4 limit, and injects the configured faults. If moto could not be used (`refuse`),
+every request is answered 503 with the one line saying why.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from calendar import timegm
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tui.sandbox import api, ec2xml, motoglue
+from tui.sandbox import api, ec2xml, moto_adapter
 from tui.sandbox.ec2xml import Ec2Error
 from tui.sandbox.engine import TaskStore
 from tui.sandbox.faults import Faults
@@ -77,10 +78,17 @@ class SandboxMiddleware:
         self.moto_app = moto_app
         self.store = store
         self.faults = faults
+        self.refusal: str | None = None
+
+    def refuse(self, message: str) -> None:
+        """Answer every request from now on with 503 and this message."""
+        self.refusal = message
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         try:
             access_key, region, service = credential_scope(environ)
+            if self.refusal is not None:
+                return self._unavailable(environ, start_response, service, self.refusal)
             if service == "ec2":
                 return self._ec2(environ, start_response, access_key, region or "us-east-1")
             refused = self._s3_guard(environ)
@@ -107,6 +115,21 @@ class SandboxMiddleware:
         )
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
+    def _unavailable(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        service: str | None,
+        message: str,
+    ) -> list[bytes]:
+        # In the service's own error format, so that boto3 shows the message, not a bare 503.
+        _drain(environ)
+        if service == "ec2":
+            body, content_type = ec2xml.error("Unavailable", message), "text/xml"
+        else:
+            body, content_type = ec2xml.s3_error("ServiceUnavailable", message), "application/xml"
+        return self._send(environ, start_response, 503, body, content_type)
+
     # -- EC2
 
     def _ec2(
@@ -132,11 +155,13 @@ class SandboxMiddleware:
         if handler is None:
             return self.moto_app(environ, start_response)
         try:
-            account = motoglue.account_for(access_key)
+            account = moto_adapter.account_for(access_key)
             xml = handler(self.store, params, account, region)
             status = 200
         except Ec2Error as err:
             xml, status = ec2xml.error(err.code, err.message), err.status
+        except moto_adapter.UnsupportedMoto as exc:
+            xml, status = ec2xml.error("Unavailable", str(exc)), 503
         return self._send(environ, start_response, status, xml, "text/xml;charset=UTF-8")
 
     # -- S3

@@ -14,7 +14,8 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from tui.sandbox import motoglue
+from tui.core.errors import WizardError
+from tui.sandbox import moto_adapter
 from tui.sandbox.engine import Pacing, TaskStore
 from tui.sandbox.faults import Faults, parse_faults, seed_from_env
 from tui.sandbox.middleware import SandboxMiddleware
@@ -23,8 +24,9 @@ log = logging.getLogger("tui.sandbox")
 
 
 def _loading_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    # Only reached if moto failed to load: say so instead of hanging.
-    body = b"sandbox: moto failed to load; see the server's log"
+    # The placeholder until moto's app is in, never reached: requests wait for it to be, or
+    # for the middleware to refuse them.
+    body = b"sandbox: moto has not loaded"
     start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
     return [body]
 
@@ -43,6 +45,9 @@ class SandboxServer:
         task_ttl: float | None = None,
         poll_interval: float | None = None,
     ):
+        # Before anything is bound: a moto outside the tested range is one clear line now, not
+        # a failure later in the background (the rest of the check needs moto imported).
+        moto_adapter.check_installed()
         if seed is None:
             seed = seed_from_env()
         if task_ttl is None:
@@ -86,33 +91,18 @@ class SandboxServer:
 
     def _load(self) -> None:
         try:
-            from moto.moto_server.werkzeug_app import (
-                DomainDispatcherApplication,
-                MotoRequestHandler,
-                create_backend_app,
-            )
-
-            served = self._served
-
-            class Handler(MotoRequestHandler):
-                protocol_version = "HTTP/1.1"
-
-                def handle(self) -> None:
-                    super().handle()
-                    served.set()
-
-                def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-                    pass  # no per-request line on the terminal (or under the TUI)
-
-            self._httpd.RequestHandlerClass = Handler
-            self.middleware.moto_app = DomainDispatcherApplication(create_backend_app)
+            # Each of these checks moto's server side first (UnsupportedMoto if it changed).
+            self._httpd.RequestHandlerClass = moto_adapter.request_handler(self._served.set)
+            self.middleware.moto_app = moto_adapter.wsgi_app()
             with self._lock:
                 for name, region in self._buckets:
-                    motoglue.ensure_bucket(name, region)
+                    moto_adapter.ensure_bucket(name, region)
                 self._buckets.clear()
+        except moto_adapter.UnsupportedMoto as exc:
+            self._fail(exc)
         except BaseException as exc:
             log.exception("the sandbox could not load moto")
-            self._error = exc
+            self._fail(exc)
         finally:
             self._ready.set()
         if self._error is None:
@@ -122,14 +112,29 @@ class SandboxServer:
             try:
                 from tui.sandbox import api
 
-                motoglue.prewarm()
+                moto_adapter.prewarm()  # checks moto's EC2 side first
                 api.warm()
+            except moto_adapter.UnsupportedMoto as exc:
+                self._fail(exc)
             except Exception:
                 log.exception("sandbox pre-warm failed (first EC2 request will be slower)")
 
+    def _fail(self, exc: BaseException) -> None:
+        """Refuse every request from now on, with one line saying why; wait_ready raises it."""
+        self._error = exc
+        if isinstance(exc, WizardError):
+            message = str(exc)
+            log.error("%s", message)  # the line says it all: no traceback
+        else:
+            message = f"the sandbox could not load moto: {exc}"
+        self.middleware.refuse(message)
+
     def wait_ready(self, timeout: float | None = 30.0) -> bool:
-        """True once moto has loaded; raises what stopped it from loading."""
+        """True once moto has loaded; raises what stopped it: UnsupportedMoto if moto changed
+        (its server side is checked before this returns, its EC2 side just after)."""
         ok = self._ready.wait(timeout)
+        if isinstance(self._error, WizardError):
+            raise self._error
         if self._error is not None:
             raise RuntimeError(f"the sandbox could not load moto: {self._error}")
         return ok
@@ -141,7 +146,7 @@ class SandboxServer:
             if not self._ready.is_set():
                 self._buckets.append((name, region))
                 return
-        motoglue.ensure_bucket(name, region)
+        moto_adapter.ensure_bucket(name, region)
 
     def stop(self) -> None:
         self._httpd.shutdown()
