@@ -33,8 +33,10 @@ def cmd_sandbox(session: Session, args: argparse.Namespace) -> int:
         try:
             print(f"endpoint: {server.endpoint}", flush=True)
             print("sandbox: any credentials work; Ctrl-C to stop", file=sys.stderr, flush=True)
+            # A moto that failed to load (or changed) ends the command with its one-line error
+            # instead of serving 503s: wait_ready raises it.
             while not stop.wait(0.5):
-                pass
+                server.wait_ready(0)
         finally:
             server.stop()
     finally:

@@ -123,8 +123,7 @@ class SandboxServer:
         """Refuse every request from now on, with one line saying why; wait_ready raises it."""
         self._error = exc
         if isinstance(exc, WizardError):
-            message = str(exc)
-            log.error("%s", message)  # the line says it all: no traceback
+            message = str(exc)  # said by whoever asks: wait_ready raises it, requests get it
         else:
             message = f"the sandbox could not load moto: {exc}"
         self.middleware.refuse(message)
