@@ -248,18 +248,18 @@ class ImportRun:
     # -- upload -------------------------------------------------------------------------------
 
     def _upload(self) -> None:
-        from tui.core import transfer
+        from tui.core import upload
 
         src = self.plan.profile.source
         assert self.plan.image_path is not None and src.bucket is not None
         s3 = aws.client(self.target, "s3")
         try:
-            transfer.check_bucket(s3, src.bucket, self.target.region, create=self.target.sandbox)
+            upload.check_bucket(s3, src.bucket, self.target.region, create=self.target.sandbox)
         except (InputError, AwsError):
             raise
         except Exception as exc:
             raise aws.map_error(exc) from None
-        warning = transfer.temporary_credentials_warning(aws.session(self.target))
+        warning = upload.temporary_credentials_warning(aws.session(self.target))
         if warning:
             self.emit(WarningEvent(self.run_id, message=warning))
         # A resumed run keeps its part size: the part keys and ranges depend on it.
@@ -281,26 +281,26 @@ class ImportRun:
                 last_saved[0] = time.monotonic()
                 self.journal.save(self.record)
 
-        def progress(p: Any) -> None:  # transfer.UploadProgress has the event's own fields
+        def progress(p: upload.UploadProgress) -> None:  # it has the event's own fields
             self.emit(UploadEvent(self.run_id, **dataclasses.asdict(p)))
 
-        options: dict[str, Any] = {"part_size": part_size}
-        if self.workers:
-            options["workers"] = self.workers
         try:
-            result = transfer.upload_image(
-                s3,
+            options = upload.UploadOptions(part_size=part_size, expiry_days=src.url_expiry_days)
+            if self.workers:
+                options = dataclasses.replace(options, workers=self.workers)
+            result = upload.upload_image(
+                # Its own client: botocore retries part PUTs longer than ordinary calls.
+                aws.client(self.target, "s3", attempts=aws.UPLOAD_ATTEMPTS),
                 self.plan.image_path,
                 src.bucket,
                 src.key_prefix,
                 self.run_id,
                 file_format=self.plan.image_format,
                 volume_size=self.plan.volume_size,
-                expiry_days=src.url_expiry_days,
+                options=options,
                 on_progress=progress,
                 on_part_done=part_done,
                 cancel=self.cancel,
-                **options,
             )
         except (Interrupted, InputError, AwsError):
             self.journal.save(self.record)
