@@ -415,6 +415,30 @@ def test_puts_of_one_part_are_bounded_by_botocores_attempts_times_ours(
     assert puts == botocore_attempts * INTEGRITY_ATTEMPTS
 
 
+def test_an_sse_kms_etag_is_not_taken_for_a_wrong_md5(
+    proxy: Callable[..., FaultyProxy], bucket: str, disk_images: dict[str, Path]
+) -> None:
+    """Under SSE-KMS S3's ETag is not the body's MD5: no retry, no error. (The proxy answers
+    for S3 and keeps nothing, so the URLs are not checked here.)"""
+
+    def fault(method: str, path: str, n: int) -> Any:
+        if method == "PUT" and path.endswith(".part1"):
+            return (
+                200,
+                {"ETag": '"' + "ab" * 16 + '"', "x-amz-server-side-encryption": "aws:kms"},
+                b"",
+            )
+        return None
+
+    p = proxy(fault)
+    s3 = make_s3_client(p.url, retries={"total_max_attempts": 1})
+    result = upload_image(
+        s3, disk_images["raw"], bucket, "", "run", file_format="RAW", volume_size=1,
+        options=UploadOptions(part_size=PART, verify_urls=False),
+    )  # fmt: skip
+    assert (p.faults, result.retries) == (1, 0)
+
+
 def test_connection_errors_are_botocores_retries(bucket: str, disk_images: dict[str, Path]) -> None:
     """Nothing listens: every request is tried botocore's attempts times, and no more."""
     import socket

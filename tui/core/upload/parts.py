@@ -4,7 +4,7 @@
   a worker starts it, so at most `workers` x `part_size` bytes are held whatever the image
   size, and only a small window of futures is queued;
 - integrity: every PUT carries Content-MD5 (S3 refuses a body that does not match) and the
-  ETag S3 returns is compared with our MD5 where it is one (SSE-KMS ETags are not);
+  ETag S3 returns is compared with our MD5 where it is one (not under SSE-KMS or SSE-C);
 - retries: 5xx, throttling and connection errors are botocore's (`tui.core.aws.client`); only
   integrity failures, which botocore cannot see, are retried here, so a part is PUT at most
   botocore's attempts x INTEGRITY_ATTEMPTS times;
@@ -39,6 +39,8 @@ INTEGRITY_ATTEMPTS = 2
 # S3's answers when the body it received is not the one we sent.
 INTEGRITY_CODES = frozenset({"BadDigest", "IncompleteBody"})
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
+# Under these, S3's ETag is not the MD5 of the body.
+_OPAQUE_ETAG_SSE = ("aws:kms", "aws:kms:dsse")
 
 
 class Cancelled(Interrupted):
@@ -194,7 +196,11 @@ class PartSender:
         )
         self._count_sdk_retries(response.get("ResponseMetadata", {}))
         etag = str(response.get("ETag", "")).strip('"')
-        if _MD5_HEX.fullmatch(etag) and etag != md5_hex:
+        opaque = (
+            response.get("ServerSideEncryption") in _OPAQUE_ETAG_SSE
+            or "SSECustomerAlgorithm" in response
+        )
+        if not opaque and _MD5_HEX.fullmatch(etag) and etag != md5_hex:
             raise IntegrityError(f"S3 reports MD5 {etag} for {key}, we sent {md5_hex}")
 
 
