@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from tui.core import aws, journal
 from tui.core.errors import AwsError, InputError, Interrupted
@@ -525,10 +524,10 @@ class ImportRun:
 
 
 def _same_object(url: str, bucket: str | None, key: str) -> bool:
-    """Does a presigned URL point at s3://bucket/key (path- or virtual-hosted style)?"""
-    parts = urlsplit(url)
-    path = parts.path.lstrip("/")
-    host = parts.hostname or ""
-    if path == f"{bucket}/{key}":
-        return True
-    return path == key and bucket is not None and host.startswith(f"{bucket}.")
+    """Does a (presigned) URL point at s3://bucket/key, in any of S3's URL styles?"""
+    from tui.core.upload import parse_s3_url
+
+    try:
+        return parse_s3_url(url) == (bucket, key)
+    except InputError:
+        return False
