@@ -49,9 +49,6 @@ _lock = threading.Lock()
 _sessions: dict[Target, Any] = {}
 _clients: dict[tuple[Target, str], Any] = {}
 
-# Errors after which a request may or may not have reached AWS.
-AMBIGUOUS_ERRORS = ("ReadTimeoutError", "ConnectionClosedError", "ResponseStreamingError")
-
 # botocore's own retries (standard mode: 5xx, throttling and connection errors, with backoff,
 # full jitter and a retry quota that stops retrying when most calls of a client fail). The
 # first try counts. tui.core.retry covers only what botocore cannot judge.
