@@ -506,7 +506,7 @@ def test_bad_arguments(
 def test_sigv2_client_refused(s3_endpoint: str, disk_images: dict[str, Path]) -> None:
     import boto3
 
-    # No signature_version: boto3 presigns SigV2 in us-east-1 (import-protocol.md s3).
+    # No signature_version: boto3 presigns SigV2 in us-east-1 (docs/protocol.md section 3).
     s3 = boto3.session.Session(
         region_name="us-east-1",
         aws_access_key_id=TEST_CREDENTIALS["aws_access_key_id"],
