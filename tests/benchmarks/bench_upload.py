@@ -86,7 +86,7 @@ def child(kind: str, endpoint: str, image: str, bucket: str) -> None:
     size = os.path.getsize(image)
     started = time.perf_counter()
     if kind == "ours":
-        from tui.core.transfer import upload_image
+        from tui.core.upload import upload_image
 
         upload_image(s3, image, bucket, "bench", "run", file_format="RAW", volume_size=1)
     else:

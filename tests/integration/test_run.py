@@ -263,7 +263,8 @@ def test_sigint_mid_upload_then_resume_sends_only_missing_parts(
     from tui.core import aws
 
     sent: list[str] = []
-    s3_ours = aws.client(aws.Target(region=REGION, endpoint_url=sandbox), "s3")
+    target = aws.Target(region=REGION, endpoint_url=sandbox)
+    s3_ours = aws.client(target, "s3", attempts=aws.UPLOAD_ATTEMPTS)  # the uploader's client
 
     def count(request: Any, **_: Any) -> None:
         if request.method == "PUT" and ".part" in request.url:

@@ -22,18 +22,22 @@ from tests.conftest import TEST_CREDENTIALS, make_s3_client
 from tests.proxy import FaultyProxy
 from tui.core.errors import AwsError, InputError, RefusedError
 from tui.core.manifest import Manifest, parse_manifest
-from tui.core.transfer import (
+from tui.core.upload import (
     Cancelled,
+    UploadOptions,
     UploadProgress,
     check_bucket,
+    create_bucket,
     delete_upload,
     parse_s3_url,
     temporary_credentials_warning,
     upload_image,
 )
+from tui.core.upload.parts import INTEGRITY_ATTEMPTS
 
 KIB = 1024
 PART = 256 * KIB  # small parts: a 4 MiB image is 16 of them
+SMALL = UploadOptions(part_size=PART)
 
 
 def _get(url: str) -> bytes:
@@ -94,8 +98,7 @@ def test_upload_then_reassemble_through_presigned_urls(
         "run-1",
         file_format={"vmdk_stream": "VMDK", "vhd_dynamic": "VHD", "raw": "RAW"}[name],
         volume_size=1,
-        part_size=PART,
-        workers=3,
+        options=UploadOptions(part_size=PART, workers=3),
         on_progress=progress.append,
         on_part_done=done.append,
     )
@@ -135,8 +138,7 @@ def test_presigned_head_and_delete_urls_work(
         "r",
         file_format="VMDK",
         volume_size=1,
-        part_size=PART,
-        expiry_days=1,
+        options=UploadOptions(part_size=PART, expiry_days=1),
     )
     part = result.manifest.parts[-1]
     with urllib.request.urlopen(urllib.request.Request(part.head_url, method="HEAD")) as resp:
@@ -169,7 +171,9 @@ def test_cancel_halfway_then_resume_sends_only_missing_parts(
         if len(done) == total // 2:
             cancel.set()
 
-    args: dict[str, Any] = dict(file_format="RAW", volume_size=1, part_size=PART, workers=2)
+    args: dict[str, Any] = dict(
+        file_format="RAW", volume_size=1, options=UploadOptions(part_size=PART, workers=2)
+    )
     with pytest.raises(Cancelled, match="resuming sends only the rest"):
         upload_image(
             s3, image, bucket, "p", "run", cancel=cancel, on_part_done=on_part_done, **args
@@ -200,15 +204,16 @@ def test_killed_process_then_resume(
             import os, sys
             sys.path.insert(0, {str(Path(__file__).parents[2])!r})
             from tests.conftest import make_s3_client
-            from tui.core.transfer import upload_image
+            from tui.core.upload import UploadOptions, upload_image
             done = []
             def on_part_done(i):
                 done.append(i)
                 if len(done) == 2:
                     os._exit(9)
             upload_image(make_s3_client({s3_endpoint!r}), {str(image)!r}, {bucket!r}, "k",
-                         "run", file_format="VMDK", volume_size=1, part_size={PART},
-                         workers=1, on_part_done=on_part_done)
+                         "run", file_format="VMDK", volume_size=1,
+                         options=UploadOptions(part_size={PART}, workers=1),
+                         on_part_done=on_part_done)
             """
         )
     )
@@ -226,7 +231,7 @@ def test_killed_process_then_resume(
         "run",
         file_format="VMDK",
         volume_size=1,
-        part_size=PART,
+        options=SMALL,
         on_part_done=done.append,
     )
     assert len(part_puts(puts)) == total - present
@@ -241,7 +246,7 @@ def test_skip_parts_are_trusted(
     """Parts the journal already recorded are neither HEADed nor sent."""
     image = disk_images["raw"]
     s3, puts = counting_client(s3_endpoint)
-    args: dict[str, Any] = dict(file_format="RAW", volume_size=1, part_size=PART)
+    args: dict[str, Any] = dict(file_format="RAW", volume_size=1, options=SMALL)
     upload_image(s3, image, bucket, "", "run", **args)
     puts.clear()
     heads = sent_keys(s3, "HeadObject")
@@ -257,7 +262,7 @@ def test_changed_part_is_sent_again(
 ) -> None:
     """A part present with the wrong content (same size) is not trusted on resume."""
     image = disk_images["raw"]
-    args: dict[str, Any] = dict(file_format="RAW", volume_size=1, part_size=PART)
+    args: dict[str, Any] = dict(file_format="RAW", volume_size=1, options=SMALL)
     first = upload_image(s3_client, image, bucket, "", "run", **args)
     key = first.manifest.parts[0].key  # the MBR: not zeros, so a zero part differs
     s3_client.put_object(Bucket=bucket, Key=key, Body=b"\0" * PART)
@@ -297,25 +302,49 @@ _SLOW_DOWN = (
 )
 
 
-def test_retries_5xx_and_throttling(
+def test_5xx_and_throttling_are_botocores_retries_and_counted(
     proxy: Callable[..., FaultyProxy], bucket: str, disk_images: dict[str, Path]
 ) -> None:
+    faulty = tuple(f".part{i}" for i in range(4))  # four parts: botocore waits ~1 s a SlowDown
+
     def fault(method: str, path: str, n: int) -> Any:
-        if method == "PUT" and ".part" in path and n <= 2:
+        if method == "PUT" and path.endswith(faulty) and n <= 2:
             return _INTERNAL_ERROR if n == 1 else _SLOW_DOWN
         return None
 
     p = proxy(fault)
-    # botocore's own retries off: this exercises ours.
-    s3 = make_s3_client(p.url, retries={"total_max_attempts": 1})
+    s3 = make_s3_client(p.url, retries={"mode": "standard", "total_max_attempts": 3})
     image = disk_images["raw"]
     result = upload_image(
-        s3, image, bucket, "", "run", file_format="RAW", volume_size=1, part_size=PART, workers=4
+        s3,
+        image,
+        bucket,
+        "",
+        "run",
+        file_format="RAW",
+        volume_size=1,
+        options=UploadOptions(part_size=PART, workers=4),
     )
-    parts = image.stat().st_size // PART
-    assert p.faults == 2 * parts
-    assert result.retries == 2 * parts
+    assert p.faults == 2 * len(faulty)
+    assert result.retries == 2 * len(faulty)  # read from botocore's answers
     assert reassemble(result.manifest_url)[1] == image.read_bytes()
+
+
+def test_a_failing_part_is_put_botocores_attempts_times_not_more(
+    proxy: Callable[..., FaultyProxy], bucket: str, disk_images: dict[str, Path]
+) -> None:
+    """A 5xx is botocore's to retry: ours do not stack on top of it."""
+
+    def fault(method: str, path: str, n: int) -> Any:
+        return _INTERNAL_ERROR if method == "PUT" and path.endswith(".part2") else None
+
+    p = proxy(fault)
+    s3 = make_s3_client(p.url, retries={"mode": "standard", "total_max_attempts": 3})
+    with pytest.raises(AwsError) as info:
+        upload_image(s3, disk_images["raw"], bucket, "", "run", file_format="RAW",
+                     volume_size=1, options=SMALL)  # fmt: skip
+    assert info.value.code == "InternalError"
+    assert p.counts[("PUT", f"/{bucket}/run/disk.raw.part2")] == 3
 
 
 def test_wrong_etag_is_caught_and_retried(
@@ -332,61 +361,102 @@ def test_wrong_etag_is_caught_and_retried(
     s3 = make_s3_client(p.url, retries={"total_max_attempts": 1})
     image = disk_images["raw"]
     result = upload_image(
-        s3, image, bucket, "", "run", file_format="RAW", volume_size=1, part_size=PART
+        s3, image, bucket, "", "run", file_format="RAW", volume_size=1, options=SMALL
     )
     assert (p.faults, result.retries) == (1, 1)
     assert reassemble(result.manifest_url)[1] == image.read_bytes()
 
 
-def test_gives_up_after_max_attempts(
+def test_integrity_retries_are_capped(
     proxy: Callable[..., FaultyProxy], bucket: str, disk_images: dict[str, Path]
 ) -> None:
     def fault(method: str, path: str, n: int) -> Any:
-        return _INTERNAL_ERROR if method == "PUT" and path.endswith(".part2") else None
+        if method == "PUT" and path.endswith(".part1"):
+            return (
+                400,
+                {"Content-Type": "application/xml"},
+                (b"<Error><Code>BadDigest</Code><Message>injected</Message></Error>"),
+            )
+        return None
+
+    p = proxy(fault)
+    s3 = make_s3_client(p.url, retries={"mode": "standard", "total_max_attempts": 3})
+    with pytest.raises(AwsError) as info:
+        upload_image(s3, disk_images["raw"], bucket, "", "run", file_format="RAW",
+                     volume_size=1, options=SMALL)  # fmt: skip
+    assert info.value.code == "BadDigest"
+    # botocore does not retry a 400: every PUT here is one of ours.
+    assert p.counts[("PUT", f"/{bucket}/run/disk.raw.part1")] == INTEGRITY_ATTEMPTS
+
+
+def test_puts_of_one_part_are_bounded_by_botocores_attempts_times_ours(
+    proxy: Callable[..., FaultyProxy], bucket: str, disk_images: dict[str, Path]
+) -> None:
+    """The worst case: every botocore call spends its attempts on 5xx, then S3 stores
+    something else. The part is PUT attempts x INTEGRITY_ATTEMPTS times, then given up."""
+    botocore_attempts = 3
+
+    def fault(method: str, path: str, n: int) -> Any:
+        if method == "PUT" and path.endswith(".part1"):
+            if n % botocore_attempts:
+                return _INTERNAL_ERROR
+            return 200, {"ETag": '"' + "0" * 32 + '"'}, b""
+        return None
+
+    p = proxy(fault)
+    s3 = make_s3_client(
+        p.url, retries={"mode": "standard", "total_max_attempts": botocore_attempts}
+    )
+    with pytest.raises(AwsError) as info:
+        upload_image(s3, disk_images["raw"], bucket, "", "run", file_format="RAW",
+                     volume_size=1, options=SMALL)  # fmt: skip
+    assert info.value.code == "IntegrityError"
+    puts = p.counts[("PUT", f"/{bucket}/run/disk.raw.part1")]
+    assert puts == botocore_attempts * INTEGRITY_ATTEMPTS
+
+
+def test_an_sse_kms_etag_is_not_taken_for_a_wrong_md5(
+    proxy: Callable[..., FaultyProxy], bucket: str, disk_images: dict[str, Path]
+) -> None:
+    """Under SSE-KMS S3's ETag is not the body's MD5: no retry, no error. (The proxy answers
+    for S3 and keeps nothing, so the URLs are not checked here.)"""
+
+    def fault(method: str, path: str, n: int) -> Any:
+        if method == "PUT" and path.endswith(".part1"):
+            return (
+                200,
+                {"ETag": '"' + "ab" * 16 + '"', "x-amz-server-side-encryption": "aws:kms"},
+                b"",
+            )
+        return None
 
     p = proxy(fault)
     s3 = make_s3_client(p.url, retries={"total_max_attempts": 1})
-    with pytest.raises(AwsError) as info:
-        upload_image(
-            s3,
-            disk_images["raw"],
-            bucket,
-            "",
-            "run",
-            file_format="RAW",
-            volume_size=1,
-            part_size=PART,
-            max_attempts=3,
-        )
-    assert info.value.code == "InternalError"
-    assert p.counts[("PUT", f"/{bucket}/run/disk.raw.part2")] == 3
+    result = upload_image(
+        s3, disk_images["raw"], bucket, "", "run", file_format="RAW", volume_size=1,
+        options=UploadOptions(part_size=PART, verify_urls=False),
+    )  # fmt: skip
+    assert (p.faults, result.retries) == (1, 0)
 
 
-def test_connection_errors_are_retried(
-    bucket: str, s3_endpoint: str, disk_images: dict[str, Path]
-) -> None:
-    """Nothing listens on the first tries: a dead endpoint that comes back (simulated by a
-    client whose endpoint is swapped in after a failure)."""
+def test_connection_errors_are_botocores_retries(bucket: str, disk_images: dict[str, Path]) -> None:
+    """Nothing listens: every request is tried botocore's attempts times, and no more."""
     import socket
+    from collections import Counter
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
     sock.close()
-    s3 = make_s3_client(dead, retries={"total_max_attempts": 1}, connect_timeout=1)
+    s3 = make_s3_client(
+        dead, retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=1
+    )
+    heads = sent_keys(s3, "HeadObject")
     with pytest.raises(AwsError) as info:
-        upload_image(
-            s3,
-            disk_images["raw"],
-            bucket,
-            "",
-            "run",
-            file_format="RAW",
-            volume_size=1,
-            part_size=PART,
-            max_attempts=2,
-        )
+        upload_image(s3, disk_images["raw"], bucket, "", "run", file_format="RAW",
+                     volume_size=1, options=SMALL)  # fmt: skip
     assert info.value.code == "NetworkError"
+    assert heads and set(Counter(heads).values()) == {2}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,15 +478,22 @@ def test_missing_bucket_is_a_clear_aws_error(s3_client: Any, disk_images: dict[s
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("options", "message"),
     [
         ({"expiry_days": 8}, "1 to 7 days"),
         ({"expiry_days": 0}, "1 to 7 days"),
         ({"part_size": 1000}, "part size"),
         ({"workers": 0}, "workers"),
-        ({"file_format": "VHDX"}, "format"),
-        ({"volume_size": 0}, "volume size"),
     ],
+)
+def test_bad_options(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        UploadOptions(**options)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"file_format": "VHDX"}, "format"), ({"volume_size": 0}, "volume size")],
 )
 def test_bad_arguments(
     s3_client: Any, disk_images: dict[str, Path], kwargs: dict[str, Any], message: str
@@ -429,7 +506,7 @@ def test_bad_arguments(
 def test_sigv2_client_refused(s3_endpoint: str, disk_images: dict[str, Path]) -> None:
     import boto3
 
-    # No signature_version: boto3 presigns SigV2 in us-east-1 (import-protocol.md s3).
+    # No signature_version: boto3 presigns SigV2 in us-east-1 (docs/protocol.md section 3).
     s3 = boto3.session.Session(
         region_name="us-east-1",
         aws_access_key_id=TEST_CREDENTIALS["aws_access_key_id"],
@@ -467,6 +544,20 @@ def test_check_bucket_wrong_region(s3_client: Any) -> None:
     assert check_bucket(s3_client, "eu-bucket-xyz", "eu-west-1") is False
 
 
+def test_create_bucket_puts_it_in_the_region(s3_client: Any, bucket: str) -> None:
+    eu, us = f"{bucket}-eu", f"{bucket}-us"
+    create_bucket(s3_client, eu, "eu-west-1")  # a LocationConstraint
+    create_bucket(s3_client, us, "us-east-1")  # none: us-east-1 refuses one
+    assert check_bucket(s3_client, eu, "eu-west-1") is False
+    assert check_bucket(s3_client, us, "us-east-1") is False
+    with pytest.raises(InputError, match="not local to the Region"):
+        check_bucket(s3_client, eu, "us-east-1")
+    made = f"{bucket}-ap"
+    assert check_bucket(s3_client, made, "ap-southeast-2", create=True) is True
+    location = s3_client.get_bucket_location(Bucket=made)["LocationConstraint"]
+    assert location == "ap-southeast-2"
+
+
 def test_temporary_credentials_warning() -> None:
     import boto3
 
@@ -494,7 +585,7 @@ def test_delete_upload_removes_parts_and_manifest(
         "run",
         file_format="VMDK",
         volume_size=1,
-        part_size=PART,
+        options=SMALL,
     )
     report = delete_upload(s3_client, bucket, result.manifest_key)
     assert report.manifest_found
@@ -518,8 +609,7 @@ def test_delete_cancelled_upload_without_manifest(
             "run",
             file_format="RAW",
             volume_size=1,
-            part_size=PART,
-            workers=1,
+            options=UploadOptions(part_size=PART, workers=1),
             cancel=cancel,
             on_part_done=lambda i: cancel.set() if i >= 2 else None,
         )
@@ -543,7 +633,7 @@ def test_delete_refuses_a_manifest_pointing_elsewhere(
         "run",
         file_format="RAW",
         volume_size=1,
-        part_size=PART,
+        options=SMALL,
     )
     manifest = result.manifest
     manifest.parts[0].key = "precious/data.bin"

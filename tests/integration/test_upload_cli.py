@@ -12,7 +12,7 @@ import pytest
 from tui import cli
 from tui.core import aws
 from tui.core.manifest import parse_manifest
-from tui.core.transfer import parse_s3_url
+from tui.core.upload import parse_s3_url
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -220,7 +220,9 @@ def stub_tasks(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(
         aws,
         "client",
-        lambda target, service: ec2 if service == "ec2" else real_client(target, service),
+        lambda target, service, **kw: (
+            ec2 if service == "ec2" else real_client(target, service, **kw)
+        ),
     )
 
     def answer(task_id: str, state: str | None, manifest_url: str = "") -> None:

@@ -61,8 +61,14 @@ _lock = threading.Lock()
 _sessions: dict[Target, Any] = {}
 _clients: dict[tuple[Target, str], Any] = {}
 
-# Errors after which a request may or may not have reached AWS.
-AMBIGUOUS_ERRORS = ("ReadTimeoutError", "ConnectionClosedError", "ResponseStreamingError")
+# botocore's own retries (standard mode: 5xx, throttling and connection errors, with backoff,
+# full jitter and a retry quota that stops retrying when most calls of a client fail). The
+# first try counts. tui.core.retry covers only what botocore cannot judge.
+ATTEMPTS = 5  # an ordinary call: a dead network shows within seconds
+# A part PUT of an hours-long upload rides out a bad minute of S3 instead; sized so that even
+# the fault suite's S3 failing half of all part PUTs loses a part about once in 4,000.
+UPLOAD_ATTEMPTS = 12
+NO_RETRIES = 1  # for calls that must not be repeated blindly (ImportInstance)
 
 
 def session(target: Target) -> boto3.Session:
@@ -82,10 +88,10 @@ def session(target: Target) -> boto3.Session:
         return s
 
 
-def client(target: Target, service: str, *, attempts: int = 5) -> Any:
+def client(target: Target, service: str, *, attempts: int = ATTEMPTS) -> Any:
     """A shared, thread-safe client. S3 always signs SigV4 (SigV2 URLs break past 7 days and
-    are what an unconfigured client presigns in us-east-1). `attempts=1` turns botocore's own
-    retries off: for calls that must not be repeated blindly (ImportInstance)."""
+    are what an unconfigured client presigns in us-east-1). `attempts` is botocore's, first
+    try included: ATTEMPTS, UPLOAD_ATTEMPTS for part uploads, NO_RETRIES for ImportInstance."""
     from botocore.config import Config
 
     key = (target, f"{service}/{attempts}")

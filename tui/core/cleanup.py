@@ -23,7 +23,7 @@ def refuse_if_active(task: TaskView | None, force: bool = False) -> None:
 def upload_location(record: RunRecord | None, task: TaskView | None) -> tuple[str, str]:
     """(bucket, manifest key): from the run record when we made the upload (it knows the key
     even when the manifest was never written), else from the task's manifest URL."""
-    from tui.core.transfer import parse_s3_url
+    from tui.core.upload import parse_s3_url
 
     if record is not None and record.bucket and record.image_path:
         key = record.manifest_key or s3keys.manifest_key(
@@ -42,7 +42,7 @@ def delete(s3: Any, bucket: str, key: str) -> str:
     """Delete one upload; a line saying what went."""
     from tui.core.aws import map_error
     from tui.core.errors import WizardError
-    from tui.core.transfer import delete_upload
+    from tui.core.upload import delete_upload
 
     try:
         report = delete_upload(s3, bucket, key)

@@ -9,15 +9,13 @@ way that may have reached AWS, we look for a task carrying this run's manifest b
 from __future__ import annotations
 
 import dataclasses
-import random
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from tui.core import aws, journal
+from tui.core import aws, journal, retry
 from tui.core.errors import AwsError, InputError, Interrupted
 from tui.core.events import (
     DoneEvent,
@@ -35,10 +33,33 @@ from tui.core.journal import Journal, RunRecord
 from tui.core.plan import ImportPlan, plan_import
 from tui.core.profiles import Profile
 from tui.core.redact import redact_url
+from tui.core.retry import Retry, RetryPolicy
 from tui.core.tasks import TaskView
 
-MAX_BACKOFF = 300.0
+
+def _queue_full(exc: BaseException) -> bool:
+    """EC2's answer when the account already has its 5 active conversion tasks."""
+    return aws.error_code(exc) == "ResourceLimitExceeded"
+
+
+MAX_BACKOFF = 300.0  # seconds: the longest wait between two tries of anything here
 MAX_SUBMIT_FAILURES = 10
+# ImportInstance and the look for the task it may have made: throttling, 5xx, network errors.
+SUBMIT_POLICY = RetryPolicy(
+    retryable=retry.is_transient,
+    attempts=MAX_SUBMIT_FAILURES,
+    base_delay=1.0,
+    max_delay=MAX_BACKOFF,
+)
+# Waits for a free conversion-task slot (base_delay becomes the poll interval): about a day.
+QUEUE_POLICY = RetryPolicy(
+    retryable=_queue_full, attempts=500, base_delay=1.0, max_delay=MAX_BACKOFF
+)
+# Blips of the watch's DescribeConversionTasks beyond botocore's own retries (base_delay
+# becomes the poll interval): 10 tries wait out about a quarter of an hour at a 15 s poll.
+WATCH_POLICY = RetryPolicy(
+    retryable=retry.is_transient, attempts=10, base_delay=1.0, max_delay=MAX_BACKOFF
+)
 
 
 class TaskSlots:
@@ -259,18 +280,18 @@ class ImportRun:
     # -- upload -------------------------------------------------------------------------------
 
     def _upload(self) -> None:
-        from tui.core import transfer
+        from tui.core import upload
 
         src = self.plan.profile.source
         assert self.plan.image_path is not None and src.bucket is not None
         s3 = aws.client(self.target, "s3")
         try:
-            transfer.check_bucket(s3, src.bucket, self.target.region, create=self.target.sandbox)
+            upload.check_bucket(s3, src.bucket, self.target.region, create=self.target.sandbox)
         except (InputError, AwsError):
             raise
         except Exception as exc:
             raise aws.map_error(exc) from None
-        warning = transfer.temporary_credentials_warning(aws.session(self.target))
+        warning = upload.temporary_credentials_warning(aws.session(self.target))
         if warning:
             self.emit(WarningEvent(self.run_id, message=warning))
         # A resumed run keeps its part size: the part keys and ranges depend on it.
@@ -292,26 +313,26 @@ class ImportRun:
                 last_saved[0] = time.monotonic()
                 self.journal.save(self.record)
 
-        def progress(p: Any) -> None:  # transfer.UploadProgress has the event's own fields
+        def progress(p: upload.UploadProgress) -> None:  # it has the event's own fields
             self.emit(UploadEvent(self.run_id, **dataclasses.asdict(p)))
 
-        options: dict[str, Any] = {"part_size": part_size}
-        if self.workers:
-            options["workers"] = self.workers
         try:
-            result = transfer.upload_image(
-                s3,
+            options = upload.UploadOptions(part_size=part_size, expiry_days=src.url_expiry_days)
+            if self.workers:
+                options = dataclasses.replace(options, workers=self.workers)
+            result = upload.upload_image(
+                # Its own client: botocore retries part PUTs longer than ordinary calls.
+                aws.client(self.target, "s3", attempts=aws.UPLOAD_ATTEMPTS),
                 self.plan.image_path,
                 src.bucket,
                 src.key_prefix,
                 self.run_id,
                 file_format=self.plan.image_format,
                 volume_size=self.plan.volume_size,
-                expiry_days=src.url_expiry_days,
+                options=options,
                 on_progress=progress,
                 on_part_done=part_done,
                 cancel=self.cancel,
-                **options,
             )
         except (Interrupted, InputError, AwsError):
             self.journal.save(self.record)
@@ -361,53 +382,62 @@ class ImportRun:
             self.slots.acquire(self.cancel)
             self._holding_slot = True
         # botocore must not retry ImportInstance on its own: a retry after a timeout could
-        # create a second task. We retry ourselves, after looking for the first one.
-        ec2 = aws.client(self.target, "ec2", attempts=1)
+        # create a second task. SUBMIT_POLICY retries the whole step instead, and after a
+        # failure that may have reached AWS the next try first looks for the task it made.
+        ec2 = aws.client(self.target, "ec2", attempts=aws.NO_RETRIES)
         maybe_sent = self.resumed
-        delay = 1.0
-        failures = 0  # throttles, 5xx and network errors in a row (a full queue does not count)
-        while True:
-            self._check_cancel()
+
+        def attempt() -> tuple[str, str | None]:
+            nonlocal maybe_sent
             if maybe_sent:
-                found = self._find_existing_task()
+                try:
+                    found = self._find_existing_task()
+                except Exception as exc:
+                    if retry.is_transient(exc):
+                        raise
+                    raise aws.map_error(exc) from None  # cannot look, so must not send
                 if found is not None:
-                    self._submitted(found.task_id, found.instance_id)
-                    return
+                    return found.task_id, found.instance_id
             self.journal.update(self.record, state=journal.SUBMITTING)
             try:
                 resp = ec2.import_instance(**params)
             except Exception as exc:
-                code = aws.error_code(exc)
-                if code == "RequestLimitExceeded" or code in ("InternalError", "Unavailable"):
-                    pass  # throttled or 5xx: surely not created; back off and retry
-                elif code == "ResourceLimitExceeded":
-                    self.emit(
-                        WarningEvent(
-                            self.run_id,
-                            message="5 conversion tasks are active in this account: "
-                            "waiting for one to finish",
-                        )
-                    )
-                    delay = max(delay, self.poll)
-                elif type(exc).__name__ in aws.AMBIGUOUS_ERRORS or (
-                    code is None and type(exc).__module__.startswith(("botocore", "urllib3"))
-                ):
-                    maybe_sent = True  # it may have reached AWS: look before retrying
-                else:
-                    self.journal.update(self.record, state=journal.FAILED, message=str(exc))
-                    raise aws.map_error(exc) from None
-                if code != "ResourceLimitExceeded":
-                    failures += 1
-                    if failures >= MAX_SUBMIT_FAILURES:
-                        raise aws.map_error(exc) from None  # resumable: the record keeps state
-                self._sleep(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, MAX_BACKOFF)
-                continue
+                # An AWS error code is AWS's answer: nothing was created. Without an answer
+                # (a timeout, a dropped connection) the request may have been carried out.
+                if aws.error_code(exc) is None and retry.is_connection_error(exc):
+                    maybe_sent = True
+                raise
             task = resp["ConversionTask"]
-            self._submitted(
-                task["ConversionTaskId"], (task.get("ImportInstance") or {}).get("InstanceId")
+            return task["ConversionTaskId"], (task.get("ImportInstance") or {}).get("InstanceId")
+
+        def queue_full(_: Retry) -> None:
+            self.emit(
+                WarningEvent(
+                    self.run_id,
+                    message="5 conversion tasks are active in this account: "
+                    "waiting for one to finish",
+                )
             )
-            return
+
+        # A full queue is not a failure: it gets its own, patient policy around the failures'.
+        queue = dataclasses.replace(QUEUE_POLICY, base_delay=min(self.poll, MAX_BACKOFF))
+        self._check_cancel()
+        try:
+            task_id, instance_id = queue.call(
+                lambda: SUBMIT_POLICY.call(attempt, cancel=self.cancel),
+                cancel=self.cancel,
+                on_retry=queue_full,
+            )
+        except (Interrupted, InputError, AwsError):
+            raise
+        except Exception as exc:
+            if aws.error_code(exc) is not None and not (
+                retry.is_transient(exc) or _queue_full(exc)
+            ):
+                # AWS refused this request: sending it again would not help.
+                self.journal.update(self.record, state=journal.FAILED, message=str(exc))
+            raise aws.map_error(exc) from None  # otherwise resumable: the record keeps state
+        self._submitted(task_id, instance_id)
 
     def _submitted(self, task_id: str, instance_id: str | None) -> None:
         self.journal.update(
@@ -416,15 +446,14 @@ class ImportRun:
         self.emit(SubmittedEvent(self.run_id, conversion_task_id=task_id, instance_id=instance_id))
 
     def _find_existing_task(self) -> TaskView | None:
-        """A task whose manifest is this run's (same bucket and key), if AWS has one."""
+        """A task whose manifest is this run's (same bucket and key), if AWS has one. Raises
+        botocore's errors as they are: the caller decides whether to look again."""
         key = self.record.manifest_key
         if key is None:
             return None
-        ec2 = aws.client(self.target, "ec2")
-        try:
-            tasks = ec2.describe_conversion_tasks().get("ConversionTasks", [])
-        except Exception as exc:
-            raise aws.map_error(exc) from None
+        # Retried with the submission it guards (SUBMIT_POLICY), not by botocore as well.
+        ec2 = aws.client(self.target, "ec2", attempts=aws.NO_RETRIES)
+        tasks = ec2.describe_conversion_tasks().get("ConversionTasks", [])
         for item in tasks:
             view = TaskView.from_api(item)
             if view.manifest_url and _same_object(view.manifest_url, self.record.bucket, key):
@@ -440,21 +469,24 @@ class ImportRun:
 
     def _watch(self) -> DoneEvent:
         assert self.record.task_id is not None
+        task_id = self.record.task_id
         ec2 = aws.client(self.target, "ec2")
+        # botocore rides out seconds of throttling or 5xx; a watch lasts hours, so a longer
+        # blip (minutes of network trouble) is waited out here too, a poll at first.
+        blips = dataclasses.replace(WATCH_POLICY, base_delay=min(self.poll, MAX_BACKOFF))
         last: TaskView | None = None
         warned = False
-        delay = self.poll
         started = self.uploaded_at or time.monotonic()
         while True:
             try:
-                resp = ec2.describe_conversion_tasks(ConversionTaskIds=[self.record.task_id])
+                resp = blips.call(
+                    lambda: ec2.describe_conversion_tasks(ConversionTaskIds=[task_id]),
+                    cancel=self.cancel,
+                )
+            except Interrupted:
+                raise
             except Exception as exc:
-                if aws.error_code(exc) == "RequestLimitExceeded":
-                    delay = min(delay * 2, MAX_BACKOFF)
-                    self._sleep(delay)
-                    continue
                 raise aws.map_error(exc) from None
-            delay = self.poll
             items = resp.get("ConversionTasks", [])
             if not items:
                 raise AwsError(
@@ -536,10 +568,10 @@ class ImportRun:
 
 
 def _same_object(url: str, bucket: str | None, key: str) -> bool:
-    """Does a presigned URL point at s3://bucket/key (path- or virtual-hosted style)?"""
-    parts = urlsplit(url)
-    path = parts.path.lstrip("/")
-    host = parts.hostname or ""
-    if path == f"{bucket}/{key}":
-        return True
-    return path == key and bucket is not None and host.startswith(f"{bucket}.")
+    """Does a (presigned) URL point at s3://bucket/key, in any of S3's URL styles?"""
+    from tui.core.upload import parse_s3_url
+
+    try:
+        return parse_s3_url(url) == (bucket, key)
+    except InputError:
+        return False

@@ -1,0 +1,196 @@
+"""Uploading one disk image: the parts, then the manifest, then proof that EC2 can read them.
+
+The wire layout is docs/protocol.md sections 2-3: every byte range is its own S3 object
+(`<prefix>/<run id>/<basename>.part<N>`), the manifest lists presigned HEAD/GET/DELETE URLs of
+each part, and EC2 gets a presigned GET URL of the manifest.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tui.core import s3keys
+from tui.core.errors import InputError
+from tui.core.facts import DEFAULT_PART_SIZE, MAX_IMAGE_BYTES, MAX_URL_EXPIRY_DAYS, MIB
+from tui.core.manifest import FILE_FORMATS, Manifest, ManifestPart, plan_parts
+from tui.core.upload.parts import PartSender, UploadProgress, run_parts
+from tui.core.upload.presign import Presigner, require_sigv4, verify_urls
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+MIN_PART_SIZE = 64 * 1024
+MAX_PART_SIZE = 5 * 1024 * MIB  # S3's limit for one PUT
+DEFAULT_WORKERS = 4
+MAX_WORKERS = 64
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    """How to upload, as opposed to what: checked when made (InputError)."""
+
+    part_size: int = DEFAULT_PART_SIZE
+    workers: int = DEFAULT_WORKERS
+    expiry_days: int = MAX_URL_EXPIRY_DAYS  # of the presigned URLs
+    check_existing: bool = True  # HEAD each part first and skip it when S3 already has it
+    verify_urls: bool = True  # try every presigned URL once the manifest is written
+
+    def __post_init__(self) -> None:
+        if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
+            raise InputError(
+                f"part size {self.part_size} must be between {MIN_PART_SIZE} and 5 GiB"
+            )
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise InputError(f"workers {self.workers} must be between 1 and {MAX_WORKERS}")
+        if not 1 <= self.expiry_days <= MAX_URL_EXPIRY_DAYS:
+            raise InputError(
+                f"URL expiry of {self.expiry_days} days is out of range: SigV4 presigned URLs "
+                "live 1 to 7 days",
+                field="source.url_expiry_days",
+            )
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    bucket: str
+    manifest_key: str
+    manifest_url: str  # presigned GET of the manifest: DiskImage.N.Image.ImportManifestUrl
+    manifest: Manifest
+    parts: int
+    bytes: int  # = Image.Bytes
+    parts_sent: int
+    parts_skipped: int
+    retries: int  # requests sent again, by botocore or for integrity
+    expires_at: datetime
+    seconds: float
+
+    @property
+    def s3_url(self) -> str:
+        return f"s3://{self.bucket}/{self.manifest_key}"
+
+
+def upload_image(
+    s3: S3Client,
+    image_path: str | os.PathLike[str],
+    bucket: str,
+    key_prefix: str,
+    run_id: str,
+    *,
+    file_format: str,
+    volume_size: int,
+    options: UploadOptions | None = None,
+    on_progress: Callable[[UploadProgress], None] | None = None,
+    on_part_done: Callable[[int], None] | None = None,
+    cancel: threading.Event | None = None,
+    skip_parts: set[int] | None = None,
+) -> UploadResult:
+    """Upload `image_path` as parts and a manifest; return where the manifest is.
+
+    `file_format` (RAW | VHD | VMDK) and `volume_size` (GiB) go into the manifest: take them
+    from `tui.core.plan.plan_import`, which probed the image. `s3` must presign SigV4 (as
+    `tui.core.aws.client` makes it) and does the 5xx/throttling retries. Callbacks run on the
+    calling thread: `on_part_done(index)` once per part confirmed in S3 during this call (sent,
+    or found by HEAD; not for `skip_parts`, which are trusted), `on_progress` as parts
+    complete, throttled. Setting `cancel` starts no new part; the ones in flight finish.
+
+    Raises InputError (bad arguments, unreadable or changing file), AwsError (S3 refused or
+    the network failed after retries), Cancelled (the `cancel` event was set).
+    """
+    options = options or UploadOptions()
+    if file_format not in FILE_FORMATS:
+        raise InputError(f"image format {file_format!r} is not one of {', '.join(FILE_FORMATS)}")
+    if volume_size < 1:
+        raise InputError(f"volume size {volume_size} GiB must be at least 1")
+    require_sigv4(s3, bucket)
+    path = Path(image_path)
+    size, mtime = _image_size(path)
+    if size == 0:
+        raise InputError(f"{path}: the image is empty")
+    if size >= MAX_IMAGE_BYTES:
+        raise InputError(f"{path}: {size} bytes is not under 16 TiB")
+    ranges = plan_parts(size, options.part_size)
+    keys = [s3keys.part_key(key_prefix, run_id, str(path), i) for i in range(len(ranges))]
+    manifest_key = s3keys.manifest_key(key_prefix, run_id, str(path))
+    skip = {i for i in (skip_parts or set()) if 0 <= i < len(ranges)}
+    cancel = cancel or threading.Event()
+    started = time.monotonic()
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the image: {exc.strerror or exc}") from None
+    sender = PartSender(
+        s3, bucket, path, fd, ranges, keys, check_existing=options.check_existing, cancel=cancel
+    )
+    try:
+        sent = run_parts(sender, skip, options.workers, on_progress, on_part_done)
+    finally:
+        os.close(fd)
+    if _image_size(path) != (size, mtime):
+        raise InputError(f"{path}: the image changed during the upload; upload it again")
+
+    # Every part is in S3: presign, write the manifest, then prove the URLs work.
+    expires_in = options.expiry_days * 86400
+    expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
+    presign = Presigner(s3, bucket, expires_in)
+    manifest = Manifest(
+        file_format=file_format,
+        size=size,
+        volume_size=volume_size,
+        parts=[
+            ManifestPart(
+                index=i,
+                start=start,
+                end=end,
+                key=keys[i],
+                head_url=presign("head_object", keys[i]),
+                get_url=presign("get_object", keys[i]),
+                delete_url=presign("delete_object", keys[i]),
+            )
+            for i, (start, end) in enumerate(ranges)
+        ],
+        self_destruct_url=presign("delete_object", manifest_key),
+    )
+    body = manifest.to_xml()
+    sender.put(manifest_key, body, "application/xml")
+    manifest_url = presign("get_object", manifest_key)
+    if options.verify_urls:
+        verify_urls(manifest, manifest_url, body, options.workers, cancel)
+    return UploadResult(
+        bucket=bucket,
+        manifest_key=manifest_key,
+        manifest_url=manifest_url,
+        manifest=manifest,
+        parts=len(ranges),
+        bytes=size,
+        parts_sent=sent,
+        parts_skipped=len(ranges) - sent,
+        retries=sender.retries,
+        expires_at=expires_at,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(size, mtime_ns); block devices are sized by seeking to their end."""
+    try:
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            return st.st_size, st.st_mtime_ns
+        if stat.S_ISBLK(st.st_mode):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                return os.lseek(fd, 0, os.SEEK_END), st.st_mtime_ns
+            finally:
+                os.close(fd)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the image: {exc.strerror or exc}") from None
+    raise InputError(f"{path}: not a regular file or block device")

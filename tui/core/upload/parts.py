@@ -1,0 +1,295 @@
+"""Sending the parts: one S3 object per byte range, in parallel, verified, resumable.
+
+- parallel: `workers` threads each PUT one part at a time; a part is read with `os.pread` when
+  a worker starts it, so at most `workers` x `part_size` bytes are held whatever the image
+  size, and only a small window of futures is queued;
+- integrity: every PUT carries Content-MD5 (S3 refuses a body that does not match) and the
+  ETag S3 returns is compared with our MD5 where it is one (not under SSE-KMS or SSE-C);
+- retries: 5xx, throttling and connection errors are botocore's (`tui.core.aws.client`); only
+  integrity failures, which botocore cannot see, are retried here, so a part is PUT at most
+  botocore's attempts x INTEGRITY_ATTEMPTS times;
+- resume: a part already in S3 with the right size and MD5 (ETag or our `md5` metadata) is not
+  sent again, found by HEAD; parts in `skip` (from the run journal) are trusted outright;
+- cancel: no new part starts, the ones in flight finish, `Cancelled` is raised.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tui.core.errors import AwsError, InputError, Interrupted, WizardError
+from tui.core.retry import Retry, RetryPolicy, http_status
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+PROGRESS_INTERVAL_S = 0.25  # at most a few progress events a second
+# PUTs of one part whose stored bytes S3 reports wrong: once more is a blip, twice is not.
+INTEGRITY_ATTEMPTS = 2
+# S3's answers when the body it received is not the one we sent.
+INTEGRITY_CODES = frozenset({"BadDigest", "IncompleteBody"})
+_MD5_HEX = re.compile(r"[0-9a-f]{32}")
+# Under these, S3's ETag is not the MD5 of the body.
+_OPAQUE_ETAG_SSE = ("aws:kms", "aws:kms:dsse")
+
+
+class Cancelled(Interrupted):
+    """The upload stopped because its cancel event was set; what was sent is kept."""
+
+
+class IntegrityError(Exception):
+    """S3 stored something other than what we sent (retried, then reported)."""
+
+
+def is_integrity_error(exc: BaseException) -> bool:
+    """S3 did not store the bytes we sent: a wrong ETag, or S3's own BadDigest/IncompleteBody."""
+    from tui.core.aws import error_code
+
+    return isinstance(exc, IntegrityError) or error_code(exc) in INTEGRITY_CODES
+
+
+INTEGRITY_POLICY = RetryPolicy(
+    retryable=is_integrity_error, attempts=INTEGRITY_ATTEMPTS, base_delay=0.2, max_delay=2.0
+)
+
+
+@dataclass(frozen=True)
+class UploadProgress:
+    parts_done: int
+    parts_total: int
+    bytes_done: int  # bytes known to be in S3 (sent or found present)
+    bytes_total: int
+    bytes_per_s: float  # sent this run / time sending
+    eta_s: float | None  # None until there is a rate to go by
+
+
+class _Skipped(Exception):
+    """A part that did not start (or was not retried) because the upload is stopping."""
+
+
+class PartSender:
+    """The per-part work, run on pool threads; what it shares is read-only or locked."""
+
+    def __init__(
+        self,
+        s3: S3Client,
+        bucket: str,
+        path: Path,
+        fd: int,
+        ranges: list[tuple[int, int]],
+        keys: list[str],
+        *,
+        check_existing: bool,
+        cancel: threading.Event,
+        policy: RetryPolicy = INTEGRITY_POLICY,
+    ):
+        self.s3 = s3
+        self.bucket = bucket
+        self.path = path
+        self.fd = fd
+        self.ranges = ranges
+        self.keys = keys
+        self.check_existing = check_existing
+        self.cancel = cancel
+        self.policy = policy
+        self.stop = threading.Event()  # set on the first failure or on cancel
+        self.retries = 0  # botocore's, read from its answers, and ours
+        self._lock = threading.Lock()
+
+    def _stopping(self) -> bool:
+        return self.stop.is_set() or self.cancel.is_set()
+
+    def _count(self, retries: int) -> None:
+        if retries:
+            with self._lock:
+                self.retries += retries
+
+    def _on_retry(self, _: Retry) -> None:
+        self._count(1)
+
+    def _count_sdk_retries(self, metadata: Mapping[str, object]) -> None:
+        attempts = metadata.get("RetryAttempts")
+        self._count(attempts if isinstance(attempts, int) else 0)
+
+    def read(self, index: int) -> bytes:
+        start, end = self.ranges[index]
+        length = end - start + 1
+        data = os.pread(self.fd, length, start)
+        if len(data) != length:
+            raise InputError(f"{self.path}: the image shrank during the upload; upload it again")
+        return data
+
+    def send(self, index: int) -> bool:
+        """Make sure part `index` is in S3; True when it was sent, False when found there."""
+        if self._stopping():
+            raise _Skipped
+        data = self.read(index)
+        digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        key = self.keys[index]
+
+        def attempt() -> bool:
+            if self._stopping():  # another part failed, or cancel, while this one waited
+                raise _Skipped
+            if self.check_existing and self._present(key, len(data), digest):
+                return False
+            self._put(key, data, digest, "application/octet-stream")
+            return True
+
+        try:
+            return self.policy.call(attempt, cancel=self.cancel, on_retry=self._on_retry)
+        except Interrupted:
+            raise _Skipped from None
+        except IntegrityError as exc:
+            raise AwsError(f"part {index}: {exc}", code="IntegrityError") from None
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """PUT one object (the manifest) with the same integrity checks and retries."""
+        digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        try:
+            self.policy.call(
+                lambda: self._put(key, data, digest, content_type),
+                cancel=self.cancel,
+                on_retry=self._on_retry,
+            )
+        except Interrupted:
+            raise Cancelled(f"upload cancelled while writing {key}") from None
+        except IntegrityError as exc:
+            raise AwsError(f"{key}: {exc}", code="IntegrityError") from None
+
+    def _present(self, key: str, length: int, digest: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if http_status(exc) == 404 or exc.response.get("Error", {}).get("Code") in (
+                "404",
+                "NoSuchKey",
+            ):
+                return False
+            raise
+        self._count_sdk_retries(head.get("ResponseMetadata", {}))
+        if head.get("ContentLength") != length:
+            return False
+        etag = str(head.get("ETag", "")).strip('"')
+        return etag == digest or head.get("Metadata", {}).get("md5") == digest
+
+    def _put(self, key: str, data: bytes, md5_hex: str, content_type: str) -> None:
+        response = self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            ContentMD5=base64.b64encode(bytes.fromhex(md5_hex)).decode("ascii"),
+            ContentType=content_type,
+            # Kept so resume can check the part even when the ETag is not an MD5 (SSE-KMS).
+            Metadata={"md5": md5_hex},
+        )
+        self._count_sdk_retries(response.get("ResponseMetadata", {}))
+        etag = str(response.get("ETag", "")).strip('"')
+        opaque = (
+            response.get("ServerSideEncryption") in _OPAQUE_ETAG_SSE
+            or "SSECustomerAlgorithm" in response
+        )
+        if not opaque and _MD5_HEX.fullmatch(etag) and etag != md5_hex:
+            raise IntegrityError(f"S3 reports MD5 {etag} for {key}, we sent {md5_hex}")
+
+
+def run_parts(
+    sender: PartSender,
+    skip: set[int],
+    workers: int,
+    on_progress: Callable[[UploadProgress], None] | None,
+    on_part_done: Callable[[int], None] | None,
+) -> int:
+    """Send every part not in `skip` through a thread pool, a bounded window of futures at a
+    time; the number sent (the rest were found in S3). Callbacks run on the calling thread."""
+    ranges, cancel = sender.ranges, sender.cancel
+    total = len(ranges)
+    size = ranges[-1][1] + 1 if ranges else 0
+    done_parts = len(skip)
+    done_bytes = sum(ranges[i][1] - ranges[i][0] + 1 for i in skip)
+    sent_parts = sent_bytes = 0
+    send_started: float | None = None
+    last_emit = 0.0
+
+    def emit(force: bool = False) -> None:
+        nonlocal last_emit
+        if on_progress is None:
+            return
+        now = time.monotonic()
+        if not force and now - last_emit < PROGRESS_INTERVAL_S:
+            return
+        last_emit = now
+        elapsed = now - send_started if send_started is not None else 0.0
+        rate = sent_bytes / elapsed if elapsed > 0 and sent_bytes else 0.0
+        eta = (size - done_bytes) / rate if rate > 0 else None
+        on_progress(UploadProgress(done_parts, total, done_bytes, size, rate, eta))
+
+    emit(force=True)
+    queue: Iterator[int] = (i for i in range(total) if i not in skip)
+    pending: dict[Future[bool], int] = {}
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload")
+    failure: BaseException | None = None
+    try:
+        while True:
+            # Keep a small window queued so a 1.6M-part image never holds 1.6M futures.
+            while failure is None and not cancel.is_set() and len(pending) < 2 * workers:
+                index = next(queue, None)
+                if index is None:
+                    break
+                if send_started is None:
+                    send_started = time.monotonic()
+                pending[pool.submit(sender.send, index)] = index
+            if not pending:
+                break
+            finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                index = pending.pop(fut)
+                try:
+                    was_sent = fut.result()
+                except _Skipped:
+                    continue
+                except BaseException as exc:
+                    if failure is None:
+                        failure = exc
+                        sender.stop.set()
+                    continue
+                start, end = ranges[index]
+                done_parts += 1
+                done_bytes += end - start + 1
+                if was_sent:
+                    sent_parts += 1
+                    sent_bytes += end - start + 1
+                if on_part_done is not None:
+                    on_part_done(index)
+                emit(force=done_parts == total)
+            if cancel.is_set():
+                sender.stop.set()
+    except BaseException:
+        # KeyboardInterrupt or a callback raised: stop starting parts, let in-flight ones end.
+        sender.stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if failure is not None:
+        if isinstance(failure, WizardError):
+            raise failure
+        from tui.core.aws import map_error
+
+        raise map_error(failure) from None
+    if done_parts < total:
+        raise Cancelled(
+            f"upload cancelled: {done_parts} of {total} parts are in S3; resuming sends only "
+            "the rest"
+        )
+    return sent_parts
