@@ -13,6 +13,7 @@ from tui.core.events import (
     DoneEvent,
     ErrorEvent,
     Event,
+    Outcome,
     ProbeEvent,
     SubmittedEvent,
     TaskEvent,
@@ -140,7 +141,7 @@ def describe(e: Event) -> str:
 
 
 def summary(e: DoneEvent, prefix: str = "") -> str:
-    if e.state == "dry-run":
+    if e.state == Outcome.DRY_RUN:
         return f"{prefix}dry run: the request would succeed ({e.message})"
     lines = [f"{prefix}{e.state}: {e.conversion_task_id}"]
     if e.instance_id:
@@ -149,7 +150,7 @@ def summary(e: DoneEvent, prefix: str = "") -> str:
         lines.append(f"  volume    {e.volume_id}")
     if e.message:
         lines.append(f"  message   {e.message}")
-    if e.state == "completed":
+    if e.state == Outcome.COMPLETED:
         lines.append("  the instance is stopped: start it when you are ready")
     for hint in e.cleanup:
         lines.append(f"  clean up the uploaded image from S3: {hint}")

@@ -4,6 +4,7 @@ them; both get the same objects from the same pipeline (design.md sections 1 and
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from tui.core.errors import EXIT_FAILED, EXIT_OK
@@ -86,13 +87,25 @@ class WarningEvent(Event):
     message: str = ""
 
 
+class Outcome(StrEnum):
+    """How a run ended (DoneEvent.state)."""
+
+    COMPLETED = "completed"  # the task completed: the instance and its volume exist
+    CANCELLED = "cancelled"  # the task ended cancelled (by a user, or EC2 failed it)
+    SUBMITTED = "submitted"  # --no-wait: the task is EC2's now
+    UPLOADED = "uploaded"  # upload only: `resume` submits it
+    DRY_RUN = "dry-run"  # DryRun=true: EC2 says the request would succeed
+
+
+SUCCEEDED = frozenset({Outcome.COMPLETED, Outcome.SUBMITTED, Outcome.UPLOADED, Outcome.DRY_RUN})
+
+
 @dataclass(frozen=True)
 class DoneEvent(Event):
-    """The run ended: `state` is completed, cancelled, submitted (--no-wait), uploaded (upload
-    only) or dry-run."""
+    """The run ended; `state` says how."""
 
     name: ClassVar[str] = "done"
-    state: str = ""
+    state: Outcome = Outcome.COMPLETED
     conversion_task_id: str | None = None
     instance_id: str | None = None
     volume_id: str | None = None
@@ -101,7 +114,7 @@ class DoneEvent(Event):
 
     @property
     def succeeded(self) -> bool:
-        return self.state in ("completed", "submitted", "uploaded", "dry-run")
+        return self.state in SUCCEEDED
 
     @property
     def exit_code(self) -> int:

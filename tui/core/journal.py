@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +23,22 @@ from tui.core.fsutil import atomic_write
 
 RUN_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
-# Run states, in the order a run passes through them.
-PLANNED = "planned"
-UPLOADING = "uploading"
-UPLOADED = "uploaded"
-SUBMITTING = "submitting"  # ImportInstance sent, answer not yet recorded
-SUBMITTED = "submitted"
-COMPLETED = "completed"
-CANCELLED = "cancelled"
-FAILED = "failed"
-INTERRUPTED = "interrupted"
-FINAL = frozenset({COMPLETED, CANCELLED, FAILED})
+
+class RunState(StrEnum):
+    """Where a run is, in the order a run passes through the states."""
+
+    PLANNED = "planned"
+    UPLOADING = "uploading"
+    UPLOADED = "uploaded"
+    SUBMITTING = "submitting"  # ImportInstance sent, answer not yet recorded
+    SUBMITTED = "submitted"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # stopped by a signal or an error: `resume` goes on
+
+
+FINAL = frozenset({RunState.COMPLETED, RunState.CANCELLED, RunState.FAILED})
 
 
 def new_run_id() -> str:
@@ -65,8 +71,8 @@ class RunRecord:
     task_id: str | None = None
     instance_id: str | None = None
     volume_id: str | None = None
-    state: str = PLANNED
-    interrupted_in: str | None = None  # the state a SIGINT stopped
+    state: RunState = RunState.PLANNED
+    interrupted_in: RunState | None = None  # the state it was stopped in
     message: str = ""
     created_at: str = field(default_factory=now)
     updated_at: str = field(default_factory=now)
@@ -84,8 +90,13 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRecord:
+        """Raises ValueError or TypeError for a record that is not one of ours."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        record = cls(**{k: v for k, v in data.items() if k in known})
+        record.state = RunState(record.state)
+        if record.interrupted_in is not None:
+            record.interrupted_in = RunState(record.interrupted_in)
+        return record
 
 
 class Journal:

@@ -21,6 +21,7 @@ from tui.core.events import (
     DoneEvent,
     ErrorEvent,
     Event,
+    Outcome,
     ProbeEvent,
     SubmittedEvent,
     TaskEvent,
@@ -29,12 +30,12 @@ from tui.core.events import (
     WarningEvent,
 )
 from tui.core.facts import ACTIVE_TASK_LIMIT, DEFAULT_PART_SIZE
-from tui.core.journal import Journal, RunRecord
+from tui.core.journal import Journal, RunRecord, RunState
 from tui.core.plan import ImportPlan, plan_import
 from tui.core.profiles import Profile
 from tui.core.redact import redact_url
 from tui.core.retry import Retry, RetryPolicy
-from tui.core.tasks import TaskView
+from tui.core.tasks import TaskState, TaskView
 
 
 def _queue_full(exc: BaseException) -> bool:
@@ -214,7 +215,7 @@ class ImportRun:
                 return self._finish(
                     DoneEvent(
                         self.run_id,
-                        state="uploaded",
+                        state=Outcome.UPLOADED,
                         message=f"submit it with `ec2-import-wizard resume {self.run_id}`",
                         cleanup=self._cleanup_hint(),
                     )
@@ -224,7 +225,7 @@ class ImportRun:
             return self._finish(
                 DoneEvent(
                     self.run_id,
-                    state="submitted",
+                    state=Outcome.SUBMITTED,
                     conversion_task_id=self.record.task_id,
                     instance_id=self.record.instance_id,
                     message="submitted; watch it with `tasks --watch`",
@@ -244,7 +245,7 @@ class ImportRun:
             self.journal.update(
                 self.record,
                 interrupted_in=self.record.state,
-                state=journal.INTERRUPTED,
+                state=RunState.INTERRUPTED,
                 message=message,
             )
         elif not self.dry_run:
@@ -298,7 +299,7 @@ class ImportRun:
         part_size = self.record.part_size
         self.journal.update(
             self.record,
-            state=journal.UPLOADING,
+            state=RunState.UPLOADING,
             part_size=part_size,
             parts_total=-(-self.plan.image_bytes // part_size),
         )
@@ -352,7 +353,7 @@ class ImportRun:
         # upload_image has fetched the manifest and HEADed every part through the presigned
         # URLs, as EC2 will: a wrong URL or a short part fails here, not an hour into a task.
         self.uploaded_at = time.monotonic()
-        self.journal.update(self.record, state=journal.UPLOADED)
+        self.journal.update(self.record, state=RunState.UPLOADED)
         self.emit(
             UploadedEvent(
                 self.run_id,
@@ -398,7 +399,7 @@ class ImportRun:
                     raise aws.map_error(exc) from None  # cannot look, so must not send
                 if found is not None:
                     return found.task_id, found.instance_id
-            self.journal.update(self.record, state=journal.SUBMITTING)
+            self.journal.update(self.record, state=RunState.SUBMITTING)
             try:
                 resp = ec2.import_instance(**params)
             except Exception as exc:
@@ -435,13 +436,13 @@ class ImportRun:
                 retry.is_transient(exc) or _queue_full(exc)
             ):
                 # AWS refused this request: sending it again would not help.
-                self.journal.update(self.record, state=journal.FAILED, message=str(exc))
+                self.journal.update(self.record, state=RunState.FAILED, message=str(exc))
             raise aws.map_error(exc) from None  # otherwise resumable: the record keeps state
         self._submitted(task_id, instance_id)
 
     def _submitted(self, task_id: str, instance_id: str | None) -> None:
         self.journal.update(
-            self.record, task_id=task_id, instance_id=instance_id, state=journal.SUBMITTED
+            self.record, task_id=task_id, instance_id=instance_id, state=RunState.SUBMITTED
         )
         self.emit(SubmittedEvent(self.run_id, conversion_task_id=task_id, instance_id=instance_id))
 
@@ -519,12 +520,13 @@ class ImportRun:
             self._sleep(self.poll)
 
     def _ended(self, view: TaskView) -> DoneEvent:
-        state = journal.COMPLETED if view.state == "completed" else journal.CANCELLED
+        completed = view.state == TaskState.COMPLETED
+        state = RunState.COMPLETED if completed else RunState.CANCELLED
         self.journal.update(self.record, state=state, message=view.message)
         return self._finish(
             DoneEvent(
                 self.run_id,
-                state=view.state,
+                state=Outcome.COMPLETED if completed else Outcome.CANCELLED,
                 conversion_task_id=view.task_id,
                 instance_id=view.instance_id,
                 volume_id=view.volume_id,
@@ -556,13 +558,13 @@ class ImportRun:
             key = s3keys.manifest_key(src.key_prefix, self.run_id, str(self.plan.image_path))
             url = f"https://{src.bucket}.s3.{self.target.region}.amazonaws.com/{key}"
         params = self._import_params(url, dry_run=True)
-        ec2 = aws.client(self.target, "ec2", attempts=1)
+        ec2 = aws.client(self.target, "ec2", attempts=aws.NO_RETRIES)
         try:
             ec2.import_instance(**params)
         except Exception as exc:
             if aws.error_code(exc) == "DryRunOperation":
                 message = aws.map_error(exc).message
-                return self._finish(DoneEvent(self.run_id, state="dry-run", message=message))
+                return self._finish(DoneEvent(self.run_id, state=Outcome.DRY_RUN, message=message))
             raise aws.map_error(exc) from None
         raise AwsError("EC2 ran the request although DryRun was set", code="DryRunIgnored")
 

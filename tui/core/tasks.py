@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-ACTIVE_STATES = frozenset({"active", "cancelling"})
-FINAL_STATES = frozenset({"completed", "cancelled"})
+
+class TaskState(StrEnum):
+    """A conversion task's State as EC2 reports it (docs/protocol.md section 6)."""
+
+    ACTIVE = "active"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+
+
+ACTIVE_STATES = frozenset({TaskState.ACTIVE, TaskState.CANCELLING})
+FINAL_STATES = frozenset({TaskState.COMPLETED, TaskState.CANCELLED})
 _PROGRESS_RE = re.compile(r"Progress:\s*(\d{1,3})%")
 _DOWNLOADED_RE = re.compile(r"Downloaded\s+(\d+)")
 
@@ -19,7 +30,7 @@ _DOWNLOADED_RE = re.compile(r"Downloaded\s+(\d+)")
 @dataclass(frozen=True)
 class TaskView:
     task_id: str
-    state: str  # active | cancelling | cancelled | completed
+    state: str  # a TaskState as EC2 sends it (kept as text: EC2 may add states)
     message: str  # the task's StatusMessage, else the volume's
     instance_id: str | None
     volume_id: str | None
@@ -81,7 +92,7 @@ class TaskView:
     @property
     def percent(self) -> float | None:
         """Percent done: EC2's "Progress: NN%" when it says so, else bytes converted."""
-        if self.state == "completed":
+        if self.state == TaskState.COMPLETED:
             return 100.0
         m = _PROGRESS_RE.search(self.message)
         if m:
@@ -93,7 +104,7 @@ class TaskView:
     @property
     def phase(self) -> str:
         """A word for the state a human reads first."""
-        if self.state != "active":
+        if self.state != TaskState.ACTIVE:
             return self.state
         if _PROGRESS_RE.search(self.message):
             return "converting"

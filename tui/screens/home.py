@@ -140,7 +140,7 @@ class HomeScreen(BaseScreen):
         # The task table may see a task end before the run's own poll writes it down.
         finished = dict(self.wizard.finished_tasks)
         for rec in records[:20]:  # newest first
-            state = rec.state
+            state: str = rec.state
             if rec.task_id in finished and not rec.final:
                 state = finished[rec.task_id]
             updated = rec.updated_at[:19].replace("T", " ")
