@@ -30,7 +30,7 @@ def bar(fraction: float, width: int = 24) -> str:
 
 
 class JsonLines:
-    """One JSON object a line on stdout, each with "event" (design.md section 3)."""
+    """One JSON object a line on stdout, each with "event" (docs/design.md section 3)."""
 
     def __init__(self, out: IO[str] | None = None, labels: dict[str, str] | None = None):
         self.out = out or sys.stdout

@@ -1,4 +1,4 @@
-"""Probe a disk image: format, variant, sizes, problems (import-protocol.md section 4).
+"""Probe a disk image: format, variant, sizes, problems (docs/protocol.md section 4).
 
 Only the first and last 64 KiB are read, so a 1 TiB sparse file probes as fast as a 1 MiB one,
 and `probe_bytes` gives the same answer from those two windows alone (the sandbox checks a

@@ -1,4 +1,4 @@
-"""Errors a user sees, each with the exit code of design.md section 3."""
+"""Errors a user sees, each with the exit code of docs/design.md section 3."""
 
 from __future__ import annotations
 

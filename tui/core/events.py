@@ -1,5 +1,5 @@
 """The typed events of one import run. The CLI prints them (bars or JSON Lines), the TUI renders
-them; both get the same objects from the same pipeline (design.md sections 1 and 3)."""
+them; both get the same objects from the same pipeline (docs/design.md sections 1 and 3)."""
 
 from __future__ import annotations
 

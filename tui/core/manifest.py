@@ -1,4 +1,4 @@
-"""The VM Import Manifest (import-protocol.md section 2): model, XML writer, strict parser.
+"""The VM Import Manifest (docs/protocol.md section 2): model, XML writer, strict parser.
 
 The manifest is what EC2 (or the sandbox) reads to find the uploaded parts, so the writer
 emits exactly the element order of the AWS tools and the parser accepts nothing it cannot

@@ -1,4 +1,4 @@
-"""S3 key naming as the AWS tools do it (import-protocol.md section 2).
+"""S3 key naming as the AWS tools do it (docs/protocol.md section 2).
 
 `<prefix>/<run id>/<basename>.part<N>` and `<prefix>/<run id>/<basename>manifest.xml` (no dot
 before "manifest"). Only the file's basename goes in a key, never the path as typed.
