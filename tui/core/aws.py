@@ -58,7 +58,7 @@ class Target:
 
 
 _lock = threading.Lock()
-_sessions: dict[Target, Any] = {}
+_sessions: dict[Target, boto3.Session] = {}
 _clients: dict[tuple[Target, str], Any] = {}
 
 # botocore's own retries (standard mode: 5xx, throttling and connection errors, with backoff,

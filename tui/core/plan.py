@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core import s3keys
+from tui.core.aws import Target
 from tui.core.errors import InputError
 from tui.core.profiles import Profile
 from tui.core.request import (
@@ -19,6 +20,9 @@ from tui.core.request import (
     redact_boto_params,
     redact_params,
 )
+
+if TYPE_CHECKING:
+    from tui.core.disk import ProbeResult
 
 RUN_ID_PLACEHOLDER = "RUN-ID"
 
@@ -33,7 +37,7 @@ class ImportPlan:
     image_format: str
     image_bytes: int
     volume_size: int
-    probe: Any = None  # disk.ProbeResult for a local image
+    probe: ProbeResult | None = None  # for a local image
 
     def manifest_placeholder(self, run_id: str = RUN_ID_PLACEHOLDER) -> str:
         src = self.profile.source
@@ -116,7 +120,7 @@ def preview_request(request: ImportInstanceRequest, endpoint: str) -> Preview:
     return Preview(endpoint=endpoint, params=flat, boto3_params=params)
 
 
-def build_preview(profile: Profile, origin: Path | None, target: Any) -> Preview:
+def build_preview(profile: Profile, origin: Path | None, target: Target | None) -> Preview:
     from tui.core.aws import unsigned_endpoint
 
     plan = plan_import(profile, origin)

@@ -13,13 +13,16 @@ import difflib
 import ipaddress
 import re
 from functools import cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tui.core.facts import MAX_VOLUME_GIB
 from tui.core.redact import redact_url
+
+if TYPE_CHECKING:  # botocore loads when the model is first needed, not with the first paint
+    from botocore.model import OperationModel, ServiceModel, StringShape
 
 API_VERSION = "2016-11-15"
 OPERATION = "ImportInstance"
@@ -34,7 +37,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @cache
-def ec2_service_model() -> Any:
+def ec2_service_model() -> ServiceModel:
     # Straight from botocore's data files: a session would read AWS_PROFILE and the config.
     from botocore.loaders import create_loader
     from botocore.model import ServiceModel
@@ -43,14 +46,15 @@ def ec2_service_model() -> Any:
 
 
 @cache
-def operation_model() -> Any:
+def operation_model() -> OperationModel:
     return ec2_service_model().operation_model(OPERATION)
 
 
 @cache
 def enum_values(shape_name: str) -> tuple[str, ...]:
     """Valid values of an enum shape of the EC2 model, e.g. `InstanceType` (about 1,400)."""
-    return tuple(ec2_service_model().shape_for(shape_name).enum)
+    shape: StringShape = ec2_service_model().shape_for(shape_name)  # type: ignore[assignment]
+    return tuple(shape.enum)
 
 
 def check_enum(value: str, shape_name: str, what: str) -> str:
@@ -246,7 +250,7 @@ class ImportInstanceRequest(RequestSpec):
         return _in_shape_order(operation_model().input_shape, data)
 
 
-def _in_shape_order(shape: Any, value: Any) -> Any:
+def _in_shape_order(shape: Any, value: Any) -> Any:  # botocore's shapes are untyped
     if shape.type_name == "structure":
         return {
             name: _in_shape_order(member, value[name])
