@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from tui.cli.parser import PROG, build_parser, parse_args
 from tui.core.errors import EXIT_INTERRUPTED, EXIT_OK, WizardError
-from tui.core.session import Options, Session
+from tui.core.session import Options, Sandbox, Session
 
 __all__ = ["PROG", "build_parser", "main", "options_from", "parse_args", "session_from"]
 
@@ -54,11 +54,15 @@ def options_from(args: argparse.Namespace) -> Options:
     )
 
 
+def _start_sandbox() -> Sandbox:
+    from tui.sandbox import start_from_env  # loaded only when a sandbox starts
+
+    return start_from_env()
+
+
 def session_from(args: argparse.Namespace) -> Session:
     """The session of a command line; with --sandbox, one that can start the sandbox."""
-    from tui.sandbox import start_from_env  # cheap: moto loads only when a sandbox starts
-
-    return Session(options_from(args), start_sandbox=start_from_env)
+    return Session(options_from(args), start_sandbox=_start_sandbox)
 
 
 def handler(name: str) -> Handler:
