@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import tomli_w
 
-from tests.integration.conftest import (
+from tests.helpers.aws import (
     client,
     import_instance,
     prepare_upload,

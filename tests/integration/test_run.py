@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import tomli_w
 
-from tests.conftest import make_source_raw
-from tests.integration.conftest import CREDENTIALS, SESSION_TOKEN, client, spawn_sandbox
+from tests.helpers.aws import CREDENTIALS, SESSION_TOKEN, client, spawn_sandbox
+from tests.helpers.disks import make_source_raw
 
 REGION = "us-east-1"
 

@@ -1,0 +1,9 @@
+"""Helpers shared by the test modules, the conftest files and the benchmarks: plain functions,
+classes and constants, never fixtures (those stay in conftest.py, where pytest finds them).
+
+- `disks`: small source disks and the images qemu-img makes of them
+- `aws`: test credentials, boto3 clients for a local endpoint, the `sandbox` command in a
+  subprocess, and the plain-boto3 steps of an import (presign, upload, ImportInstance, wait)
+
+No test module imports another test module or a conftest: what two of them share lives here.
+"""
