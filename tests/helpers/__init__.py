@@ -4,6 +4,7 @@ classes and constants, never fixtures (those stay in conftest.py, where pytest f
 - `disks`: small source disks and the images qemu-img makes of them
 - `aws`: test credentials, boto3 clients for a local endpoint, the `sandbox` command in a
   subprocess, and the plain-boto3 steps of an import (presign, upload, ImportInstance, wait)
+- `cli`: the `ec2-import-wizard` command in a subprocess, its events and run records
 
 No test module imports another test module or a conftest: what two of them share lives here.
 """

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from tests.helpers.aws import client, spawn_sandbox
+from tests.helpers.cli import cli, cli_env, reassemble, records, tasks_for, write_profile
 from tests.helpers.disks import make_source_raw
-from tests.integration.test_run import cli, cli_env, reassemble, records, tasks_for, write_profile
 from tests.proxy import FaultyProxy
 
 FAULTS = {
