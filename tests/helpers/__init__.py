@@ -5,6 +5,7 @@ classes and constants, never fixtures (those stay in conftest.py, where pytest f
 - `aws`: test credentials, boto3 clients for a local endpoint, the `sandbox` command in a
   subprocess, and the plain-boto3 steps of an import (presign, upload, ImportInstance, wait)
 - `cli`: the `ec2-import-wizard` command in a subprocess, its events and run records
+- `profiles`: the profile case tables (a valid base profile and the bad ones)
 
 No test module imports another test module or a conftest: what two of them share lives here.
 """

@@ -19,8 +19,8 @@ from tests.helpers.aws import (
     prepare_upload,
     wait_task,
 )
-from tests.unit.test_profiles import BASE
-from tests.unit.test_profiles import CASES as PROFILE_CASES
+from tests.helpers.profiles import BASE
+from tests.helpers.profiles import CASES as PROFILE_CASES
 from tui.cli import main
 
 # ---------------------------------------------------------------------------------------------
