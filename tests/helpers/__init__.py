@@ -6,6 +6,7 @@ classes and constants, never fixtures (those stay in conftest.py, where pytest f
   subprocess, and the plain-boto3 steps of an import (presign, upload, ImportInstance, wait)
 - `cli`: the `ec2-import-wizard` command in a subprocess, its events and run records
 - `profiles`: the profile case tables (a valid base profile and the bad ones)
+- `proxy`: an HTTP proxy that records answers and injects faults
 
 No test module imports another test module or a conftest: what two of them share lives here.
 """

@@ -25,7 +25,7 @@ import pytest
 from tests.helpers.aws import client, spawn_sandbox
 from tests.helpers.cli import cli, cli_env, reassemble, records, tasks_for, write_profile
 from tests.helpers.disks import make_source_raw
-from tests.proxy import FaultyProxy
+from tests.helpers.proxy import FaultyProxy
 
 FAULTS = {
     "s3-put-5": "s3-put=0.05",

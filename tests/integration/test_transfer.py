@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from tests.helpers.aws import TEST_CREDENTIALS, make_s3_client
-from tests.proxy import FaultyProxy
+from tests.helpers.proxy import FaultyProxy
 from tui.core.errors import AwsError, InputError, RefusedError
 from tui.core.manifest import Manifest, parse_manifest
 from tui.core.upload import (
