@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import struct
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,61 +16,19 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+# Asserts in the helpers fail as readably as the tests' own (as when they lived in conftest files).
+pytest.register_assert_rewrite("tests.helpers")
+
+from tests.helpers.aws import TEST_CREDENTIALS, TEST_REGION, make_s3_client  # noqa: E402
+from tests.helpers.disks import make_differencing_vhd, make_source_raw, qemu_convert  # noqa: E402
+
 # Hypothesis: the same examples on every run, so CI is repeatable (a failing example found once is
 # a regression test from then on); `--hypothesis-seed` explores new ones.
 settings.register_profile("repeatable", derandomize=True)
 settings.load_profile("repeatable")
 
-MIB = 1 << 20
-TEST_REGION = "us-east-1"
-TEST_CREDENTIALS = {
-    "aws_access_key_id": "AKIATESTTESTTEST0000",
-    "aws_secret_access_key": "tests-secret-key-must-never-be-written",
-}
-
-
 # ---------------------------------------------------------------------------------------------
-# Disk images
-
-
-def _vhd_checksum(block: bytes | bytearray, at: int) -> int:
-    return ~(sum(block) - sum(block[at : at + 4])) & 0xFFFFFFFF
-
-
-def make_source_raw(path: Path, size: int = 4 * MIB, seed: int = 0) -> Path:
-    """A small "disk": an MBR with one partition, random data in a few places, zeros elsewhere
-    (so sparse and compressed formats have real grains to store)."""
-    rng = random.Random(seed)
-    mbr = bytearray(rng.randbytes(446)) + bytearray(66)
-    mbr[446 + 4] = 0x07  # one NTFS partition entry
-    mbr[510:512] = b"\x55\xaa"
-    with path.open("wb") as fh:
-        fh.truncate(size)
-        fh.write(mbr)
-        for offset in (64 * 1024, size // 3, size - 200 * 1024):
-            fh.seek(offset)
-            fh.write(rng.randbytes(100 * 1024))
-    return path
-
-
-def qemu_convert(src: Path, dst: Path, fmt: str, *options: str) -> Path:
-    cmd = ["qemu-img", "convert", "-q", "-f", "raw", "-O", fmt, *options, str(src), str(dst)]
-    subprocess.run(cmd, check=True, capture_output=True)
-    return dst
-
-
-def make_differencing_vhd(dynamic: Path, dst: Path) -> Path:
-    """qemu-img cannot create differencing VHDs: mark a dynamic one as type 4, checksums
-    recomputed in both footer copies, the way a Hyper-V child disk looks to a prober."""
-    data = bytearray(dynamic.read_bytes())
-    footer = bytearray(data[-512:])
-    struct.pack_into(">I", footer, 60, 4)
-    struct.pack_into(">I", footer, 64, 0)
-    struct.pack_into(">I", footer, 64, _vhd_checksum(footer, 64))
-    data[-512:] = footer
-    data[:512] = footer
-    dst.write_bytes(bytes(data))
-    return dst
+# Disk images (made by tests/helpers/disks.py)
 
 
 @pytest.fixture(scope="session")
@@ -123,24 +79,6 @@ def s3_endpoint() -> Iterator[str]:
         yield server.endpoint
     finally:
         server.stop()
-
-
-def make_s3_client(endpoint: str, **config: Any) -> Any:
-    """A SigV4, path-style S3 client for a local endpoint (as tui.core.aws.client makes)."""
-    import boto3
-    from botocore.config import Config
-
-    options: dict[str, Any] = {
-        "signature_version": "s3v4",
-        "s3": {"addressing_style": "path"},
-        "retries": {"mode": "standard", "max_attempts": 3},
-        **config,
-    }
-    return boto3.session.Session(
-        region_name=TEST_REGION,
-        aws_access_key_id=TEST_CREDENTIALS["aws_access_key_id"],
-        aws_secret_access_key=TEST_CREDENTIALS["aws_secret_access_key"],
-    ).client("s3", endpoint_url=endpoint, config=Config(**options))
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_CREDENTIALS
-from tests.integration.conftest import CREDENTIALS, SESSION_TOKEN
+from tests.helpers.aws import CREDENTIALS, SESSION_TOKEN, TEST_CREDENTIALS
 from tui.core.aws import SANDBOX_CREDENTIALS
 
 REPO = Path(__file__).resolve().parents[1]

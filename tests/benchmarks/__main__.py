@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.benchmarks.targets import is_met
+
 MODULES = {
     "upload": "tests.benchmarks.bench_upload",
     "probe": "tests.benchmarks.bench_probe",
@@ -45,29 +47,6 @@ def machine() -> str:
         f"{cpu}, {os.cpu_count()} cores{mem_text}, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}"
     )
-
-
-def is_met(row: dict[str, Any]) -> bool | None:
-    """Met or not: the row's own "met", else read from its target ("<= 10 ms" compares ours,
-    ">= 1.0x" compares the ratio, a bare number is an upper bound on ours)."""
-    if isinstance(row.get("met"), bool):
-        return bool(row["met"])
-    target = row.get("target")
-    if isinstance(target, int | float):
-        target = f"<= {target}"
-    m = re.fullmatch(r"\s*(<=|>=|<|>)\s*([\d.]+)\s*(x?)\b.*", str(target or ""))
-    if not m:
-        return None
-    value = row.get("ratio") if m.group(3) == "x" else row.get("ours")
-    if not isinstance(value, int | float):
-        return None
-    bound = float(m.group(2))
-    return {
-        "<=": value <= bound,
-        ">=": value >= bound,
-        "<": value < bound,
-        ">": value > bound,
-    }[m.group(1)]
 
 
 def verdict(row: dict[str, Any]) -> str:

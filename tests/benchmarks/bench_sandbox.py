@@ -93,7 +93,7 @@ def _row(name: str, ours: float, peer: float, target: float, unit: str) -> dict[
 
 def _round_trip_rows(calls: int) -> list[dict[str, Any]]:
     """Through the `sandbox` command in its own process, with three completed imports on it."""
-    from tests.integration.conftest import client, spawn_sandbox
+    from tests.helpers.aws import client, spawn_sandbox
 
     sb = spawn_sandbox("--rate", "1e9")
     try:

@@ -241,7 +241,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    from tests.benchmarks.__main__ import is_met
+    from tests.benchmarks.targets import is_met
 
     quick = "--quick" in sys.argv
     for row in run(quick):

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 import tomli_w
 
-from tests.integration.conftest import (
+from tests.helpers.aws import (
     client,
     import_instance,
     prepare_upload,
     wait_task,
 )
-from tests.unit.test_profiles import BASE
-from tests.unit.test_profiles import CASES as PROFILE_CASES
+from tests.helpers.profiles import BASE
+from tests.helpers.profiles import CASES as PROFILE_CASES
 from tui.cli import main
 
 # ---------------------------------------------------------------------------------------------

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import make_source_raw
-from tests.integration.conftest import client, spawn_sandbox
-from tests.integration.test_run import cli, cli_env, reassemble, records, tasks_for, write_profile
-from tests.proxy import FaultyProxy
+from tests.helpers.aws import client, spawn_sandbox
+from tests.helpers.cli import cli, cli_env, reassemble, records, tasks_for, write_profile
+from tests.helpers.disks import make_source_raw
+from tests.helpers.proxy import FaultyProxy
 
 FAULTS = {
     "s3-put-5": "s3-put=0.05",

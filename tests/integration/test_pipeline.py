@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MIB, make_source_raw
-from tests.integration.conftest import CREDENTIALS
+from tests.helpers.aws import CREDENTIALS
+from tests.helpers.disks import MIB, make_source_raw
 from tui.core.aws import Target
 from tui.core.errors import RefusedError
 from tui.core.events import (

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.conftest import (
+from tests.helpers.aws import (
     Upload,
     cancel_quietly,
     client,

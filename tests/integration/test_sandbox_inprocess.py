@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from tests.integration.conftest import client
+from tests.helpers.aws import client
 from tui.core.errors import InputError
 from tui.core.session import Options, SandboxNotStarted, Session
 from tui.sandbox import start_from_env

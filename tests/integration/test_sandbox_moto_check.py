@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import (
+from tests.helpers.aws import (
     import_instance,
     prepare_upload,
     spawn_sandbox,

@@ -18,8 +18,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tests.conftest import TEST_CREDENTIALS, make_s3_client
-from tests.proxy import FaultyProxy
+from tests.helpers.aws import TEST_CREDENTIALS, make_s3_client
+from tests.helpers.proxy import FaultyProxy
 from tui.core.errors import AwsError, InputError, RefusedError
 from tui.core.manifest import Manifest, parse_manifest
 from tui.core.upload import (
@@ -203,7 +203,7 @@ def test_killed_process_then_resume(
             f"""
             import os, sys
             sys.path.insert(0, {str(Path(__file__).parents[2])!r})
-            from tests.conftest import make_s3_client
+            from tests.helpers.aws import make_s3_client
             from tui.core.upload import UploadOptions, upload_image
             done = []
             def on_part_done(i):

@@ -1,4 +1,5 @@
-"""The core is headless: importing every core module never imports textual."""
+"""Layering: the core is headless (importing every core module never imports textual), and
+the tests share helpers through tests/helpers, never by importing one another."""
 
 from __future__ import annotations
 
@@ -17,3 +18,26 @@ def test_core_never_imports_textual():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout) >= 8  # the modules really were imported
+
+
+def test_no_test_module_imports_another_test_module_or_a_conftest():
+    """What tests share lives in tests/helpers (or a package's own non-test module, such as
+    tests/ui/scenarios.py); conftest files hold fixtures and hooks only."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                last = name.rsplit(".", 1)[-1]
+                if name.startswith("tests.") and (last == "conftest" or last.startswith("test_")):
+                    bad.append(f"{path.relative_to(root)}:{node.lineno}: {name}")
+    assert not bad, bad

@@ -10,7 +10,7 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.test_profiles import BASE, LOCAL
+from tests.helpers.profiles import BASE, LOCAL
 from tui.core.errors import InputError
 from tui.core.profiles import Profile, parse_profile
 
