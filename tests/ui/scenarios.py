@@ -123,9 +123,6 @@ class FakeAccount(Account):
     def cancel(self, task_id: str, reason: str | None = None) -> None:
         self.cancelled.append(task_id)
 
-    def ensure_bucket(self, bucket: str) -> None:
-        pass
-
 
 @contextmanager
 def exclusive() -> Iterator[None]:
@@ -382,10 +379,8 @@ async def idle(pilot: Pilot[Any]) -> None:
 
 
 async def home_filled(pilot: Pilot[Any]) -> None:
-    from tui.app import RunState
-
     app = pilot.app
-    app.runs["3f2a9c1e"] = RunState("3f2a9c1e", "web-2012", task_id="import-i-000000a2")
+    app.state.new_run("3f2a9c1e", "web-2012").task_id = "import-i-000000a2"
     await settle(pilot)
     app.screen.reload()
     await settle(pilot)
@@ -504,17 +499,15 @@ async def preview_busy(pilot: Pilot[Any]) -> None:
 
 
 async def _submit(pilot: Pilot[Any], *events: Any) -> None:
-    from tui.app import RunState
     from tui.screens.submit import SubmitScreen
 
     await to_preview(pilot)
     app = pilot.app
-    state = RunState("3f2a9c1e", "web-2012")
-    app.runs[state.run_id] = state
-    await app.push_screen(SubmitScreen(state, follow=False))
+    run = app.state.new_run("3f2a9c1e", "web-2012")
+    await app.push_screen(SubmitScreen(run, follow=False))
     await settle(pilot)
     for event in events:
-        app.run_event(state, event)
+        app.run_event(run, event)
     await settle(pilot)
 
 

@@ -92,7 +92,7 @@ async def test_instance_types_filter_as_you_type(ui_home: None) -> None:
         await pilot.press("down", "enter")
         await S.settle(pilot)
         assert field.text == labels[0]
-        assert app.draft.get(f"{LS}.InstanceType") == labels[0]
+        assert app.state.draft.get(f"{LS}.InstanceType") == labels[0]
 
 
 async def test_disk_screen_probes_and_refuses_a_sparse_vmdk(ui_home: None) -> None:

@@ -95,7 +95,7 @@ async def test_an_uploaded_manifest_instead_of_a_disk_image(ui_home: None) -> No
         await pilot.click("#source-mode Tab#--content-tab-manifest")
         await S.settle(pilot)
         # One kind of source at a time: the typed path waits aside.
-        assert app.draft.get("source.path") is None
+        assert app.state.draft.get("source.path") is None
 
         # A plain-http URL to another host is refused next to the field.
         await S.type_into(pilot, "source.manifest_url", "http://example.com/disk.manifest.xml")
@@ -111,12 +111,12 @@ async def test_an_uploaded_manifest_instead_of_a_disk_image(ui_home: None) -> No
         # Back to the local tab and again: each kind keeps its own values.
         await pilot.click("#source-mode Tab#--content-tab-local")
         await S.settle(pilot)
-        assert app.draft.get("source.path") == image
-        assert app.draft.get("source.manifest_url") is None
+        assert app.state.draft.get("source.path") == image
+        assert app.state.draft.get("source.manifest_url") is None
         await pilot.click("#source-mode Tab#--content-tab-manifest")
         await S.settle(pilot)
-        assert app.draft.get("source.manifest_url") == MANIFEST_URL
-        assert app.draft.get("source.path") is None
+        assert app.state.draft.get("source.manifest_url") == MANIFEST_URL
+        assert app.state.draft.get("source.path") is None
 
         # Through the other steps to the preview.
         app.screen.set_focus(None)

@@ -50,7 +50,7 @@ async def test_walk_the_whole_wizard_against_the_sandbox(
             tree.select_node(node)
             await S.settle(pilot)
             await S.until(
-                pilot, lambda: app.draft.get("source.path") == str(S.DISKS / "win2012.vmdk")
+                pilot, lambda: app.state.draft.get("source.path") == str(S.DISKS / "win2012.vmdk")
             )
             await S.type_into(pilot, "source.bucket", "walk-bucket")
             await S.type_into(pilot, "source.key_prefix", "imports")
@@ -96,7 +96,7 @@ async def test_walk_the_whole_wizard_against_the_sandbox(
             # 5. submit, and watch the task complete in the table
             await pilot.press("u")
             await S.until(pilot, lambda: type(app.screen).__name__ == "TasksScreen", timeout=60)
-            run = next(iter(app.runs.values()))
+            run = next(iter(app.state.runs.values()))
             assert run.task_id
             table = app.screen.query_one(TaskTable)
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from tui.widgets.form import FormField
 
 
-class BaseScreen(Screen[Any]):
+class BaseScreen(Screen[None]):
     COMMANDS = {ScreenCommands}
 
     @property
@@ -59,7 +59,7 @@ class StepScreen(BaseScreen):
 
     @property
     def draft(self) -> Draft:
-        return self.wizard.draft
+        return self.wizard.state.draft
 
     def fields(self) -> list[FormField]:
         return list(self.query("FormField"))  # type: ignore[arg-type]
@@ -131,10 +131,7 @@ class StepScreen(BaseScreen):
                 timeout=4,
             )
             return
-        self.go_next()
-
-    def go_next(self) -> None:  # pragma: no cover - overridden
-        pass
+        self.wizard.next_step(self)
 
     @on(Button.Pressed, "#next")
     def _next_pressed(self) -> None:
@@ -145,7 +142,7 @@ class StepScreen(BaseScreen):
         self.action_back()
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.wizard.previous_step()
 
     def palette_commands(self) -> list[Command]:
         return [
