@@ -214,6 +214,13 @@ async def settle(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
+def screen_text(app: Any) -> str:
+    """The terminal's text as the user sees it now (from the app's own screenshot)."""
+    import html
+
+    return html.unescape(app.export_screenshot()).replace("\xa0", " ")
+
+
 async def until(pilot: Pilot[Any], check: Callable[[], Any], timeout: float = 30.0) -> None:
     """Let the app run until `check()` holds (a worker's result arrived), or fail the test."""
     import asyncio
