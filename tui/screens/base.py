@@ -3,7 +3,7 @@ and (for the wizard's steps) editing the draft through FormFields with errors sh
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -18,7 +18,7 @@ from tui.widgets.commands import Command, ScreenCommands
 if TYPE_CHECKING:
     from tui.app import WizardApp
     from tui.core.draft import Draft
-    from tui.widgets.form import FormField
+    from tui.widgets.form import FieldValue, FormField
 
 
 class BaseScreen(Screen[None]):
@@ -79,7 +79,7 @@ class StepScreen(BaseScreen):
         self.field_changed(event.field, event.value)
         self.show_errors()
 
-    def field_changed(self, field: FormField, value: Any) -> None:
+    def field_changed(self, field: FormField, value: FieldValue) -> None:
         """Hook for screens that react to a field (e.g. probe the image)."""
 
     def extra_errors(self) -> dict[str, str]:

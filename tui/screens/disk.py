@@ -286,7 +286,8 @@ class DiskScreen(StepScreen):
         self.show_errors()
         if self._next_when_probed:
             self._next_when_probed = False
-            super().action_next()
+            if self.is_current:  # not if the user left the step meanwhile
+                super().action_next()
 
     def extra_errors(self) -> dict[str, str]:
         """The image against the form: exists, importable, format and volume size agree."""

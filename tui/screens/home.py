@@ -211,7 +211,7 @@ class HomeScreen(BaseScreen):
         if name is not None:
             self._open(name)
 
-    @work(thread=True, exclusive=True, group="home-files", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="home-open", exit_on_error=False)
     def _open(self, name: str) -> None:
         from tui.core.draft import Draft
 
@@ -270,7 +270,8 @@ class HomeScreen(BaseScreen):
             PromptScreen(f"Rename {name} to", name, check=self._name_check(exclude=name)), done
         )
 
-    @work(thread=True, exclusive=True, group="home-files", exit_on_error=False)
+    # Not exclusive: a change of the files must never be dropped for the next one.
+    @work(thread=True, group="home-files", exit_on_error=False)
     def _copy(self, old: str, new: str, *, delete_old: bool) -> None:
         try:
             profile = self.store.load(old)
@@ -283,7 +284,8 @@ class HomeScreen(BaseScreen):
         done = f"{'Renamed' if delete_old else 'Duplicated'} {old} → {new}"
         self.app.call_from_thread(self._changed, done, new)
 
-    @work(thread=True, exclusive=True, group="home-files", exit_on_error=False)
+    # Not exclusive: a change of the files must never be dropped for the next one.
+    @work(thread=True, group="home-files", exit_on_error=False)
     def _delete(self, name: str) -> None:
         try:
             path = self.store.delete(name)

@@ -223,7 +223,7 @@ class PreviewScreen(BaseScreen):
             PromptScreen("Save as profile named", suggested, check=check, ok="Save"), named
         )
 
-    @work(thread=True, exclusive=True, group="preview-save", exit_on_error=False)
+    @work(thread=True, group="preview-save", exit_on_error=False)  # never dropped: not exclusive
     def _save(self, name: str) -> None:
         try:
             path = self.wizard.session.store.save(self.draft.profile(name), overwrite=True)
