@@ -1,6 +1,6 @@
 """The Textual wizard. `run_app(session)` is what `ec2-import-wizard` with no command calls.
 
-Import-light on purpose: the first screen paints before boto3, botocore or moto or the sandbox
+Import-light on purpose: the first screen paints before boto3, botocore, moto or the sandbox
 load (a test checks sys.modules). Everything that talks to AWS runs in thread workers through
 `tui.core.account.Account`; an import run is the shared `tui.core.pipeline.ImportRun`, driven
 here on the app (not a screen) so leaving the submit screen never orphans it.
