@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.ui import scenarios  # noqa: E402
+from tui.core.paths import HOME_ENV  # noqa: E402
 
 OUT = ROOT / "screenshots"
 
@@ -20,7 +23,12 @@ async def shoot(names: list[str]) -> None:
     for case in scenarios.cases():
         if names and case.name not in names:
             continue
-        with scenarios.applied(case) as app:
+        # A folder of its own for each screen, as the snapshot tests have.
+        with (
+            scenarios.own_folders() as folders,
+            mock.patch.dict(os.environ, {HOME_ENV: str(folders.home)}),
+            scenarios.applied(case, folders) as app,
+        ):
             async with app.run_test(size=scenarios.SIZE) as pilot:
                 await case.run(pilot)
                 await scenarios.settle(pilot)
@@ -32,5 +40,4 @@ async def shoot(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    with scenarios.exclusive():  # the UI tests use the same fixed folders
-        asyncio.run(shoot(sys.argv[1:]))
+    asyncio.run(shoot(sys.argv[1:]))

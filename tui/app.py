@@ -4,42 +4,36 @@ Import-light on purpose: the first screen paints before boto3, botocore, moto or
 load (a test checks sys.modules). Everything that talks to AWS runs in thread workers through
 `tui.core.account.Account`; an import run is the shared `tui.core.pipeline.ImportRun`, driven
 here on the app (not a screen) so leaving the submit screen never orphans it.
+
+The app is also the wizard's router: the order of the steps is stated once, in `wizard_steps`,
+and a step asks the app for the next one (`next_step`) instead of importing it. What the app
+tells its screens travels as the typed messages of `tui.messages`.
 """
 
 from __future__ import annotations
 
 import gc
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 
 from tui.core.account import Account
 from tui.core.aws import Target
 from tui.core.draft import Draft
 from tui.core.session import Session
+from tui.messages import AccountChanged, RunUpdated
+from tui.state import RunState, WizardState
 from tui.widgets.commands import AppCommands, Command
 
+if TYPE_CHECKING:
+    from tui.core.events import Event
+    from tui.core.profiles import Profile
+    from tui.screens.base import BaseScreen
+
 DEFAULT_POLL = 15.0
-
-
-@dataclass
-class RunState:
-    """What the app knows of one import run started from the wizard."""
-
-    run_id: str
-    profile_name: str
-    cancel: threading.Event = field(default_factory=threading.Event)
-    last_upload: Any = None  # the latest UploadEvent
-    task_id: str | None = None
-    instance_id: str | None = None
-    done: Any = None  # DoneEvent or ErrorEvent
-    log: list[str] = field(default_factory=list)
 
 
 def make_account(session: Session) -> Account:
@@ -49,6 +43,17 @@ def make_account(session: Session) -> Account:
         return session.target()
 
     return Account(target, session.label)
+
+
+def wizard_steps() -> tuple[type[BaseScreen], ...]:
+    """The wizard's steps, in order: the one place that says what comes after what. Imported
+    when the wizard starts, not with the first screen (the form widgets are heavy)."""
+    from tui.screens.disk import DiskScreen
+    from tui.screens.platform import PlatformScreen
+    from tui.screens.preview import PreviewScreen
+    from tui.screens.spec import SpecScreen
+
+    return (DiskScreen, SpecScreen, PlatformScreen, PreviewScreen)
 
 
 class WizardApp(App[int]):
@@ -79,9 +84,7 @@ class WizardApp(App[int]):
         self.poll = poll
         self.warm_up = warm_up
         self.start_dir = start_dir  # where the disk image tree starts (default: cwd)
-        self.draft = Draft()
-        self.runs: dict[str, RunState] = {}
-        self.finished_tasks: dict[str, str] = {}  # task id -> final state, as first seen
+        self.state = WizardState()
         self.sub_title = self.account.label
 
     @property
@@ -111,7 +114,7 @@ class WizardApp(App[int]):
 
     # navigation ----------------------------------------------------------------------------
 
-    def _pop_to(self, kind: type[Screen[Any]]) -> bool:
+    def _pop_to(self, kind: type[BaseScreen]) -> bool:
         """Pop screens until one of `kind` is on top; False if there is none."""
         if not any(isinstance(s, kind) for s in self.screen_stack):
             return False
@@ -127,14 +130,22 @@ class WizardApp(App[int]):
             self.screen.reload()
 
     def action_new_import(self, draft: Draft | None = None) -> None:
-        from tui.screens.disk import DiskScreen
-
-        self.draft = draft or Draft()
+        """The wizard's first step, on a new draft (or on a saved profile's)."""
+        self.state.draft = draft or Draft()
         self.action_profiles()
-        self.push_screen(DiskScreen())
+        self.push_screen(wizard_steps()[0]())
 
     def open_profile(self, draft: Draft) -> None:
         self.action_new_import(draft)
+
+    def next_step(self, current: BaseScreen) -> None:
+        """`current`, a step of the wizard, is done: show the step after it."""
+        steps = wizard_steps()
+        self.push_screen(steps[steps.index(type(current)) + 1]())
+
+    def previous_step(self) -> None:
+        """Back to the step before (the steps are stacked in order)."""
+        self.pop_screen()
 
     def action_tasks(self) -> None:
         from tui.screens.tasks import TasksScreen
@@ -153,8 +164,7 @@ class WizardApp(App[int]):
             self.sub_title = self.account.label
             self.notify(f"Now using {self.account.label}", title="Account")
             for screen in self.screen_stack:
-                if hasattr(screen, "account_changed"):
-                    screen.account_changed()
+                screen.post_message(AccountChanged())
 
         self.push_screen(AccountScreen(self.session), switched)
 
@@ -173,80 +183,65 @@ class WizardApp(App[int]):
 
     # import runs ---------------------------------------------------------------------------
 
-    def start_run(self, profile: Any, origin: Path | None) -> RunState:
-        """Start the shared pipeline in a thread; events come back to `run_event`."""
+    def submit(self, profile: Profile, origin: Path | None) -> RunState:
+        """Start an import run of `profile` and show its progress."""
+        from tui.screens.submit import SubmitScreen
+
+        run = self.start_run(profile, origin)
+        self.push_screen(SubmitScreen(run))
+        return run
+
+    def start_run(self, profile: Profile, origin: Path | None) -> RunState:
+        """Start the shared pipeline in a thread; its events come back to `run_event`."""
         from uuid import uuid4
 
-        state = RunState(run_id=f"pending-{uuid4().hex[:8]}", profile_name=profile.name)
-        self.runs[state.run_id] = state
-        self._run_worker(state, profile, origin)
-        return state
+        run = self.state.new_run(f"pending-{uuid4().hex[:8]}", profile.name)
+        self._run_worker(run, profile, origin)
+        return run
 
     @work(thread=True, group="runs", exit_on_error=False)
-    def _run_worker(self, state: RunState, profile: Any, origin: Path | None) -> None:
-        from tui.core.errors import WizardError
+    def _run_worker(self, run: RunState, profile: Profile, origin: Path | None) -> None:
         from tui.core.events import ErrorEvent
+
+        def on_event(event: Event) -> None:
+            self.call_from_thread(self.run_event, run, event)
 
         try:
             from tui.core.pipeline import ImportRun
             from tui.core.plan import plan_import
 
-            plan = plan_import(profile, origin)
-            if profile.source.bucket:
-                self.account.ensure_bucket(profile.source.bucket)
-            run = ImportRun(
-                plan,
+            importer = ImportRun(
+                plan_import(profile, origin),
                 self.account.target(),
                 poll=self.poll,
                 wait=True,
                 dry_run=bool(profile.request.DryRun),
-                on_event=lambda e: self.call_from_thread(self.run_event, state, e),
-                cancel=state.cancel,
+                on_event=on_event,
+                cancel=run.cancel,
             )
-            self.call_from_thread(self._rename_run, state, run.run_id)
-            run.run()
-        except Exception as exc:
-            if isinstance(exc, WizardError):
-                err = exc
-            else:
-                from tui.core.aws import map_error
+        except Exception as exc:  # no run yet (the image, the profile, the target): say why
+            on_event(ErrorEvent.from_exception(run.run_id, exc))
+            return
+        self.call_from_thread(self.state.rename_run, run, importer.run_id)
+        importer.run()  # never raises: a failure is its last event, an ErrorEvent
 
-                err = map_error(exc)
-            code = getattr(err, "code", None) or type(err).__name__
-            event = ErrorEvent(run_id=state.run_id, code=code, message=str(err))
-            self.call_from_thread(self.run_event, state, event)
+    def run_event(self, run: RunState, event: Event) -> None:
+        """One event of a run, on the UI thread: the run takes it in, then every screen."""
+        from tui.core.events import DoneEvent, ErrorEvent
 
-    def _rename_run(self, state: RunState, run_id: str) -> None:
-        self.runs.pop(state.run_id, None)
-        state.run_id = run_id
-        self.runs[run_id] = state
-
-    def run_event(self, state: RunState, event: Any) -> None:
-        name = getattr(event, "name", "")
-        if name == "upload":
-            state.last_upload = event
-        elif name == "submitted":
-            state.task_id = event.conversion_task_id
-            state.instance_id = event.instance_id
-        elif name in ("done", "error"):
-            state.done = event
-            if name == "error":
-                self.notify(event.message, title="Import failed", severity="error", timeout=10)
-            elif event.conversion_task_id and event.state in ("completed", "cancelled"):
-                self.task_finished(event.conversion_task_id, event.state, event.message)
-        from tui.console import describe  # the CLI's own words for each event
-
-        state.log.extend(describe(event).splitlines())
+        run.apply(event)
+        match event:
+            case ErrorEvent(message=message):
+                self.notify(message, title="Import failed", severity="error", timeout=10)
+            case DoneEvent(conversion_task_id=str() as task_id, state="completed" | "cancelled"):
+                self.task_finished(task_id, event.state, event.message)
         for screen in self.screen_stack:
-            handler = getattr(screen, "run_event", None)
-            if handler is not None:
-                handler(state, event)
+            screen.post_message(RunUpdated(run, event))
 
     def task_finished(self, task_id: str, state: str, message: str = "") -> None:
         """One notification per task, whoever sees the change first (pipeline or table)."""
-        if task_id in self.finished_tasks:
+        if not self.state.task_finished(task_id, state):
             return
-        self.finished_tasks[task_id] = state
         if state == "completed":
             self.notify(f"{task_id} completed", title="Conversion task", timeout=8)
         else:
@@ -258,26 +253,16 @@ class WizardApp(App[int]):
             )
 
     def ours(self) -> dict[str, str]:
-        """task id -> "profile · run" for tasks this machine started (journal + this session)."""
-        marks: dict[str, str] = {}
-        try:
-            from tui.core.journal import list_runs
-
-            for rec in list_runs(sandbox=self.sandbox):
-                if rec.task_id:
-                    marks[rec.task_id] = f"{rec.profile_name} · {rec.short_id}"
-        except Exception:  # the journal is optional: no marks rather than no table
-            pass
-        for state in self.runs.values():
-            if state.task_id:
-                marks[state.task_id] = f"{state.profile_name} · {state.run_id[:8]}"
-        return marks
+        """task id -> "profile · run" for the tasks this machine started (reads the journal)."""
+        return self.state.ours(sandbox=self.sandbox)
 
 
-def run_app(session: Session, **run_options: Any) -> int:
+def run_app(
+    session: Session, *, headless: bool = False, size: tuple[int, int] | None = None
+) -> int:
     # Everything imported so far (Textual, Rich, the app) lives as long as the process. Frozen,
     # it is skipped by the collector's full passes: without this, the one that falls during
     # start-up scans all of it and delays the first screen by about 30 ms.
     gc.freeze()
-    code = WizardApp(session).run(**run_options)
+    code = WizardApp(session).run(headless=headless, size=size)
     return int(code or 0)

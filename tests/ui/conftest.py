@@ -7,18 +7,20 @@ from collections.abc import Iterator
 import pytest
 
 from tests.ui import scenarios
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _fixed_folders_are_ours() -> Iterator[None]:
-    with scenarios.exclusive():
-        yield
+from tui.core.paths import HOME_ENV
 
 
 @pytest.fixture
-def ui_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fresh fixed folders, and EC2_IMPORT_WIZARD_HOME pointing at them for this test only."""
-    monkeypatch.setenv("EC2_IMPORT_WIZARD_HOME", str(scenarios.HOME))
-    scenarios.prepare()
-    yield
-    scenarios.GATE.set()
+def ui_folders(monkeypatch: pytest.MonkeyPatch) -> Iterator[scenarios.Folders]:
+    """A folder of this test's own, EC2_IMPORT_WIZARD_HOME pointing into it for this test."""
+    with scenarios.own_folders() as folders:
+        monkeypatch.setenv(HOME_ENV, str(folders.home))
+        yield folders
+        scenarios.GATE.set()
+
+
+@pytest.fixture
+def ui_home(ui_folders: scenarios.Folders) -> scenarios.Folders:
+    """The test's folder, prepared: two saved profiles and the disk images."""
+    scenarios.prepare(ui_folders)
+    return ui_folders

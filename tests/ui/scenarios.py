@@ -1,16 +1,21 @@
 """Deterministic scenarios for the UI tests, the snapshots and the screenshots script: a canned
-account, fixed folders and fixed disk images, and one function per screen state.
+account, a folder of each run's own with fixed disk images, and one function per screen state.
 
-Paths are fixed (not pytest's tmp_path) because they are painted on screen; `exclusive()` makes
-two runs on one machine (tests, screenshots) wait for each other instead of sharing them.
+Each test (and each screenshot) gets its own folder, so runs never share files. Its paths are
+painted on screen, though: the folder's path is exactly as long as DISPLAY_ROOT, and the app's
+screenshots name it DISPLAY_ROOT. Same length, so every line wraps and truncates as it did on
+screen; only the random folder name is replaced.
 """
 
 from __future__ import annotations
 
-import os
+import inspect
+import re
 import shutil
 import subprocess
+import tempfile
 import threading
+import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,18 +24,48 @@ from typing import Any
 
 from textual.pilot import Pilot
 
+from tui.app import WizardApp
 from tui.cli import build_parser, session_from
 from tui.core.account import Account, SecurityGroup, Subnet
 from tui.core.aws import Target
 from tui.core.session import Session
 from tui.core.tasks import TaskView
 
-ROOT = Path("/tmp/ec2iw-ui")
-HOME = ROOT / "home"
-DISKS = ROOT / "disks"
+DISPLAY_ROOT = "/tmp/ec2iw-ui"  # what screenshots show for a run's own folder
 SIZE = (120, 36)
 
 Scenario = Callable[[Pilot[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Folders:
+    """A run's own folder: the wizard's home (profiles, journal) and the disk images."""
+
+    root: Path
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def profiles(self) -> Path:
+        return self.home / "profiles"
+
+    @property
+    def disks(self) -> Path:
+        return self.root / "disks"
+
+
+@contextmanager
+def own_folders() -> Iterator[Folders]:
+    """A new, empty folder for one run, removed afterwards. Not pytest's tmp_path: its path
+    must be as long as DISPLAY_ROOT (/tmp and 8 random characters)."""
+    root = Path(tempfile.mkdtemp(prefix="", dir="/tmp"))
+    assert len(str(root)) == len(DISPLAY_ROOT), root
+    try:
+        yield Folders(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def task_item(
@@ -78,10 +113,13 @@ class FakeAccount(Account):
         *,
         fail: bool = False,
         gate: threading.Event | None = None,
+        label: str = "SANDBOX · us-east-1",
+        buckets: tuple[str, ...] = ("amzn-s3-demo-bucket", "imports-bucket"),
     ):
         target = Target(region="us-east-1", endpoint_url="http://127.0.0.1:1", sandbox=True)
-        super().__init__(lambda: target, "SANDBOX · us-east-1")
-        self._tasks = sample_tasks() if tasks is None else tasks
+        super().__init__(lambda: target, label)
+        self.listed = sample_tasks() if tasks is None else tasks  # what tasks() returns
+        self.bucket_names = buckets
         self.fail = fail
         self.gate = gate  # calls wait on it: "busy" states, released when the test ends
         self.cancelled: list[str] = []
@@ -114,63 +152,46 @@ class FakeAccount(Account):
 
     def buckets(self) -> list[str]:
         self._check()
-        return ["amzn-s3-demo-bucket", "imports-bucket"]
+        return list(self.bucket_names)
 
     def tasks(self) -> list[TaskView]:
         self._check()
-        return list(self._tasks)
+        return list(self.listed)
 
     def cancel(self, task_id: str, reason: str | None = None) -> None:
         self.cancelled.append(task_id)
-
-    def ensure_bucket(self, bucket: str) -> None:
-        pass
-
-
-@contextmanager
-def exclusive() -> Iterator[None]:
-    """Hold the fixed folders for this process until the block ends (other runs wait)."""
-    import fcntl
-
-    with open(Path(f"{ROOT}.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def make_session(*args: str) -> Session:
     return session_from(build_parser().parse_args(list(args)))
 
 
-def prepare(profiles: bool = True) -> None:
-    """Fresh fixed folders: state home (profiles), disk images made by qemu-img."""
-    if ROOT.exists():
-        shutil.rmtree(ROOT)
-    (HOME / "profiles").mkdir(parents=True)
-    DISKS.mkdir(parents=True)
+def prepare(folders: Folders, profiles: bool = True) -> None:
+    """Fresh folders: the wizard's home (with two saved profiles), disk images by qemu-img."""
+    for sub in (folders.home, folders.disks):
+        shutil.rmtree(sub, ignore_errors=True)
+    folders.profiles.mkdir(parents=True)
+    folders.disks.mkdir(parents=True)
     qemu = shutil.which("qemu-img")
     assert qemu, "qemu-img is needed for the UI tests"
 
     def create(name: str, *opts: str) -> None:
-        subprocess.run([qemu, "create", "-q", *opts, str(DISKS / name), "64M"], check=True)
+        subprocess.run([qemu, "create", "-q", *opts, str(folders.disks / name), "64M"], check=True)
 
     create("win2012.vmdk", "-f", "vmdk", "-o", "subformat=streamOptimized")
     create("win2008-sparse.vmdk", "-f", "vmdk")
     create("win2016.vhd", "-f", "vpc")
     create("server.qcow2", "-f", "qcow2")
-    (DISKS / "notes.txt").write_text("not a disk image\n")
-    os.environ["EC2_IMPORT_WIZARD_HOME"] = str(HOME)
+    (folders.disks / "notes.txt").write_text("not a disk image\n")
     if profiles:
-        from tui.core.profiles import parse_profile
+        from tui.core.profiles import ProfileStore, parse_profile
 
-        store = make_session().store
+        store = ProfileStore(folders.profiles)
         for name, itype in (("web-2012", "m5.large"), ("sql-2016", "r5.xlarge")):
             text = (
                 f'name = "{name}"\ndescription = "Windows {name[-4:]} from the lab"\n'
                 f'[aws]\nregion = "us-east-1"\n'
-                f'[source]\npath = "{DISKS / "win2012.vmdk"}"\nbucket = "imports-bucket"\n'
+                f'[source]\npath = "{folders.disks / "win2012.vmdk"}"\nbucket = "imports-bucket"\n'
                 f'[request]\nPlatform = "Windows"\n'
                 f'[request.LaunchSpecification]\nArchitecture = "x86_64"\n'
                 f'InstanceType = "{itype}"\n'
@@ -178,17 +199,52 @@ def prepare(profiles: bool = True) -> None:
             store.save(parse_profile(text, name))
 
 
-def make_app(*, account: Account | None = None, sandbox: bool = True) -> Any:
-    from tui.app import WizardApp
+class ScenarioApp(WizardApp):
+    """The wizard, as the scenarios run it in a folder of their own: its screenshots show that
+    folder as DISPLAY_ROOT, and leaving it lets calls held on the gate go on."""
 
+    CSS_PATH = str(Path(inspect.getfile(WizardApp)).with_name("app.tcss"))  # not ours: the app's
+
+    def __init__(self, session: Session, folders: Folders, **kw: Any):
+        super().__init__(session, **kw)
+        self.folders = folders
+
+    def export_screenshot(self, *, title: str | None = None, simplify: bool = False) -> str:
+        svg = super().export_screenshot(title=title, simplify=simplify)
+        root = str(self.folders.root)
+        if root not in svg:
+            return svg
+        # Rich names the SVG's classes after a hash of what it drew, the random folder name
+        # included: rename them after what is shown, so a screen gives the same file each run.
+        svg = svg.replace(root, DISPLAY_ROOT)
+        unique = re.compile(r"\bterminal-\d+")
+        stable = "terminal-" + str(zlib.adler32(unique.sub("terminal", svg).encode()))
+        return unique.sub(stable, svg)
+
+    def exit(self, *args: Any, **kw: Any) -> None:
+        GATE.set()  # the screenshot is taken: let held workers end so the app can close
+        super().exit(*args, **kw)
+
+
+def make_app(
+    folders: Folders, *, account: Account | None = None, sandbox: bool = True
+) -> ScenarioApp:
     session = make_session("--sandbox") if sandbox else make_session("--region", "us-east-1")
-    return WizardApp(
+    return ScenarioApp(
         session,
+        folders,
         account=account or FakeAccount(),
         blink=False,
         warm_up=False,
-        start_dir=DISKS,
+        start_dir=folders.disks,
     )
+
+
+def disks(pilot: Pilot[Any]) -> Path:
+    """The disk images of the scenario's app."""
+    app = pilot.app
+    assert isinstance(app, ScenarioApp)
+    return app.folders.disks
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,6 +271,39 @@ async def settle(pilot: Pilot[Any]) -> None:
         await pilot.pause()
     await pilot.pause()
     await pilot.pause()
+
+
+def screen_text(app: Any) -> str:
+    """The terminal's text as the user sees it now, a line per row (from the app's own
+    screenshot: each <text> of the SVG is a run of one style, at its row's y)."""
+    import html
+
+    rows: dict[float, list[str]] = {}
+    for y, text in re.findall(
+        r'<text [^>]*?y="([\d.]+)"[^>]*>(.*?)</text>', app.export_screenshot()
+    ):
+        rows.setdefault(float(y), []).append(html.unescape(text).replace("\xa0", " "))
+    return "\n".join("".join(parts) for _, parts in sorted(rows.items()))
+
+
+def toasts(app: Any) -> list[str]:
+    """The notifications on screen now, as the user reads them ("title\nmessage"); the app
+    must run with them shown (`run_test(notifications=True)`)."""
+    return [str(toast.render()) for toast in app.screen.query("Toast")]
+
+
+def offered(widget: Any) -> list[str]:
+    """The choices a Select or a field's pick-list shows when it opens, as labelled."""
+    from textual.widgets import OptionList
+
+    return [str(option.prompt) for option in widget.query_one(OptionList).options]
+
+
+def picks(field: Any) -> list[str]:
+    """The values a field's pick-list puts in the field (each choice's value, not its label)."""
+    from textual.widgets import OptionList
+
+    return [option.id or "" for option in field.query_one(OptionList).options]
 
 
 async def until(pilot: Pilot[Any], check: Callable[[], Any], timeout: float = 30.0) -> None:
@@ -279,7 +368,7 @@ async def to_disk(pilot: Pilot[Any]) -> None:
 
 async def fill_disk(pilot: Pilot[Any]) -> None:
     await to_disk(pilot)
-    await type_into(pilot, "source.path", str(DISKS / "win2012.vmdk"))
+    await type_into(pilot, "source.path", str(disks(pilot) / "win2012.vmdk"))
     await type_into(pilot, "source.bucket", "imports-bucket")
     await type_into(pilot, "source.key_prefix", "imports/")
     pilot.app.screen.query_one("#f-source-bucket .field-control").focus()
@@ -344,33 +433,25 @@ class Case:
     run: Scenario
     account: Callable[[], Account] = FakeAccount
     profiles: bool = True
-    setup: Callable[[], None] | None = None
+    setup: Callable[[Folders], None] | None = None
     patches: tuple[tuple[Any, str], ...] = ()  # (owner, attribute) to hold on GATE
     hold: bool = False  # hold the gate from the start
 
 
 @contextmanager
-def applied(case: Case) -> Iterator[Any]:
+def applied(case: Case, folders: Folders) -> Iterator[ScenarioApp]:
     """Prepare the folders, hold the patched calls on GATE, and build the app."""
     GATE.set()
-    prepare(profiles=case.profiles)
+    prepare(folders, profiles=case.profiles)
     if case.hold:
         hold()
     if case.setup:
-        case.setup()
+        case.setup(folders)
     saved = [(owner, attr, getattr(owner, attr)) for owner, attr in case.patches]
     for owner, attr, fn in saved:
         setattr(owner, attr, gated(fn))
-    app = make_app(account=case.account())
-    exit_app = app.exit
-
-    def release_then_exit(*args: Any, **kw: Any) -> None:
-        GATE.set()  # the screenshot is taken: let held workers end so the app can close
-        exit_app(*args, **kw)
-
-    app.exit = release_then_exit  # type: ignore[method-assign]
     try:
-        yield app
+        yield make_app(folders, account=case.account())
     finally:
         GATE.set()
         for owner, attr, fn in saved:
@@ -382,10 +463,8 @@ async def idle(pilot: Pilot[Any]) -> None:
 
 
 async def home_filled(pilot: Pilot[Any]) -> None:
-    from tui.app import RunState
-
     app = pilot.app
-    app.runs["3f2a9c1e"] = RunState("3f2a9c1e", "web-2012", task_id="import-i-000000a2")
+    app.state.new_run("3f2a9c1e", "web-2012").task_id = "import-i-000000a2"
     await settle(pilot)
     app.screen.reload()
     await settle(pilot)
@@ -393,8 +472,8 @@ async def home_filled(pilot: Pilot[Any]) -> None:
     await settle(pilot)
 
 
-def broken_profile() -> None:
-    (HOME / "profiles" / "broken.toml").write_text(
+def broken_profile(folders: Folders) -> None:
+    (folders.profiles / "broken.toml").write_text(
         'name = "broken"\n[source]\npath = "x.vmdk"\nbucket = "b"\n[request]\nPlatform = "Linux"\n'
     )
 
@@ -415,7 +494,7 @@ async def home_error(pilot: Pilot[Any]) -> None:
 
 async def disk_error(pilot: Pilot[Any]) -> None:
     await to_disk(pilot)
-    await type_into(pilot, "source.path", str(DISKS / "win2008-sparse.vmdk"))
+    await type_into(pilot, "source.path", str(disks(pilot) / "win2008-sparse.vmdk"))
     await type_into(pilot, "source.bucket", "Bad_Bucket")
     await type_into(pilot, "source.volume_size", "0")
     await pilot.press("ctrl+n")
@@ -424,7 +503,7 @@ async def disk_error(pilot: Pilot[Any]) -> None:
 
 async def disk_busy(pilot: Pilot[Any]) -> None:
     await to_disk(pilot)
-    await type_into(pilot, "source.path", str(DISKS / "win2016.vhd"))
+    await type_into(pilot, "source.path", str(disks(pilot) / "win2016.vhd"))
     await pilot.pause(0.4)  # the probe is debounced
 
 
@@ -490,7 +569,7 @@ async def preview_manifest(pilot: Pilot[Any]) -> None:
 
 async def preview_error(pilot: Pilot[Any]) -> None:
     await fill_platform(pilot)
-    (DISKS / "win2012.vmdk").unlink()  # the image went away after step 1
+    (disks(pilot) / "win2012.vmdk").unlink()  # the image went away after step 1
     await pilot.press("ctrl+n")
     await settle(pilot)
 
@@ -504,24 +583,23 @@ async def preview_busy(pilot: Pilot[Any]) -> None:
 
 
 async def _submit(pilot: Pilot[Any], *events: Any) -> None:
-    from tui.app import RunState
     from tui.screens.submit import SubmitScreen
 
     await to_preview(pilot)
     app = pilot.app
-    state = RunState("3f2a9c1e", "web-2012")
-    app.runs[state.run_id] = state
-    await app.push_screen(SubmitScreen(state, follow=False))
+    run = app.state.new_run("3f2a9c1e", "web-2012")
+    await app.push_screen(SubmitScreen(run, follow=False))
     await settle(pilot)
     for event in events:
-        app.run_event(state, event)
+        app.run_event(run, event)
     await settle(pilot)
 
 
-def _probe_event() -> Any:
+def _probe_event(pilot: Pilot[Any]) -> Any:
     from tui.core.events import ProbeEvent
 
-    return ProbeEvent("3f2a9c1e", str(DISKS / "win2012.vmdk"), "VMDK", 65536, 67108864, 1)
+    image = str(disks(pilot) / "win2012.vmdk")
+    return ProbeEvent("3f2a9c1e", image, "VMDK", 65536, 67108864, 1)
 
 
 async def submit_default(pilot: Pilot[Any]) -> None:
@@ -532,7 +610,7 @@ async def submit_busy(pilot: Pilot[Any]) -> None:
     from tui.core.events import UploadEvent
 
     up = UploadEvent("3f2a9c1e", 3, 7, 31_457_280, 73_400_320, 5_242_880.0, 8.0)
-    await _submit(pilot, _probe_event(), up)
+    await _submit(pilot, _probe_event(pilot), up)
 
 
 async def submit_filled(pilot: Pilot[Any]) -> None:
@@ -540,7 +618,7 @@ async def submit_filled(pilot: Pilot[Any]) -> None:
 
     await _submit(
         pilot,
-        _probe_event(),
+        _probe_event(pilot),
         UploadedEvent(
             "3f2a9c1e",
             "imports-bucket",
@@ -560,7 +638,7 @@ async def submit_error(pilot: Pilot[Any]) -> None:
 
     await _submit(
         pilot,
-        _probe_event(),
+        _probe_event(pilot),
         ErrorEvent("3f2a9c1e", "AccessDenied", "Access Denied (s3:PutObject on imports-bucket)", 3),
     )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,6 +27,7 @@ def test_app_module_imports_no_aws_libraries() -> None:
         "import sys, json\n"
         "import tui.app, tui.screens.home, tui.screens.disk, tui.screens.spec\n"
         "import tui.screens.platform, tui.screens.preview, tui.screens.submit, tui.screens.tasks\n"
+        "import tui.state, tui.messages, tui.widgets.task_table, tui.widgets.textual_adapter\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('boto3', 'botocore', 'moto', 's3transfer') or m.startswith('tui.sandbox'))\n"
         "print(json.dumps(bad))\n"
@@ -60,9 +63,9 @@ def test_draft_errors_are_keyed_by_field_path() -> None:
     assert "bucket" in d.errors()["source"]
 
 
-async def test_errors_appear_next_to_the_field_as_you_type(ui_home: None) -> None:
-    app = S.make_app()
-    async with app.run_test(size=S.SIZE) as pilot:
+async def test_errors_appear_next_to_the_field_as_you_type(ui_home: S.Folders) -> None:
+    app = S.make_app(ui_home)
+    async with app.run_test(size=S.SIZE, notifications=True) as pilot:
         await S.to_spec(pilot)
         await S.type_into(pilot, f"{LS}.SubnetId", "subnet-0a1b2c3d")
         await S.type_into(pilot, f"{LS}.PrivateIpAddress", "10.0.2.9")
@@ -75,47 +78,45 @@ async def test_errors_appear_next_to_the_field_as_you_type(ui_home: None) -> Non
         assert itype.error is not None and "did you mean 'm5.large'" in itype.error
         await pilot.press("ctrl+n")  # refused: stays here
         await S.settle(pilot)
-        assert type(app.screen).__name__ == "SpecScreen"
+        assert app.screen.sub_title == "2/4 Launch specification"
+        assert S.toasts(app) == ["1 field to fix before going on"]  # the instance type
 
 
-async def test_instance_types_filter_as_you_type(ui_home: None) -> None:
-    from textual.widgets import OptionList
-
-    app = S.make_app()
+async def test_instance_types_filter_as_you_type(ui_home: S.Folders) -> None:
+    app = S.make_app(ui_home)
     async with app.run_test(size=S.SIZE) as pilot:
         await S.to_spec(pilot)
         await S.type_into(pilot, f"{LS}.InstanceType", "m5.2x", keys=True)
         field = app.screen.query_one(f"#f-{LS.replace('.', '-')}-InstanceType", FormField)
-        picker = field.query_one(OptionList)
-        labels = [str(picker.get_option_at_index(i).prompt) for i in range(picker.option_count)]
+        labels = S.offered(field)
         assert "m5.2xlarge" in labels and all("m5.2x" in x for x in labels)
         await pilot.press("down", "enter")
         await S.settle(pilot)
         assert field.text == labels[0]
-        assert app.draft.get(f"{LS}.InstanceType") == labels[0]
+        assert app.state.draft.get(f"{LS}.InstanceType") == labels[0]
 
 
-async def test_disk_screen_probes_and_refuses_a_sparse_vmdk(ui_home: None) -> None:
-    app = S.make_app()
+async def test_disk_screen_probes_and_refuses_a_sparse_vmdk(ui_home: S.Folders) -> None:
+    app = S.make_app(ui_home)
     async with app.run_test(size=S.SIZE) as pilot:
         await S.to_disk(pilot)
-        await S.type_into(pilot, "source.path", str(S.DISKS / "win2008-sparse.vmdk"))
+        await S.type_into(pilot, "source.path", str(ui_home.disks / "win2008-sparse.vmdk"))
         await pilot.pause(0.4)
         await S.settle(pilot)
         path = app.screen.query_one("#f-source-path", FormField)
         assert path.error is not None and "stream" in path.error.lower()
-        await S.type_into(pilot, "source.path", str(S.DISKS / "win2012.vmdk"))
+        await S.type_into(pilot, "source.path", str(ui_home.disks / "win2012.vmdk"))
         await S.type_into(pilot, "source.bucket", "imports-bucket")
         await pilot.pause(0.4)
         await S.settle(pilot)
         assert path.error is None
         await pilot.press("ctrl+n")
         await S.settle(pilot)
-        assert type(app.screen).__name__ == "SpecScreen"
+        assert app.screen.sub_title == "2/4 Launch specification"
 
 
-async def test_profiles_duplicate_rename_delete(ui_home: None) -> None:
-    app = S.make_app()
+async def test_profiles_duplicate_rename_delete(ui_home: S.Folders) -> None:
+    app = S.make_app(ui_home)
     store = app.session.store
     async with app.run_test(size=S.SIZE) as pilot:
         await S.settle(pilot)
@@ -148,8 +149,8 @@ async def test_profiles_duplicate_rename_delete(ui_home: None) -> None:
         assert "sql-2016-b" not in store.names()
 
 
-async def test_open_profile_fills_the_wizard(ui_home: None) -> None:
-    app = S.make_app()
+async def test_open_profile_fills_the_wizard(ui_home: S.Folders) -> None:
+    app = S.make_app(ui_home)
     async with app.run_test(size=S.SIZE) as pilot:
         await S.settle(pilot)
         await pilot.press("down", "enter")  # web-2012
@@ -165,8 +166,8 @@ def _view(n: int, state: str, message: str = "") -> TaskView:
     return TaskView.from_api(S.task_item(n, state, message))
 
 
-async def test_task_table_updates_by_diff_and_keeps_the_cursor(ui_home: None) -> None:
-    app = S.make_app()
+async def test_task_table_updates_by_diff_and_keeps_the_cursor(ui_home: S.Folders) -> None:
+    app = S.make_app(ui_home)
     async with app.run_test(size=S.SIZE) as pilot:
         await S.to_tasks(pilot)
         table = app.screen.query_one(TaskTable)
@@ -192,10 +193,10 @@ async def test_task_table_updates_by_diff_and_keeps_the_cursor(ui_home: None) ->
         assert [str(k.value) for k in table.rows] == [tasks[0].task_id]
 
 
-async def test_tasks_notify_on_completion_and_cancel_asks_first(ui_home: None) -> None:
+async def test_tasks_notify_on_completion_and_cancel_asks_first(ui_home: S.Folders) -> None:
     account = S.FakeAccount(tasks=[_view(1, "active", "Progress: 90%")])
-    app = S.make_app(account=account)
-    async with app.run_test(size=S.SIZE) as pilot:
+    app = S.make_app(ui_home, account=account)
+    async with app.run_test(size=S.SIZE, notifications=True) as pilot:
         await S.to_tasks(pilot)
         await pilot.press("c")
         await S.settle(pilot)
@@ -207,15 +208,15 @@ async def test_tasks_notify_on_completion_and_cancel_asks_first(ui_home: None) -
         await pilot.click("#yes")
         await S.settle(pilot)
         assert account.cancelled == [_view(1, "active").task_id]
-        account._tasks = [_view(1, "completed")]
+        account.listed = [_view(1, "completed")]
         await pilot.press("ctrl+r")
         await S.settle(pilot)
-        messages = [n.message for n in app._notifications]
-        assert any("completed" in m for m in messages)
+        done = f"Conversion task\n{_view(1, 'completed').task_id} completed"
+        await S.until(pilot, lambda: done in S.toasts(app))
 
 
-async def test_palette_has_commands_for_every_screen(ui_home: None) -> None:
-    app = S.make_app()
+async def test_palette_has_commands_for_every_screen(ui_home: S.Folders) -> None:
+    app = S.make_app(ui_home)
     async with app.run_test(size=S.SIZE) as pilot:
         await S.settle(pilot)
         names = [c[0] for c in app.palette_commands()]
@@ -226,3 +227,111 @@ async def test_palette_has_commands_for_every_screen(ui_home: None) -> None:
         assert "Save as profile" in [c[0] for c in preview.palette_commands()]
         bindings = [b for _, b, *_ in app.active_bindings.values()]
         assert all(b.id for b in bindings if b.show and b.key not in ("ctrl+p",))
+
+
+async def test_profile_files_and_the_probe_are_read_off_the_ui_thread(
+    ui_home: S.Folders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Duplicate, rename, delete, save as, and Next on an image not yet probed: each file
+    access happens in a worker, never on the thread that draws the screen."""
+    import tui.screens.disk
+    from tui.core.profiles import ProfileStore
+
+    ui_thread = threading.get_ident()
+    calls: list[tuple[str, bool]] = []  # (what, on the UI thread)
+
+    def watched(what: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kw: Any) -> Any:
+            calls.append((what, threading.get_ident() == ui_thread))
+            return fn(*args, **kw)
+
+        return call
+
+    for name in ("load", "save", "delete"):
+        monkeypatch.setattr(ProfileStore, name, watched(name, getattr(ProfileStore, name)))
+    monkeypatch.setattr(
+        tui.screens.disk, "probe_path", watched("probe", tui.screens.disk.probe_path)
+    )
+    app = S.make_app(ui_home)
+    async with app.run_test(size=S.SIZE) as pilot:
+        await S.settle(pilot)
+        for key in ("d", "enter", "r"):  # duplicate as sql-2016-copy, then rename it
+            await pilot.press(key)
+            await S.settle(pilot)
+        app.screen.query_one(Input).value = "sql-2016-b"
+        await pilot.press("enter")
+        await S.settle(pilot)
+        await pilot.press("x")
+        await S.settle(pilot)
+        await pilot.click("#yes")
+        await S.settle(pilot)
+        assert set(app.session.store.names()) == {"sql-2016", "web-2012"}
+
+        await S.to_disk(pilot)
+        await S.type_into(pilot, "source.bucket", "imports-bucket")
+        image = app.screen.query_one("#f-source-path .field-control", Input)
+        image.value = str(ui_home.disks / "win2012.vmdk")
+        await pilot.pause()
+        await pilot.press("ctrl+n")  # at once: the probe's pause after typing is not over
+        await S.settle(pilot)
+        assert app.screen.sub_title == "2/4 Launch specification"
+
+        await S.choose(pilot, f"{LS}.Architecture", "x86_64")
+        await S.type_into(pilot, f"{LS}.InstanceType", "m5.large")
+        app.screen.set_focus(None)
+        for _ in range(2):
+            await pilot.press("ctrl+n")
+            await S.settle(pilot)
+        preview: Any = app.screen
+        await S.until(pilot, lambda: preview.preview is not None)
+        await pilot.press("s")
+        await S.settle(pilot)
+        await pilot.press("enter")  # saved under the suggested name
+        await S.settle(pilot)
+        assert "win2012" in app.session.store.names()
+    assert {what for what, _ in calls} == {"load", "save", "delete", "probe"}
+    assert [call for call in calls if call[1]] == []
+
+
+async def test_run_events_reach_the_app_and_the_screens(ui_home: S.Folders) -> None:
+    """The pipeline's typed events: the run takes them in, the app notifies, and the home
+    screen's recent runs follow (a handler registered by type: none, no row)."""
+    from tui.core.events import DoneEvent, SubmittedEvent
+
+    def runs(app: Any) -> list[tuple[str, ...]]:
+        table = app.screen.query_one("#runs")
+        return [tuple(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
+
+    app = S.make_app(ui_home)
+    async with app.run_test(size=S.SIZE, notifications=True) as pilot:
+        await S.settle(pilot)
+        assert runs(app) == [("", "(no runs yet)", "", "", "")]
+        run = app.state.new_run("5d6e7f80-0000-4000-8000-000000000009", "web-2012")
+        app.run_event(run, SubmittedEvent(run.run_id, "import-i-0000beef", "i-0000beef"))
+        await S.until(
+            pilot,
+            lambda: runs(app)[0][:4] == ("5d6e7f80", "web-2012", "running", "import-i-0000beef"),
+        )
+        app.run_event(run, DoneEvent(run.run_id, "completed", "import-i-0000beef", "i-0000beef"))
+        await S.until(pilot, lambda: runs(app)[0][2] == "completed")
+        assert "Conversion task\nimport-i-0000beef completed" in S.toasts(app)
+        assert run.task_id == "import-i-0000beef" and run.status == "completed"
+
+
+async def test_a_run_that_cannot_start_says_why(ui_home: S.Folders) -> None:
+    """A failure before the pipeline runs (here the image is gone) is one ErrorEvent, shown
+    like the pipeline's own."""
+    from tui.core.profiles import ProfileStore
+
+    app = S.make_app(ui_home)
+    async with app.run_test(size=S.SIZE, notifications=True) as pilot:
+        await S.settle(pilot)
+        profile = ProfileStore(ui_home.profiles).load("web-2012")
+        (ui_home.disks / "win2012.vmdk").unlink()
+        run = app.submit(profile, None)
+        await S.until(pilot, lambda: run.done is not None)
+        await S.settle(pilot)
+        assert app.screen.sub_title == "Submit"
+        shown = S.screen_text(app)
+        assert "Failed: InputError:" in shown and "win2012.vmdk" in shown
+        assert any(toast.startswith("Import failed\n") for toast in S.toasts(app))

@@ -39,16 +39,16 @@ def aws_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-async def test_switch_aws_profile_and_region(ui_home: None, aws_config: None) -> None:
-    app = S.make_app(sandbox=False)
-    async with app.run_test(size=S.SIZE) as pilot:
+async def test_switch_aws_profile_and_region(ui_home: S.Folders, aws_config: None) -> None:
+    app = S.make_app(ui_home, sandbox=False)
+    async with app.run_test(size=S.SIZE, notifications=True) as pilot:
         await S.settle(pilot)
         assert "us-east-1" in context_label(app)
 
         # Cancel changes nothing.
         await pilot.press("a")
         await S.settle(pilot)
-        assert type(app.screen).__name__ == "AccountScreen"
+        assert app.screen.query("#aws-profile")  # the account dialog
         await pilot.click("#cancel")
         await S.settle(pilot)
         assert (app.session.aws_profile, app.session.region) == (None, "us-east-1")
@@ -56,24 +56,24 @@ async def test_switch_aws_profile_and_region(ui_home: None, aws_config: None) ->
         # The named profiles come from the AWS config; pick one and a region, then switch.
         await pilot.press("a")
         profiles = app.screen.query_one("#aws-profile", Select)
-        await S.until(pilot, lambda: len(profiles._options) > 1)
-        names = [str(prompt) for prompt, _ in profiles._options[1:]]
-        assert {"lab", "prod"} <= set(names)
+        await S.until(pilot, lambda: len(S.offered(profiles)) > 1)
+        assert S.offered(profiles)[0] == "(default credential chain)"
+        assert {"lab", "prod"} <= set(S.offered(profiles)[1:])
         profiles.value = "lab"
         app.screen.query_one("#region", Select).value = "eu-west-1"
         await S.settle(pilot)
         await pilot.click("#ok")
         await S.settle(pilot)
 
-        assert type(app.screen).__name__ == "HomeScreen"
+        assert app.screen.query("#profiles")  # back home
         assert (app.session.aws_profile, app.session.region) == ("lab", "eu-west-1")
         assert app.sub_title == app.account.label == "lab · eu-west-1"
         assert "lab · eu-west-1" in context_label(app)  # the home screen follows at once
-        assert any("lab · eu-west-1" in str(n.message) for n in app._notifications)
+        assert "Account\nNow using lab · eu-west-1" in S.toasts(app)
 
 
-async def test_the_sandbox_has_regions_only(ui_home: None) -> None:
-    app = S.make_app(sandbox=True)
+async def test_the_sandbox_has_regions_only(ui_home: S.Folders) -> None:
+    app = S.make_app(ui_home, sandbox=True)
     async with app.run_test(size=S.SIZE) as pilot:
         await S.settle(pilot)
         await pilot.press("a")
@@ -86,16 +86,53 @@ async def test_the_sandbox_has_regions_only(ui_home: None) -> None:
         assert app.account.label.startswith("SANDBOX · eu-west-1")
 
 
-async def test_an_uploaded_manifest_instead_of_a_disk_image(ui_home: None) -> None:
-    app = S.make_app()
+async def test_an_account_switch_reaches_every_screen_on_the_stack(
+    ui_home: S.Folders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Home, disk and tasks screens each register for AccountChanged: after a switch, each
+    shows what the new account has (a screen that stopped listening keeps the old)."""
+    import tui.app
+    from tui.core.tasks import TaskView
+
+    other = TaskView.from_api(S.task_item(0xE1, "active", "Pending"))
+
+    def other_account(session: Any) -> S.FakeAccount:
+        return S.FakeAccount(tasks=[other], label=session.label, buckets=("eu-images",))
+
+    monkeypatch.setattr(tui.app, "make_account", other_account)
+    app = S.make_app(ui_home)
     async with app.run_test(size=S.SIZE) as pilot:
         await S.to_disk(pilot)
-        image = str(S.DISKS / "win2012.vmdk")
+        bucket = app.screen.query_one("#f-source-bucket", FormField)
+        assert S.picks(bucket) == ["amzn-s3-demo-bucket", "imports-bucket"]
+        app.action_tasks()
+        await S.settle(pilot)
+        table = app.screen.query_one("#task-table")
+        assert table.row_count == len(S.sample_tasks())
+        app.action_switch_account()
+        await S.settle(pilot)
+        app.screen.query_one("#region", Select).value = "eu-west-1"
+        await pilot.click("#ok")
+        await S.settle(pilot)
+
+        assert app.screen.sub_title == "Conversion tasks"
+        # At once, not at the next poll (5 s away).
+        assert [str(k.value) for k in table.rows] == [other.task_id]
+        assert S.picks(bucket) == ["eu-images"]
+        home = next(screen for screen in app.screen_stack if screen.query("#context-label"))
+        assert "SANDBOX · eu-west-1" in str(home.query_one("#context-label", Label).render())
+
+
+async def test_an_uploaded_manifest_instead_of_a_disk_image(ui_home: S.Folders) -> None:
+    app = S.make_app(ui_home)
+    async with app.run_test(size=S.SIZE) as pilot:
+        await S.to_disk(pilot)
+        image = str(ui_home.disks / "win2012.vmdk")
         await S.type_into(pilot, "source.path", image)
         await pilot.click("#source-mode Tab#--content-tab-manifest")
         await S.settle(pilot)
         # One kind of source at a time: the typed path waits aside.
-        assert app.draft.get("source.path") is None
+        assert app.state.draft.get("source.path") is None
 
         # A plain-http URL to another host is refused next to the field.
         await S.type_into(pilot, "source.manifest_url", "http://example.com/disk.manifest.xml")
@@ -111,18 +148,18 @@ async def test_an_uploaded_manifest_instead_of_a_disk_image(ui_home: None) -> No
         # Back to the local tab and again: each kind keeps its own values.
         await pilot.click("#source-mode Tab#--content-tab-local")
         await S.settle(pilot)
-        assert app.draft.get("source.path") == image
-        assert app.draft.get("source.manifest_url") is None
+        assert app.state.draft.get("source.path") == image
+        assert app.state.draft.get("source.manifest_url") is None
         await pilot.click("#source-mode Tab#--content-tab-manifest")
         await S.settle(pilot)
-        assert app.draft.get("source.manifest_url") == MANIFEST_URL
-        assert app.draft.get("source.path") is None
+        assert app.state.draft.get("source.manifest_url") == MANIFEST_URL
+        assert app.state.draft.get("source.path") is None
 
         # Through the other steps to the preview.
         app.screen.set_focus(None)
         await pilot.press("ctrl+n")
         await S.settle(pilot)
-        assert type(app.screen).__name__ == "SpecScreen"
+        assert app.screen.sub_title == "2/4 Launch specification"
         await S.choose(pilot, f"{LS}.Architecture", "x86_64")
         await S.type_into(pilot, f"{LS}.InstanceType", "m5.large")
         app.screen.set_focus(None)
@@ -131,7 +168,7 @@ async def test_an_uploaded_manifest_instead_of_a_disk_image(ui_home: None) -> No
         await pilot.press("ctrl+n")
         await S.settle(pilot)
         preview: Any = app.screen
-        assert type(preview).__name__ == "PreviewScreen"
+        assert preview.sub_title == "4/4 Preview"
         await S.until(pilot, lambda: preview.preview is not None)
 
         lines = preview.texts["lines"]
@@ -168,7 +205,7 @@ def test_the_task_detail_redacts_the_presigned_manifest_url() -> None:
     assert FAKE_SIGNATURE not in shown and "Credential=EXAMPLE" not in shown
 
 
-async def test_saved_profiles_list_an_uploaded_manifest_redacted(ui_home: None) -> None:
+async def test_saved_profiles_list_an_uploaded_manifest_redacted(ui_home: S.Folders) -> None:
     from tui.core.profiles import parse_profile
 
     # Short enough that the query falls inside the column's 60 characters.
@@ -181,7 +218,7 @@ async def test_saved_profiles_list_an_uploaded_manifest_redacted(ui_home: None) 
         '[request.LaunchSpecification]\nInstanceType = "m5.large"\n'
     )
     S.make_session().store.save(parse_profile(text, "uploaded"))
-    app = S.make_app()
+    app = S.make_app(ui_home)
     async with app.run_test(size=S.SIZE) as pilot:
         table = app.screen.query_one("#profiles")
         await S.until(pilot, lambda: "uploaded" in [k.value for k in table.rows])

@@ -20,14 +20,16 @@ def shown(app: Any) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("sandbox", [False, True])
-async def test_recent_runs_keep_sandbox_and_account_apart(ui_home: None, sandbox: bool) -> None:
+async def test_recent_runs_keep_sandbox_and_account_apart(
+    ui_home: S.Folders, sandbox: bool
+) -> None:
     journal = Journal()
     for run_id, name, in_sandbox in (
         ("aaaaaaaa-0000-4000-8000-000000000001", "real-import", False),
         ("bbbbbbbb-0000-4000-8000-000000000002", "played", True),
     ):
         journal.save(RunRecord(run_id, name, {}, None, "us-east-1", sandbox=in_sandbox))
-    app = S.make_app(sandbox=sandbox)
+    app = S.make_app(ui_home, sandbox=sandbox)
     async with app.run_test(size=S.SIZE) as pilot:
         await S.until(pilot, lambda: bool(shown(app)))
         assert [profile for profile, _ in shown(app)] == (
@@ -35,7 +37,7 @@ async def test_recent_runs_keep_sandbox_and_account_apart(ui_home: None, sandbox
         )
 
 
-async def test_recent_runs_follow_what_the_task_table_saw(ui_home: None) -> None:
+async def test_recent_runs_follow_what_the_task_table_saw(ui_home: S.Folders) -> None:
     """The table may see a task complete up to one pipeline poll before the run records it."""
     Journal().save(
         RunRecord(
@@ -49,7 +51,7 @@ async def test_recent_runs_follow_what_the_task_table_saw(ui_home: None) -> None
             state="submitted",
         )
     )
-    app = S.make_app()
+    app = S.make_app(ui_home)
     async with app.run_test(size=S.SIZE) as pilot:
         await S.until(pilot, lambda: shown(app) == [("web-2012", "submitted")])
         app.task_finished("import-i-000000a1", "completed")

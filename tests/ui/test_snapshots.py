@@ -1,7 +1,8 @@
 """Every screen in its default, filled, error and busy states at 120x36 (pytest-textual-snapshot).
 
-Deterministic by construction: a canned account, fixed folders and file names, no blinking
-cursor, no clock; busy states hold their worker on a gate until the screenshot is taken.
+Deterministic by construction: a canned account, fixed file names in a folder of the test's own
+(painted as /tmp/ec2iw-ui, see tests/ui/scenarios.py), no blinking cursor, no clock; busy states
+hold their worker on a gate until the screenshot is taken.
 Update with `pytest tests/ui --snapshot-update` and look at every changed SVG before committing.
 """
 
@@ -11,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.ui.scenarios import SIZE, Case, applied, cases
+from tests.ui.scenarios import SIZE, Case, Folders, applied, cases
 
 
 @pytest.mark.parametrize("case", cases(), ids=lambda c: c.name)
-def test_screen(case: Case, snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EC2_IMPORT_WIZARD_HOME", "/tmp/ec2iw-ui/home")
-    with applied(case) as app:
+def test_screen(case: Case, snap_compare: Any, ui_folders: Folders) -> None:
+    with applied(case, ui_folders) as app:
         assert snap_compare(app, terminal_size=SIZE, run_before=case.run)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 
@@ -31,9 +32,11 @@ def drawn(table: TaskTable) -> list[list[tuple[str, Any]]]:
     return [[(seg.text, seg.style) for seg in strip] for strip in lines]
 
 
-async def check(app: Tables, pilot: Any, tasks: list[TaskView], marks: dict[str, str]) -> None:
-    """The live table (caches warm) draws exactly what a new table with the same rows does,
-    focused and not (focus changes every row's colours)."""
+async def check(
+    app: Tables, pilot: Any, tasks: list[TaskView], marks: dict[str, str], sorts: list[str]
+) -> None:
+    """The live table (caches warm) draws exactly what a new table with the same rows (and the
+    same header clicks, `sorts`) does, focused and not (focus changes every row's colours)."""
     live = app.query_one("#live", TaskTable)
     app.set_focus(None)
     await pilot.pause()
@@ -42,10 +45,8 @@ async def check(app: Tables, pilot: Any, tasks: list[TaskView], marks: dict[str,
     fresh = TaskTable()
     await app.mount(fresh, before=live)
     fresh.apply(tasks, marks)
-    if live._sort is not None:
-        fresh.sort_by(live._sort[0])
-        if live._sort[1]:
-            fresh.sort_by(live._sort[0])
+    for key in sorts:
+        fresh.sort_by(key)
     fresh.move_cursor(row=live.cursor_row, animate=False)
     await pilot.pause()
     fresh.scroll_to(y=live.scroll_y, animate=False, immediate=True)
@@ -68,7 +69,8 @@ async def test_cached_rows_draw_what_a_fresh_table_draws() -> None:
         tasks = [view(n) for n in range(1, 41)]
         live.apply(tasks, {})
         live.move_cursor(row=20)
-        await check(app, pilot, tasks, {})
+        sorts: list[str] = []  # the headers clicked on the live table, in order
+        await check(app, pilot, tasks, {}, sorts)
 
         # progress on a few rows, one of them under the cursor
         tasks = [
@@ -77,48 +79,57 @@ async def test_cached_rows_draw_what_a_fresh_table_draws() -> None:
         ]
         tasks[20] = view(21, "active", "Progress: 77%")
         live.apply(tasks, {})
-        await check(app, pilot, tasks, {})
+        await check(app, pilot, tasks, {}, sorts)
 
         # rows go away above the cursor, one comes back with other values
         tasks = [t for t in tasks if t.task_id not in (view(2).task_id, view(7).task_id)]
         live.apply(tasks, {})
-        await check(app, pilot, tasks, {})
+        await check(app, pilot, tasks, {}, sorts)
         tasks.append(view(2, "completed"))
         marks = {view(2).task_id: "win2012 · 1a2b3c4d"}
         live.apply(tasks, marks)
-        await check(app, pilot, tasks, marks)
+        await check(app, pilot, tasks, marks, sorts)
 
         # sorted by state, then a state changes: rows move, so each cell's row index moves
         live.sort_by("state")
-        await check(app, pilot, tasks, marks)
+        sorts.append("state")
+        await check(app, pilot, tasks, marks, sorts)
         tasks[10] = view(12, "cancelled", "ClientError: the manifest expired")
         live.apply(tasks, marks)
-        await check(app, pilot, tasks, marks)
+        await check(app, pilot, tasks, marks, sorts)
         live.sort_by("state")  # reversed
-        await check(app, pilot, tasks, marks)
+        sorts.append("state")
+        await check(app, pilot, tasks, marks, sorts)
 
         # the cursor moves and the filter narrows the rows
         live.move_cursor(row=3)
-        await check(app, pilot, tasks, marks)
+        await check(app, pilot, tasks, marks, sorts)
         live.apply(tasks, marks, "cancel")
-        await check(app, pilot, [t for t in tasks if "cancel" in t.state + t.message], marks)
+        narrowed = [t for t in tasks if "cancel" in t.state + t.message]
+        await check(app, pilot, narrowed, marks, sorts)
 
 
 async def test_a_failed_update_never_leaves_refreshes_held_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """apply() holds the table's refreshes back until its end: after an update that failed
+    half-way, later changes must still reach the screen."""
     from tui.widgets import task_table
 
     app = Tables()
     async with app.run_test(size=(120, 36)) as pilot:
         live = app.query_one("#live", TaskTable)
-        live.apply([view(n) for n in range(1, 6)], {})
+        tasks = [view(n) for n in range(1, 6)]
+        live.apply(tasks, {})
         await pilot.pause()
 
         def broken(key: str, value: str) -> Any:
             raise RuntimeError("rendering failed")
 
-        monkeypatch.setattr(task_table, "styled", broken)
-        with pytest.raises(RuntimeError):
-            live.apply([view(n, "active", "Progress: 50%") for n in range(1, 6)], {})
-        assert live._deferred is None  # later refreshes go through again
+        with monkeypatch.context() as patch:
+            patch.setattr(task_table, "styled", broken)
+            with pytest.raises(RuntimeError):
+                live.apply([view(n, "active", "Progress: 50%") for n in range(1, 6)], {})
+        live.update_cell(tasks[0].task_id, "message", Text("Recovered after the failure"))
+        await pilot.pause()
+        assert "Recovered after the failure" in S.screen_text(app)

@@ -23,7 +23,7 @@ pytest.importorskip("moto")
 
 
 def cli(*args: str) -> str:
-    env = {**os.environ, "EC2_IMPORT_WIZARD_HOME": str(S.HOME)}
+    env = dict(os.environ)  # the test's EC2_IMPORT_WIZARD_HOME included
     out = subprocess.run(
         [sys.executable, "-m", "tui", *args], capture_output=True, text=True, env=env, timeout=60
     )
@@ -32,13 +32,13 @@ def cli(*args: str) -> str:
 
 
 async def test_walk_the_whole_wizard_against_the_sandbox(
-    ui_home: None, monkeypatch: pytest.MonkeyPatch
+    ui_home: S.Folders, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EC2_IMPORT_WIZARD_SANDBOX_RATE", str(256 * 1024 * 1024))
     session = S.make_session("--sandbox")
-    app = WizardApp(session, blink=False, warm_up=False, start_dir=S.DISKS, poll=0.5)
+    app = WizardApp(session, blink=False, warm_up=False, start_dir=ui_home.disks, poll=0.5)
     try:
-        async with app.run_test(size=S.SIZE) as pilot:
+        async with app.run_test(size=S.SIZE, notifications=True) as pilot:
             await S.settle(pilot)
             await pilot.press("n")
             await S.settle(pilot)
@@ -49,23 +49,22 @@ async def test_walk_the_whole_wizard_against_the_sandbox(
             node = next(n for n in tree.root.children if str(n.label) == "win2012.vmdk")
             tree.select_node(node)
             await S.settle(pilot)
-            await S.until(
-                pilot, lambda: app.draft.get("source.path") == str(S.DISKS / "win2012.vmdk")
-            )
+            image = str(ui_home.disks / "win2012.vmdk")
+            await S.until(pilot, lambda: app.state.draft.get("source.path") == image)
             await S.type_into(pilot, "source.bucket", "walk-bucket")
             await S.type_into(pilot, "source.key_prefix", "imports")
             await pilot.pause(0.4)
             await S.settle(pilot)
             await pilot.press("ctrl+n")
             await S.settle(pilot)
-            assert type(app.screen).__name__ == "SpecScreen"
+            assert app.screen.sub_title == "2/4 Launch specification"
 
             # 2. the launch specification, the zone from the sandbox's own list
             zone_field = app.screen.query_one(
                 f"#f-{LS.replace('.', '-')}-Placement-AvailabilityZone", FormField
             )
-            await S.until(pilot, lambda: bool(zone_field._options), timeout=60)
-            zone = zone_field._options[0][0]
+            await S.until(pilot, lambda: bool(S.picks(zone_field)), timeout=60)
+            zone = S.picks(zone_field)[0]
             await S.choose(pilot, f"{LS}.Architecture", "x86_64")
             await S.type_into(pilot, f"{LS}.InstanceType", "m5.large")
             await S.type_into(pilot, f"{LS}.Placement.AvailabilityZone", zone)
@@ -87,7 +86,7 @@ async def test_walk_the_whole_wizard_against_the_sandbox(
             prompt.value = "walk"
             await pilot.press("enter")
             await S.settle(pilot)
-            saved = S.HOME / "profiles" / "walk.toml"
+            saved = ui_home.profiles / "walk.toml"
             assert saved.is_file()
             assert cli("preview", "walk") == shown + "\n"
             assert cli("profiles", "show", "walk") == saved.read_text()
@@ -95,17 +94,19 @@ async def test_walk_the_whole_wizard_against_the_sandbox(
 
             # 5. submit, and watch the task complete in the table
             await pilot.press("u")
-            await S.until(pilot, lambda: type(app.screen).__name__ == "TasksScreen", timeout=60)
-            run = next(iter(app.runs.values()))
+            await S.until(pilot, lambda: app.screen.sub_title == "Conversion tasks", timeout=60)
+            run = next(iter(app.state.runs.values()))
             assert run.task_id
             table = app.screen.query_one(TaskTable)
 
+            task_id = run.task_id
+
             def completed() -> bool:
-                row = table._rows.get(run.task_id or "")
-                return row is not None and row[1] == "completed"
+                shown = task_id in table.rows and str(table.get_cell(task_id, "state"))
+                return shown == "completed"
 
             await S.until(pilot, completed, timeout=90)
-            assert table._rows[run.task_id][-1].startswith("walk · ")  # ours, marked
-            assert any("completed" in n.message for n in app._notifications)
+            assert str(table.get_cell(task_id, "ours")).startswith("walk · ")  # ours, marked
+            assert f"Conversion task\n{task_id} completed" in S.toasts(app)
     finally:
         session.close()

@@ -148,17 +148,6 @@ class Account:
         bucket, key = cleanup.upload_location(record, task)
         return cleanup.delete(self.client("s3"), bucket, key)
 
-    def ensure_bucket(self, bucket: str) -> None:
-        """The sandbox starts empty: create the profile's bucket there (never on real AWS)."""
-        target = self.target()
-        if not getattr(target, "sandbox", False):
-            return
-        if bucket not in self.buckets():
-            kw: dict[str, Any] = {"Bucket": bucket}
-            if target.region != "us-east-1":
-                kw["CreateBucketConfiguration"] = {"LocationConstraint": target.region}
-            self._call("s3", "create_bucket", **kw)
-
 
 def aws_profiles() -> list[str]:
     """Named profiles of ~/.aws/config and credentials."""

@@ -3,7 +3,7 @@ and (for the wizard's steps) editing the draft through FormFields with errors sh
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -18,10 +18,10 @@ from tui.widgets.commands import Command, ScreenCommands
 if TYPE_CHECKING:
     from tui.app import WizardApp
     from tui.core.draft import Draft
-    from tui.widgets.form import FormField
+    from tui.widgets.form import FieldValue, FormField
 
 
-class BaseScreen(Screen[Any]):
+class BaseScreen(Screen[None]):
     COMMANDS = {ScreenCommands}
 
     @property
@@ -59,7 +59,7 @@ class StepScreen(BaseScreen):
 
     @property
     def draft(self) -> Draft:
-        return self.wizard.draft
+        return self.wizard.state.draft
 
     def fields(self) -> list[FormField]:
         return list(self.query("FormField"))  # type: ignore[arg-type]
@@ -79,7 +79,7 @@ class StepScreen(BaseScreen):
         self.field_changed(event.field, event.value)
         self.show_errors()
 
-    def field_changed(self, field: FormField, value: Any) -> None:
+    def field_changed(self, field: FormField, value: FieldValue) -> None:
         """Hook for screens that react to a field (e.g. probe the image)."""
 
     def extra_errors(self) -> dict[str, str]:
@@ -131,10 +131,7 @@ class StepScreen(BaseScreen):
                 timeout=4,
             )
             return
-        self.go_next()
-
-    def go_next(self) -> None:  # pragma: no cover - overridden
-        pass
+        self.wizard.next_step(self)
 
     @on(Button.Pressed, "#next")
     def _next_pressed(self) -> None:
@@ -145,7 +142,7 @@ class StepScreen(BaseScreen):
         self.action_back()
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.wizard.previous_step()
 
     def palette_commands(self) -> list[Command]:
         return [

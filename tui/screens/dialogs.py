@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -13,14 +13,24 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
 if TYPE_CHECKING:
+    from tui.app import WizardApp
     from tui.core.session import Session
 
 
-class Dialog(ModalScreen[Any]):
+Result = TypeVar("Result")
+
+
+class Dialog(ModalScreen[Result | None]):
+    """A modal question; escape dismisses it with None."""
+
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel")]
 
+    @property
+    def wizard(self) -> WizardApp:
+        return self.app  # type: ignore[return-value]
+
     def on_mount(self) -> None:
-        if not getattr(self.app, "blink", True):
+        if not self.wizard.blink:
             for widget in self.query(Input):
                 widget.cursor_blink = False
 
@@ -28,7 +38,7 @@ class Dialog(ModalScreen[Any]):
         self.dismiss(None)
 
 
-class ConfirmScreen(Dialog):
+class ConfirmScreen(Dialog[bool]):
     """Yes or no; `danger` paints the yes button red."""
 
     def __init__(self, message: str, *, yes: str = "Yes", danger: bool = False):
@@ -55,7 +65,7 @@ class ConfirmScreen(Dialog):
         self.dismiss(False)
 
 
-class PromptScreen(Dialog):
+class PromptScreen(Dialog[str]):
     """Ask for one line; `check` returns an error message or None."""
 
     def __init__(
@@ -109,7 +119,7 @@ class PromptScreen(Dialog):
         self.dismiss(None)
 
 
-class AccountScreen(Dialog):
+class AccountScreen(Dialog[tuple[str | None, str | None]]):
     """Switch the named AWS profile and the region (the sandbox has regions only)."""
 
     def __init__(self, session: Session):

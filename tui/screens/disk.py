@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,13 +15,17 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.suggester import Suggester
 from textual.timer import Timer
-from textual.widgets import Button, DirectoryTree, Label, TabbedContent, TabPane
+from textual.widgets import Button, DirectoryTree, Input, Label, TabbedContent, TabPane
 
 from tui.core.units import counted
+from tui.messages import AccountChanged
 from tui.screens.base import StepScreen
 from tui.widgets.commands import Command
-from tui.widgets.form import Form, FormField
+from tui.widgets.form import FieldValue, Form, FormField
 from tui.widgets.probe import ProbePanel
+
+if TYPE_CHECKING:
+    from tui.core.disk import ProbeResult
 
 # Shown in the tree: what EC2 takes, and what people try (the probe then says how to convert).
 DISK_SUFFIXES = frozenset({".vmdk", ".vhd", ".raw", ".img", ".bin", ".vhdx", ".qcow2", ".ova"})
@@ -101,14 +105,15 @@ class DiskScreen(StepScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._probe: tuple[str, Any] | None = None  # (path, ProbeResult or error text)
+        self._probe: tuple[str, ProbeResult | str] | None = None  # (path, result or why not)
         self._probe_timer: Timer | None = None
-        self._stash: dict[str, Any] = {}
+        self._next_when_probed = False  # Next was asked for before the probe's result came
+        self._stash: dict[str, FieldValue] = {}
 
     def compose(self) -> ComposeResult:
         yield from self.header()
-        start = getattr(self.wizard, "start_dir", None) or Path.cwd()
-        image = self.wizard.draft.image_path()
+        start = self.wizard.start_dir or Path.cwd()
+        image = self.draft.image_path()
         if image is not None and image.parent.is_dir():
             start = image.parent
         with Horizontal(id="disk"):
@@ -174,8 +179,7 @@ class DiskScreen(StepScreen):
 
     def on_mount(self) -> None:
         self.query_one("#tree", DiskTree).show_root = True
-        path_input = self.query_one("#f-source-path .field-control")
-        path_input.suggester = PathSuggester()  # type: ignore[attr-defined]
+        self.query_one("#f-source-path .field-control", Input).suggester = PathSuggester()
         if self.draft.get("source.manifest_url"):
             self.query_one("#source-mode", TabbedContent).active = "manifest"
         if self.draft.get("source.path"):
@@ -183,7 +187,8 @@ class DiskScreen(StepScreen):
         self.query_one("#f-source-bucket", FormField).set_hint("loading buckets from the account …")
         self._load_buckets()
 
-    def account_changed(self) -> None:
+    @on(AccountChanged)
+    def _account_changed(self) -> None:
         self._load_buckets()
 
     # pick-list of buckets ----------------------------------------------------------------
@@ -236,12 +241,12 @@ class DiskScreen(StepScreen):
     def _file_selected(self, event: DirectoryTree.FileSelected) -> None:
         self.query_one("#source-mode", TabbedContent).active = "local"
         field = self.query_one("#f-source-path", FormField)
-        path = str(event.path)
-        control = field.query_one(".field-control")
-        control.value = path  # type: ignore[attr-defined]  # posts Changed like typing does
+        # Posts Changed like typing does.
+        field.query_one(".field-control", Input).value = str(event.path)
 
-    def field_changed(self, field: FormField, value: Any) -> None:
+    def field_changed(self, field: FormField, value: FieldValue) -> None:
         if field.path == "source.path":
+            self._next_when_probed = False  # a Next pressed for another path
             self._schedule_probe(0.25)
 
     def _schedule_probe(self, delay: float) -> None:
@@ -266,7 +271,7 @@ class DiskScreen(StepScreen):
         result = probe_path(path)
         self.app.call_from_thread(self._probed, path, result)
 
-    def _probed(self, path: str, result: Any) -> None:
+    def _probed(self, path: str, result: ProbeResult | str) -> None:
         if path != self.draft.get("source.path"):
             return  # the user typed on meanwhile
         self._probe = (path, result)
@@ -279,6 +284,10 @@ class DiskScreen(StepScreen):
                 f"suggested: {result.volume_size_gib} GiB (never less)"
             )
         self.show_errors()
+        if self._next_when_probed:
+            self._next_when_probed = False
+            if self.is_current:  # not if the user left the step meanwhile
+                super().action_next()
 
     def extra_errors(self) -> dict[str, str]:
         """The image against the form: exists, importable, format and volume size agree."""
@@ -336,23 +345,24 @@ class DiskScreen(StepScreen):
 
     def _use_demo(self, path: Path) -> None:
         self.query_one("#source-mode", TabbedContent).active = "local"
-        self.query_one("#f-source-path .field-control").value = str(path)  # type: ignore[attr-defined]
-        bucket = self.query_one("#f-source-bucket .field-control")
-        if not bucket.value:  # type: ignore[attr-defined]
-            bucket.value = DEMO_BUCKET  # type: ignore[attr-defined]
+        self.query_one("#f-source-path .field-control", Input).value = str(path)
+        bucket = self.query_one("#f-source-bucket .field-control", Input)
+        if not bucket.value:
+            bucket.value = DEMO_BUCKET
 
     # navigation ----------------------------------------------------------------------------
 
     def action_next(self) -> None:
         path = self.draft.get("source.path")
         if self.mode == "local" and path and (self._probe is None or self._probe[0] != path):
-            self._probe = (path, probe_path(path))  # reads headers only: quick
+            # The image is not probed yet (the user was quick): probe it now, go on after.
+            if self._probe_timer is not None:
+                self._probe_timer.stop()
+            self._next_when_probed = True
+            self.query_one("#probe", ProbePanel).show_busy(path)
+            self._run_probe(path)
+            return
         super().action_next()
-
-    def go_next(self) -> None:
-        from tui.screens.spec import SpecScreen
-
-        self.app.push_screen(SpecScreen())
 
     def palette_commands(self) -> list[Command]:
         commands = super().palette_commands()
@@ -363,8 +373,8 @@ class DiskScreen(StepScreen):
         return commands
 
 
-def probe_path(path: str) -> Any:
-    """ProbeResult, or a one-line reason the file cannot be probed."""
+def probe_path(path: str) -> ProbeResult | str:
+    """What the image is, or a one-line reason the file cannot be probed."""
     from tui.core.disk import probe
 
     p = Path(path).expanduser()

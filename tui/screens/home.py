@@ -6,7 +6,8 @@ botocore's model, so details arrive from a worker a moment later.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -15,10 +16,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Label
 
+from tui.messages import AccountChanged, RunUpdated
 from tui.screens.base import BaseScreen
 from tui.widgets.commands import Command
 
 if TYPE_CHECKING:
+    from tui.core.draft import Draft
     from tui.core.profiles import ProfileStore
 
 
@@ -71,7 +74,7 @@ class HomeScreen(BaseScreen):
             ("Updated", 20),
         ):
             runs.add_column(label, key=label.lower(), width=width)
-        self.account_changed()
+        self._show_account()
         profiles.focus()
 
     def on_screen_resume(self) -> None:
@@ -79,16 +82,16 @@ class HomeScreen(BaseScreen):
         # import pydantic and read files, and a thread holding the GIL delays the first paint.
         self.call_after_refresh(self.reload)
 
-    def account_changed(self) -> None:
-        self.query_one("#context-label", Label).update(self._context_text())
-
-    def _context_text(self) -> str:
-        return f"Account: [b]{self.wizard.account.label}[/b]"
+    @on(AccountChanged)
+    def _show_account(self) -> None:
+        self.query_one("#context-label", Label).update(
+            f"Account: [b]{self.wizard.account.label}[/b]"
+        )
 
     def reload(self, select: str | None = None) -> None:
         """Names and details come from a worker: reading profiles loads pydantic and botocore's
         model, which the first paint must not wait for."""
-        self.account_changed()
+        self._show_account()
         # A reload on resume (a dialog closed) must not lose the row a rename asked for.
         self._select = select or self._select
         self._load_details(self._select or self.selected())
@@ -138,7 +141,8 @@ class HomeScreen(BaseScreen):
         except Exception:  # journal not there or unreadable: show what this session knows
             records = []
         # The task table may see a task end before the run's own poll writes it down.
-        finished = dict(self.wizard.finished_tasks)
+        session_runs = list(self.wizard.state.runs.values())
+        finished = dict(self.wizard.state.finished_tasks)
         for rec in records[:20]:  # newest first
             state: str = rec.state
             if rec.task_id in finished and not rec.final:
@@ -146,15 +150,19 @@ class HomeScreen(BaseScreen):
             updated = rec.updated_at[:19].replace("T", " ")
             rows.append((rec.short_id, rec.profile_name, state, rec.task_id or "", updated))
         known = {r[0] for r in rows}  # short ids
-        for run in self.wizard.runs.values():  # started in this session, not yet recorded
+        for run in session_runs:  # started in this session, not yet recorded
             if run.run_id[:8] not in known:
-                done = getattr(run.done, "state", None) or ("error" if run.done else "running")
-                rows.insert(0, (run.run_id[:8], run.profile_name, done, run.task_id or "", ""))
+                rows.insert(
+                    0, (run.run_id[:8], run.profile_name, run.status, run.task_id or "", "")
+                )
         self.app.call_from_thread(self._show_runs, rows)
 
-    def run_event(self, state: Any, event: Any) -> None:
+    @on(RunUpdated)
+    def _run_updated(self, message: RunUpdated) -> None:
         """A run of this session moved on: the recent runs follow it."""
-        if getattr(event, "name", "") in ("submitted", "done", "error"):
+        from tui.core.events import DoneEvent, ErrorEvent, SubmittedEvent
+
+        if isinstance(message.event, SubmittedEvent | DoneEvent | ErrorEvent):
             self._load_runs()
 
     def _show_runs(self, rows: list[tuple[str, ...]]) -> None:
@@ -181,12 +189,12 @@ class HomeScreen(BaseScreen):
     @on(Button.Pressed)
     def _button(self, event: Button.Pressed) -> None:
         actions = {
-            "new": self.app.action_new_import,  # type: ignore[attr-defined]
+            "new": self.wizard.action_new_import,
             "open": self.action_open,
             "duplicate": self.action_duplicate,
             "rename": self.action_rename,
             "delete": self.action_delete,
-            "switch-account": self.app.action_switch_account,  # type: ignore[attr-defined]
+            "switch-account": self.wizard.action_switch_account,
         }
         action = actions.get(event.button.id or "")
         if action:
@@ -200,18 +208,27 @@ class HomeScreen(BaseScreen):
 
     def action_open(self) -> None:
         name = self._need_selection()
-        if name is None:
-            return
+        if name is not None:
+            self._open(name)
+
+    @work(thread=True, exclusive=True, group="home-open", exit_on_error=False)
+    def _open(self, name: str) -> None:
         from tui.core.draft import Draft
 
         try:
             profile, origin = self.wizard.session.load_profile(name)
         except Exception as exc:
-            self.notify(str(exc), title="Cannot open", severity="error", timeout=8)
+            self.app.call_from_thread(
+                self.notify, str(exc), title="Cannot open", severity="error", timeout=8
+            )
             return
-        self.wizard.open_profile(Draft.from_profile(profile, origin))
+        self.app.call_from_thread(self._opened, Draft.from_profile(profile, origin))
 
-    def _name_check(self, exclude: str | None = None) -> Any:
+    def _opened(self, draft: Draft) -> None:
+        if self.is_current:  # the user did not go elsewhere meanwhile
+            self.wizard.open_profile(draft)
+
+    def _name_check(self, exclude: str | None = None) -> Callable[[str], str | None]:
         from tui.core.facts import PROFILE_NAME_RE, PROFILE_NAME_RULE
 
         def check(value: str) -> str | None:
@@ -253,6 +270,8 @@ class HomeScreen(BaseScreen):
             PromptScreen(f"Rename {name} to", name, check=self._name_check(exclude=name)), done
         )
 
+    # Not exclusive: a change of the files must never be dropped for the next one.
+    @work(thread=True, group="home-files", exit_on_error=False)
     def _copy(self, old: str, new: str, *, delete_old: bool) -> None:
         try:
             profile = self.store.load(old)
@@ -260,10 +279,24 @@ class HomeScreen(BaseScreen):
             if delete_old:
                 self.store.delete(old)
         except Exception as exc:
-            self.notify(str(exc), severity="error", timeout=8)
+            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
             return
-        self.notify(f"{'Renamed' if delete_old else 'Duplicated'} {old} → {new}", timeout=3)
-        self.reload(select=new)
+        done = f"{'Renamed' if delete_old else 'Duplicated'} {old} → {new}"
+        self.app.call_from_thread(self._changed, done, new)
+
+    # Not exclusive: a change of the files must never be dropped for the next one.
+    @work(thread=True, group="home-files", exit_on_error=False)
+    def _delete(self, name: str) -> None:
+        try:
+            path = self.store.delete(name)
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self._changed, f"Deleted {path}", None)
+
+    def _changed(self, done: str, select: str | None) -> None:
+        self.notify(done, timeout=3)
+        self.reload(select=select)
 
     def action_delete(self) -> None:
         from tui.screens.dialogs import ConfirmScreen
@@ -273,15 +306,8 @@ class HomeScreen(BaseScreen):
             return
 
         def done(yes: bool | None) -> None:
-            if not yes:
-                return
-            try:
-                path = self.store.delete(name)
-            except Exception as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.notify(f"Deleted {path}", timeout=3)
-            self.reload()
+            if yes:
+                self._delete(name)
 
         self.app.push_screen(
             ConfirmScreen(f"Delete the saved profile {name}?", yes="Delete", danger=True), done

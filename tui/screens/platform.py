@@ -46,8 +46,3 @@ class PlatformScreen(StepScreen):
 
     def on_mount(self) -> None:
         self.query_one("#f-request-Platform .field-control").focus()
-
-    def go_next(self) -> None:
-        from tui.screens.preview import PreviewScreen
-
-        self.app.push_screen(PreviewScreen())

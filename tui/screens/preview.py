@@ -5,7 +5,8 @@ Reveal, copy (OSC 52), save as a profile, upload and submit."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -20,13 +21,17 @@ from tui.core.redact import redact_url
 from tui.screens.base import BaseScreen
 from tui.widgets.commands import Command
 
+if TYPE_CHECKING:
+    from tui.core.draft import Draft
+    from tui.core.plan import ImportPlan, Preview
+
 TABS = ("lines", "json", "url", "manifest")
 
 
-def manifest_sketch(plan: Any, *, reveal: bool = False) -> str:
+def manifest_sketch(plan: ImportPlan, *, reveal: bool = False) -> str:
     """The manifest the upload will write, with placeholders where presigned URLs will be."""
     if plan.image_path is None:
-        given = plan.profile.source.manifest_url
+        given = plan.profile.source.manifest_url or ""
         return f"Already uploaded; EC2 reads it from:\n{given if reveal else redact_url(given)}"
     from tui.core import s3keys
     from tui.core.manifest import Manifest, ManifestPart, plan_parts
@@ -64,8 +69,8 @@ class PreviewScreen(BaseScreen):
     def __init__(self) -> None:
         super().__init__()
         self.reveal = False
-        self.preview: Any = None
-        self.plan: Any = None
+        self.preview: Preview | None = None
+        self.plan: ImportPlan | None = None
         self.texts: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
@@ -90,8 +95,8 @@ class PreviewScreen(BaseScreen):
         self._build()
 
     @property
-    def draft(self) -> Any:
-        return self.wizard.draft
+    def draft(self) -> Draft:
+        return self.wizard.state.draft
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def _build(self) -> None:
@@ -114,7 +119,9 @@ class PreviewScreen(BaseScreen):
         self.app.call_from_thread(self._built, preview, plan)
 
     def _failed(self, exc: Exception) -> None:
-        where = getattr(exc, "field", None)
+        from tui.core.errors import WizardError
+
+        where = exc.field if isinstance(exc, WizardError) else None
         message = f"Cannot build the request: {exc}"
         if where:
             message += "\nGo back (escape) and fix the field named above."
@@ -124,13 +131,13 @@ class PreviewScreen(BaseScreen):
         self.query_one("#submit", Button).disabled = True
         self.query_one("#save", Button).disabled = True
 
-    def _built(self, preview: Any, plan: Any) -> None:
+    def _built(self, preview: Preview, plan: ImportPlan) -> None:
         self.preview = preview
         self.plan = plan
         self._show()
 
     def _show(self) -> None:
-        if self.preview is None:
+        if self.preview is None or self.plan is None:
             return
         p = self.preview
         self.texts = {
@@ -162,7 +169,7 @@ class PreviewScreen(BaseScreen):
             action()
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        self.wizard.previous_step()
 
     def action_reveal(self) -> None:
         self.reveal = not self.reveal
@@ -194,31 +201,40 @@ class PreviewScreen(BaseScreen):
         def named(name: str | None) -> None:
             if not name:
                 return
-            if store.exists(name):
-                from tui.screens.dialogs import ConfirmScreen
-
-                self.app.push_screen(
-                    ConfirmScreen(
-                        f"A profile named {name} exists in {store.root}. Overwrite it?",
-                        yes="Overwrite",
-                        danger=True,
-                    ),
-                    lambda yes: self._save(name) if yes else None,
-                )
-            else:
+            if not store.exists(name):
                 self._save(name)
+                return
+            from tui.screens.dialogs import ConfirmScreen
+
+            def overwrite(yes: bool | None) -> None:
+                if yes:
+                    self._save(name)
+
+            self.app.push_screen(
+                ConfirmScreen(
+                    f"A profile named {name} exists in {store.root}. Overwrite it?",
+                    yes="Overwrite",
+                    danger=True,
+                ),
+                overwrite,
+            )
 
         self.app.push_screen(
             PromptScreen("Save as profile named", suggested, check=check, ok="Save"), named
         )
 
+    @work(thread=True, group="preview-save", exit_on_error=False)  # never dropped: not exclusive
     def _save(self, name: str) -> None:
-        store = self.wizard.session.store
         try:
-            path = store.save(self.draft.profile(name), overwrite=True)
+            path = self.wizard.session.store.save(self.draft.profile(name), overwrite=True)
         except Exception as exc:
-            self.notify(str(exc), title="Not saved", severity="error", timeout=8)
+            self.app.call_from_thread(
+                self.notify, str(exc), title="Not saved", severity="error", timeout=8
+            )
             return
+        self.app.call_from_thread(self._saved, name, path)
+
+    def _saved(self, name: str, path: Path) -> None:
         self.draft.set("name", name)
         self.draft.origin = path
         self.notify(f"Saved {path}", title="Profile saved", timeout=4)
@@ -226,15 +242,12 @@ class PreviewScreen(BaseScreen):
     def action_submit(self) -> None:
         if self.plan is None:
             return
-        from tui.screens.submit import SubmitScreen
-
         try:
             profile = self.draft.profile()
         except Exception as exc:
             self.notify(str(exc), severity="error")
             return
-        state = self.wizard.start_run(profile, self.draft.origin)
-        self.app.push_screen(SubmitScreen(state))
+        self.wizard.submit(profile, self.draft.origin)
 
     def palette_commands(self) -> list[Command]:
         return [
@@ -257,7 +270,7 @@ class PreviewScreen(BaseScreen):
         ]
 
 
-def default_name(draft: Any) -> str:
+def default_name(draft: Draft) -> str:
     path = draft.image_path()
     if path is None:
         return DRAFT_NAME

@@ -9,17 +9,19 @@ inside the chosen subnet, the subnet in the chosen zone.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label
 
 from tui.core.account import SecurityGroup, Subnet
 from tui.core.units import counted
+from tui.messages import AccountChanged
 from tui.screens.base import StepScreen
-from tui.widgets.form import Form, FormField
+from tui.widgets.form import FieldValue, Form, FormField
 
 LS = "request.LaunchSpecification"
 PL = f"{LS}.Placement"
@@ -117,7 +119,8 @@ class SpecScreen(StepScreen):
             "type to filter the instance types; ↓ to pick"
         )
 
-    def account_changed(self) -> None:
+    @on(AccountChanged)
+    def _account_changed(self) -> None:
         self._load_account()
 
     def _field(self, path: str) -> FormField:
@@ -144,50 +147,47 @@ class SpecScreen(StepScreen):
     @work(thread=True, exclusive=True, group="account", exit_on_error=False)
     def _load_account(self) -> None:
         account = self.wizard.account
-        results: dict[str, Any] = {}
-        for name, call in (
-            ("zones", account.zones),
-            ("subnets", account.subnets),
-            ("groups", account.security_groups),
-        ):
-            try:
-                results[name] = call()
-            except Exception as exc:
-                results[name] = exc
-        self.app.call_from_thread(self._show_account, results)
+        zones = _listed(account.zones)
+        subnets = _listed(account.subnets)
+        groups = _listed(account.security_groups)
+        self.app.call_from_thread(self._show_account, zones, subnets, groups)
 
-    def _show_account(self, results: dict[str, Any]) -> None:
-        def hint(path: str, what: str, value: Any) -> bool:
-            if isinstance(value, Exception):
-                self._field(path).set_hint(f"cannot list {what}: {str(value)[:60]}")
-                return False
-            return True
-
-        zones = results["zones"]
-        if hint(f"{PL}.AvailabilityZone", "zones", zones):
+    def _show_account(
+        self,
+        zones: list[tuple[str, str]] | Exception,
+        subnets: list[Subnet] | Exception,
+        groups: list[SecurityGroup] | Exception,
+    ) -> None:
+        if isinstance(zones, Exception):
+            self._cannot_list(f"{PL}.AvailabilityZone", "zones", zones)
+        else:
             self._field(f"{PL}.AvailabilityZone").set_hint(
                 f"{counted(len(zones), 'zone')}: type or pick (↓)"
             )
             self._field(f"{PL}.AvailabilityZone").set_options(
                 [(z, f"{z}  ({zid})") for z, zid in zones]
             )
-        subnets = results["subnets"]
-        if hint(f"{LS}.SubnetId", "subnets", subnets):
+        if isinstance(subnets, Exception):
+            self._cannot_list(f"{LS}.SubnetId", "subnets", subnets)
+        else:
             self._subnets = {s.subnet_id: s for s in subnets}
             self._subnet_hint()
             self._field(f"{LS}.SubnetId").set_options([(s.subnet_id, s.label) for s in subnets])
-        groups: list[SecurityGroup] | Exception = results["groups"]
-        if hint(f"{LS}.GroupIds", "security groups", groups):
-            assert not isinstance(groups, Exception)
+        if isinstance(groups, Exception):
+            self._cannot_list(f"{LS}.GroupIds", "security groups", groups)
+        else:
             self._field(f"{LS}.GroupIds").set_hint(
                 f"{counted(len(groups), 'group')}: comma-separated; ↓ picks"
             )
             self._field(f"{LS}.GroupIds").set_options([(g.group_id, g.label) for g in groups])
         self.show_errors()
 
+    def _cannot_list(self, path: str, what: str, exc: Exception) -> None:
+        self._field(path).set_hint(f"cannot list {what}: {str(exc)[:60]}")
+
     # checks only the account can make ----------------------------------------------------
 
-    def field_changed(self, field: FormField, value: Any) -> None:
+    def field_changed(self, field: FormField, value: FieldValue) -> None:
         if field.path == f"{LS}.SubnetId":
             self._subnet_hint()
             # The IP's check depends on the subnet: show it as soon as both are there.
@@ -224,9 +224,13 @@ class SpecScreen(StepScreen):
             errors[f"{PL}.AvailabilityZone"] = f"{subnet.subnet_id} is in {subnet.zone}, not {zone}"
         return errors
 
-    # navigation ----------------------------------------------------------------------------
 
-    def go_next(self) -> None:
-        from tui.screens.platform import PlatformScreen
+T = TypeVar("T")
 
-        self.app.push_screen(PlatformScreen())
+
+def _listed(call: Callable[[], list[T]]) -> list[T] | Exception:
+    """A pick-list, or why the account would not give it (shown as the field's hint)."""
+    try:
+        return call()
+    except Exception as exc:
+        return exc

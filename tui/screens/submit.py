@@ -3,17 +3,17 @@ Once EC2 has the task, the conversion tasks screen takes over."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, Log, ProgressBar
 
-from tui.app import RunState
+from tui.core.events import DoneEvent, ErrorEvent, SubmittedEvent, UploadedEvent, UploadEvent
 from tui.core.units import human_bytes, human_duration
+from tui.messages import RunUpdated
 from tui.screens.base import BaseScreen
+from tui.state import RunState
 from tui.widgets.commands import Command
 
 
@@ -23,9 +23,9 @@ class SubmitScreen(BaseScreen):
         Binding("escape", "back", "Back", id="submit.back"),
     ]
 
-    def __init__(self, state: RunState, *, follow: bool = True):
+    def __init__(self, run: RunState, *, follow: bool = True):
         super().__init__()
-        self.state = state
+        self.run = run
         self.follow = follow  # open the tasks screen once submitted (tests may turn it off)
 
     def compose(self) -> ComposeResult:
@@ -49,43 +49,44 @@ class SubmitScreen(BaseScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "Submit"
-        self.query_one("#run-title", Label).update(f"Import of {self.state.profile_name}")
+        self.query_one("#run-title", Label).update(f"Import of {self.run.profile_name}")
         log = self.query_one("#run-log", Log)
-        log.write_lines(self.state.log)
-        if self.state.last_upload is not None:
-            self._show_upload(self.state.last_upload)
-        if self.state.done is not None:
-            self._finished(self.state.done)
+        log.write_lines(self.run.log)
+        if self.run.last_upload is not None:
+            self._show_upload(self.run.last_upload)
+        if self.run.done is not None:
+            self._finished(self.run.done)
 
-    def run_event(self, state: RunState, event: Any) -> None:
-        if state is not self.state:
+    @on(RunUpdated)
+    def _run_updated(self, message: RunUpdated) -> None:
+        run = message.run
+        if run is not self.run:
             return
         self.query_one("#run-title", Label).update(
-            f"Import of {state.profile_name} · run {state.run_id}"
+            f"Import of {run.profile_name} · run {run.run_id}"
         )
-        name = getattr(event, "name", "")
-        if name == "upload":
-            self._show_upload(event)
-        elif name == "uploaded":
-            self._phase("Uploaded and verified; submitting ImportInstance …")
-            bar = self.query_one("#upload-bar", ProgressBar)
-            bar.update(total=bar.total or 1, progress=bar.total or 1)
-        elif name == "submitted":
-            self._phase(f"Submitted: {event.conversion_task_id}; EC2 is converting the image.")
-            self.query_one("#cancel", Button).disabled = True
-            if self.follow and self.is_current:
-                self.app.action_tasks()  # type: ignore[attr-defined]
-        elif name in ("done", "error"):
-            self._finished(event)
-        if state.log:
-            log = self.query_one("#run-log", Log)
-            if log.line_count < len(state.log):
-                log.write_lines(state.log[log.line_count :])
+        match message.event:
+            case UploadEvent() as upload:
+                self._show_upload(upload)
+            case UploadedEvent():
+                self._phase("Uploaded and verified; submitting ImportInstance …")
+                bar = self.query_one("#upload-bar", ProgressBar)
+                bar.update(total=bar.total or 1, progress=bar.total or 1)
+            case SubmittedEvent(conversion_task_id=task_id):
+                self._phase(f"Submitted: {task_id}; EC2 is converting the image.")
+                self.query_one("#cancel", Button).disabled = True
+                if self.follow and self.is_current:
+                    self.wizard.action_tasks()
+            case DoneEvent() | ErrorEvent() as end:
+                self._finished(end)
+        log = self.query_one("#run-log", Log)
+        if log.line_count < len(run.log):
+            log.write_lines(run.log[log.line_count :])
 
     def _phase(self, text: str) -> None:
         self.query_one("#run-phase", Label).update(text)
 
-    def _show_upload(self, e: Any) -> None:
+    def _show_upload(self, e: UploadEvent) -> None:
         self._phase("Uploading the image parts to S3 …")
         self.query_one("#upload-bar", ProgressBar).update(
             total=max(1, e.bytes_total), progress=e.bytes_done
@@ -97,24 +98,24 @@ class SubmitScreen(BaseScreen):
         self.query_one("#stat-rate", Label).update(f"{human_bytes(int(e.bytes_per_s))}/s")
         self.query_one("#stat-eta", Label).update(f"ETA {human_duration(e.eta_s)}")
 
-    def _finished(self, event: Any) -> None:
+    def _finished(self, event: DoneEvent | ErrorEvent) -> None:
         self.query_one("#cancel", Button).disabled = True
-        if getattr(event, "name", "") == "error":
+        if isinstance(event, ErrorEvent):
             self._phase(f"[b red]Failed[/]: {event.code}: {event.message}")
         else:
             self._phase(f"Finished: [b]{event.state}[/] {event.message}".rstrip())
 
     @on(Button.Pressed, "#cancel")
     def action_cancel_run(self) -> None:
-        if self.state.done is not None or self.state.task_id:
+        if self.run.done is not None or self.run.task_id:
             return
-        self.state.cancel.set()
+        self.run.cancel.set()
         self._phase("Cancelling: finishing the parts in flight …")
         self.query_one("#cancel", Button).disabled = True
 
     @on(Button.Pressed, "#tasks")
     def _tasks(self) -> None:
-        self.app.action_tasks()  # type: ignore[attr-defined]
+        self.wizard.action_tasks()
 
     def action_back(self) -> None:
         self.app.pop_screen()

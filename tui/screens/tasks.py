@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Input, Label, Static
 from tui.core.redact import redact_url
 from tui.core.tasks import TaskView
 from tui.core.units import counted, human_bytes
+from tui.messages import AccountChanged
 from tui.screens.base import BaseScreen
 from tui.widgets.commands import Command
 from tui.widgets.task_table import TaskTable
@@ -100,7 +101,8 @@ class TasksScreen(BaseScreen):
         if self._timer is not None:
             self._timer.stop()
 
-    def account_changed(self) -> None:
+    @on(AccountChanged)
+    def _account_changed(self) -> None:
         self._tasks = []
         self._states = {}
         self.action_refresh()
@@ -109,7 +111,7 @@ class TasksScreen(BaseScreen):
 
     @property
     def refresh_interval(self) -> float:
-        return self.interval or min(DEFAULT_REFRESH, getattr(self.app, "poll", DEFAULT_REFRESH))
+        return self.interval or min(DEFAULT_REFRESH, self.wizard.poll)
 
     def action_refresh(self) -> None:
         if self._polling:

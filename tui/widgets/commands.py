@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-Command = tuple[str, str, Callable[[], Any]]  # (name, help, callback)
+Command = tuple[str, str, Callable[[], object]]  # (name, help, callback; its result unused)
 
 
 class _Commands(Provider):

@@ -4,9 +4,8 @@ that filters as you type (instance types, zones, subnets, security groups, bucke
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
@@ -16,6 +15,9 @@ from textual.widgets.option_list import Option
 
 from tui.core.draft import format_value, parse_value
 
+# What a field holds once parsed (see parse_value); None is blank. The draft's values come
+# from dotted paths into a profile, so a field's value is only known to be one of these.
+FieldValue = str | int | bool | list[str] | None
 PICK_LIMIT = 200  # options shown at once: enough to scroll, few enough to filter fast
 
 
@@ -52,7 +54,7 @@ class FormField(Vertical):
     class Changed(Message):
         """The user changed the field; `value` is parsed (None: blank or unparsable)."""
 
-        def __init__(self, field: FormField, value: Any, ok: bool):
+        def __init__(self, field: FormField, value: FieldValue, ok: bool):
             super().__init__()
             self.field = field
             self.value = value
@@ -127,7 +129,7 @@ class FormField(Vertical):
         assert isinstance(control, Select)
         return "" if control.value is Select.NULL else str(control.value)
 
-    def set_value(self, value: Any) -> None:
+    def set_value(self, value: FieldValue) -> None:
         """Show a model value without announcing it as the user's change."""
         text = format_value(value)
         control = self.query_one(".field-control")
@@ -148,7 +150,7 @@ class FormField(Vertical):
     def _unquiet(self) -> None:
         self._quiet = False
 
-    def parsed(self) -> tuple[Any, str | None]:
+    def parsed(self) -> tuple[FieldValue, str | None]:
         kind = "str" if self.kind == "choice" else self.kind
         try:
             return parse_value(kind, self.text), None
@@ -255,7 +257,7 @@ class FormField(Vertical):
     def on_descendant_blur(self) -> None:
         self.call_after_refresh(self._show_picker)
 
-    def on_key(self, event: Any) -> None:
+    def on_key(self, event: events.Key) -> None:
         # Down from the text box walks into the pick-list; Escape closes it.
         if not self.pick:
             return

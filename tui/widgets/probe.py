@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
 from tui.core.units import human_bytes
+
+if TYPE_CHECKING:
+    from tui.core.disk import ProbeResult
 
 
 class ProbePanel(Static):
@@ -18,8 +21,10 @@ class ProbePanel(Static):
     ProbePanel.-good { border: round $success; }
     """
 
-    def __init__(self, **kw: Any):
-        super().__init__("Pick a disk image (VMDK, VHD or RAW) on the left or type its path.", **kw)
+    def __init__(self, *, id: str | None = None):
+        super().__init__(
+            "Pick a disk image (VMDK, VHD or RAW) on the left or type its path.", id=id
+        )
         self.border_title = "Probe"
 
     def show_busy(self, path: str) -> None:
@@ -31,7 +36,7 @@ class ProbePanel(Static):
         self.set_class(False, "-good")
         self.update(message)
 
-    def show_result(self, result: Any) -> None:
+    def show_result(self, result: ProbeResult) -> None:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column()

@@ -1,24 +1,20 @@
 """The conversion-task table, updated by diff: rows are added, removed or have single cells
 changed (inside one batch_update), never rebuilt, so the cursor, scroll and sort stay put and
-nothing flickers (dolphie's way).
-
-DataTable keys all of its render caches on one table-wide update counter, so changing one cell
-re-renders every visible row. This table also keeps each rendered row under that row's own
-version, so a refresh re-renders only the rows that changed (the 1,000-task benchmark).
+nothing flickers (dolphie's way). Rendered rows are cached per row version, so a refresh
+re-renders only the rows that changed (RowCachedTable, in tui/widgets/textual_adapter.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from itertools import count
-from typing import Any
+from typing import Self
 
 from rich.text import Text
-from textual.cache import LRUCache
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
+from textual.geometry import Region
+from textual.widgets.data_table import ColumnKey
 
 from tui.core.tasks import COLUMNS, TaskView
+from tui.widgets.textual_adapter import RowCachedTable
 
 KEYS = (*(c.lower() for c in COLUMNS), "ours")  # the order of TaskView.row() + our mark
 LABELS = dict(zip(KEYS, (*COLUMNS, "Profile · run"), strict=True))
@@ -45,16 +41,13 @@ def styled(key: str, value: str) -> Text:
     return Text(value, style=STATE_STYLE.get(value, "") if key == "state" else "", no_wrap=True)
 
 
-class TaskTable(DataTable[Text]):
+class TaskTable(RowCachedTable[Text]):
     _deferred: dict[str, bool] | None = None  # refresh flags held back by apply()
 
-    def __init__(self, **kw: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kw)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
         self._rows: dict[str, Row] = {}  # task id -> plain values as shown
         self._sort: tuple[str, bool] | None = None  # (column key, reverse)
-        self._versions: dict[RowKey, int] = {}  # bumped whenever a row's cells change
-        self._next_version = count(1)
-        self._rendered: LRUCache[tuple[Any, ...], Any] = LRUCache(4096)
 
     def on_mount(self) -> None:
         for key in ORDER:
@@ -115,13 +108,19 @@ class TaskTable(DataTable[Text]):
                 self.move_cursor(row=index, animate=False, scroll=False)
         return touched
 
-    def refresh(self, *regions: Any, **flags: Any) -> TaskTable:
+    def refresh(
+        self,
+        *regions: Region,
+        repaint: bool = True,
+        layout: bool = False,
+        recompose: bool = False,
+    ) -> Self:
         if self._deferred is None:
-            return super().refresh(*regions, **flags)
+            return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
         # Held back: a refresh of the whole table later covers any regions asked for now.
         self._deferred["repaint"] = True
-        for flag in ("layout", "recompose"):
-            self._deferred[flag] = self._deferred.get(flag, False) or bool(flags.get(flag))
+        self._deferred["layout"] = self._deferred.get("layout", False) or layout
+        self._deferred["recompose"] = self._deferred.get("recompose", False) or recompose
         return self
 
     def sort_by(self, key: str) -> None:
@@ -138,103 +137,3 @@ class TaskTable(DataTable[Text]):
         key, reverse = self._sort
         # Cells may be rich Text: sort by their plain text (str of a Text is its plain text).
         self.sort(ColumnKey(key), key=lambda cell: str(cell), reverse=reverse)
-
-    # Per-row render cache -------------------------------------------------------------------
-    # Every way this table's cells change goes through these (update_cell_at and add_rows
-    # call update_cell and add_row).
-
-    def add_row(self, *cells: Any, key: str | None = None, **kw: Any) -> RowKey:
-        row_key = super().add_row(*cells, key=key, **kw)
-        self._versions[row_key] = next(self._next_version)
-        return row_key
-
-    def update_cell(self, row_key: RowKey | str, column_key: Any, value: Any, **kw: Any) -> None:
-        super().update_cell(row_key, column_key, value, **kw)
-        self._versions[RowKey(row_key) if isinstance(row_key, str) else row_key] = next(
-            self._next_version
-        )
-
-    def remove_row(self, row_key: RowKey | str) -> None:
-        super().remove_row(row_key)
-        self._versions.pop(RowKey(row_key) if isinstance(row_key, str) else row_key, None)
-
-    def clear(self, columns: bool = False) -> TaskTable:
-        super().clear(columns)
-        self._versions.clear()
-        self._rendered.clear()
-        return self
-
-    def _render_line(self, y: int, x1: int, x2: int, base_style: Any) -> Any:
-        try:
-            row_key, line_no = self._get_offsets(y)
-        except LookupError:  # below the last row: as DataTable does
-            return super()._render_line(y, x1, x2, base_style)
-        version: Any
-        if row_key == self._header_row_key:  # the header changes with its labels only
-            version = tuple(str(c.label) for c in self.ordered_columns)
-        else:
-            version = self._versions.get(row_key)
-            if version is None:  # not added through add_row: nothing to key it on
-                return super()._render_line(y, x1, x2, base_style)
-        # DataTable's own key, with the row's version and place (cells carry their row index
-        # for mouse clicks, and a sort moves them) and the column widths instead of its counter.
-        key = (
-            y,
-            x1,
-            x2,
-            self.size.width,
-            row_key,
-            line_no,
-            version,
-            self._row_locations.get(row_key),
-            tuple(c.get_render_width(self) for c in self.ordered_columns),
-            self.cursor_coordinate,
-            self.hover_coordinate,
-            base_style,
-            self.cursor_type,
-            self.show_cursor,
-            self._show_hover_cursor,
-            self._pseudo_class_state,
-        )
-        strip = self._rendered.get(key)
-        if strip is None:
-            strip = super()._render_line(y, x1, x2, base_style)
-            self._rendered[key] = strip
-        return strip
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Any,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> Any:
-        # A changed row usually changes one or two cells (the message, the percent): the
-        # others render as before, so cells are cached by their text and place too.
-        if row_index < 0 or column_index < 0:  # header and labels: as DataTable does
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        column_key = self._column_locations.get_key(column_index)
-        if row_key is None or column_key is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        value = self._data[row_key][column_key]
-        key = (
-            "cell",
-            row_index,
-            column_index,
-            value.plain if isinstance(value, Text) else str(value),
-            str(value.style) if isinstance(value, Text) else "",
-            width,
-            base_style,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._pseudo_class_state,
-        )
-        lines = self._rendered.get(key)
-        if lines is None:
-            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-            self._rendered[key] = lines
-        return lines
