@@ -3,6 +3,7 @@ and (for the wizard's steps) editing the draft through FormFields with errors sh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
@@ -41,6 +42,17 @@ class BaseScreen(Screen[None]):
 
     def palette_commands(self) -> list[Command]:
         return []
+
+    def confirm(self, message: str, *, yes: str, then: Callable[[], object]) -> None:
+        """Ask before what cannot be undone (a red button; the safe answer is the default);
+        `then` runs on yes."""
+        from tui.screens.dialogs import ConfirmScreen
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                then()
+
+        self.app.push_screen(ConfirmScreen(message, yes=yes, danger=True), answered)
 
 
 class StepScreen(BaseScreen):

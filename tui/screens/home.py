@@ -299,19 +299,11 @@ class HomeScreen(BaseScreen):
         self.reload(select=select)
 
     def action_delete(self) -> None:
-        from tui.screens.dialogs import ConfirmScreen
-
         name = self._need_selection()
-        if name is None:
-            return
-
-        def done(yes: bool | None) -> None:
-            if yes:
-                self._delete(name)
-
-        self.app.push_screen(
-            ConfirmScreen(f"Delete the saved profile {name}?", yes="Delete", danger=True), done
-        )
+        if name is not None:
+            self.confirm(
+                f"Delete the saved profile {name}?", yes="Delete", then=lambda: self._delete(name)
+            )
 
     def palette_commands(self) -> list[Command]:
         return [

@@ -204,19 +204,10 @@ class PreviewScreen(BaseScreen):
             if not store.exists(name):
                 self._save(name)
                 return
-            from tui.screens.dialogs import ConfirmScreen
-
-            def overwrite(yes: bool | None) -> None:
-                if yes:
-                    self._save(name)
-
-            self.app.push_screen(
-                ConfirmScreen(
-                    f"A profile named {name} exists in {store.root}. Overwrite it?",
-                    yes="Overwrite",
-                    danger=True,
-                ),
-                overwrite,
+            self.confirm(
+                f"A profile named {name} exists in {store.root}. Overwrite it?",
+                yes="Overwrite",
+                then=lambda: self._save(name),
             )
 
         self.app.push_screen(

@@ -211,8 +211,6 @@ class TasksScreen(BaseScreen):
     # cancel and cleanup ----------------------------------------------------------------------
 
     def action_cancel_task(self) -> None:
-        from tui.screens.dialogs import ConfirmScreen
-
         task = self.selected()
         if task is None:
             return
@@ -222,18 +220,11 @@ class TasksScreen(BaseScreen):
             )
             return
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._cancel(task.task_id)
-
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Cancel {task.task_id}? EC2 removes its instance and volume; "
-                "the uploaded image stays in S3 until you clean it up.",
-                yes="Cancel task",
-                danger=True,
-            ),
-            answered,
+        self.confirm(
+            f"Cancel {task.task_id}? EC2 removes its instance and volume; "
+            "the uploaded image stays in S3 until you clean it up.",
+            yes="Cancel task",
+            then=lambda: self._cancel(task.task_id),
         )
 
     @work(thread=True, group="tasks-action", exit_on_error=False)
@@ -249,8 +240,6 @@ class TasksScreen(BaseScreen):
         self.app.call_from_thread(self.action_refresh)
 
     def action_cleanup(self) -> None:
-        from tui.screens.dialogs import ConfirmScreen
-
         task = self.selected()
         if task is None:
             return
@@ -263,17 +252,10 @@ class TasksScreen(BaseScreen):
             )
             return
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._cleanup(task)
-
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Delete the uploaded parts and manifest of {task.task_id} from S3?",
-                yes="Delete from S3",
-                danger=True,
-            ),
-            answered,
+        self.confirm(
+            f"Delete the uploaded parts and manifest of {task.task_id} from S3?",
+            yes="Delete from S3",
+            then=lambda: self._cleanup(task),
         )
 
     @work(thread=True, group="tasks-action", exit_on_error=False)
