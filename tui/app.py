@@ -108,7 +108,6 @@ class WizardApp(App[int]):
 
         if self.session.sandbox:
             self.session.start_sandbox()
-
         for shape in ("InstanceType", "Tenancy", "ShutdownBehavior", "ArchitectureValues"):
             enum_values(shape)
 
@@ -227,13 +226,15 @@ class WizardApp(App[int]):
 
     def run_event(self, run: RunState, event: Event) -> None:
         """One event of a run, on the UI thread: the run takes it in, then every screen."""
-        from tui.core.events import DoneEvent, ErrorEvent
+        from tui.core.events import DoneEvent, ErrorEvent, Outcome
 
         run.apply(event)
         match event:
             case ErrorEvent(message=message):
                 self.notify(message, title="Import failed", severity="error", timeout=10)
-            case DoneEvent(conversion_task_id=str() as task_id, state="completed" | "cancelled"):
+            case DoneEvent(
+                conversion_task_id=str() as task_id, state=Outcome.COMPLETED | Outcome.CANCELLED
+            ):
                 self.task_finished(task_id, event.state, event.message)
         for screen in self.screen_stack:
             screen.post_message(RunUpdated(run, event))
