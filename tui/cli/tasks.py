@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import ExitStack
 
 from tui.cli.output import emit_json
 from tui.core.account import Account
@@ -64,17 +65,24 @@ def cmd_cleanup(session: Session, args: argparse.Namespace) -> int:
         raise InputError(
             "that run used --sandbox, whose S3 died with its process", field="TASK_ID|RUN_ID"
         )
-    target = session.target_of(record) if record is not None else session.target()
-    account = Account.of(target)
-    task_id = ref if by_task else record.task_id if record else None
-    task = None
-    if task_id:
-        found = account.tasks([task_id])
-        if not found:
-            raise InputError(f"no conversion task {task_id} in {target.region}", field="TASK_ID")
-        task = found[0]
-    summary = account.cleanup(task, record, force=args.force)
-    print(summary)
-    if record is not None:
-        journal.update(record, message=summary)
+    with ExitStack() as owner:
+        if record is not None:
+            # Not while another process uploads or submits this run (refused before any call).
+            owner.enter_context(journal.own(record))
+            journal.reload(record)
+        target = session.target_of(record) if record is not None else session.target()
+        account = Account.of(target)
+        task_id = ref if by_task else record.task_id if record else None
+        task = None
+        if task_id:
+            found = account.tasks([task_id])
+            if not found:
+                raise InputError(
+                    f"no conversion task {task_id} in {target.region}", field="TASK_ID"
+                )
+            task = found[0]
+        summary = account.cleanup(task, record, force=args.force)
+        print(summary)
+        if record is not None:
+            journal.update(record, message=summary)
     return EXIT_OK

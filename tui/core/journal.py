@@ -3,15 +3,23 @@
 
 A record holds the profile snapshot, S3 keys (never presigned URLs: they are bearer secrets),
 parts done, the task id and state. Writes are atomic with mode 0600.
+
+One process at a time owns a run: `Journal.own` takes an exclusive `flock` on `<run_id>.lock`
+beside the record, so two processes never upload, submit or clean up the same run at once.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
+import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
@@ -109,6 +117,33 @@ class Journal:
     def path_for(self, run_id: str) -> Path:
         return self.root / f"{run_id}.json"
 
+    def lock_path_for(self, run_id: str) -> Path:
+        return self.root / f"{run_id}.lock"
+
+    @contextmanager
+    def own(self, record: RunRecord) -> Iterator[None]:
+        """Hold the run for this process, or raise InputError naming the process that holds it.
+        The kernel drops a flock when its process dies, so a killed run never stays locked."""
+        lock = RunLock(self.lock_path_for(record.run_id))
+        lock.acquire(record.short_id)
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def reload(self, record: RunRecord) -> None:
+        """Bring `record` up to what is on disk (another process may have moved it on)."""
+        try:
+            fresh = RunRecord.from_json(json.loads(self.path_for(record.run_id).read_text()))
+        except FileNotFoundError:
+            return  # a fresh run, not saved yet
+        except (ValueError, TypeError) as exc:
+            raise InputError(
+                f"run record is damaged: {exc}", source=str(self.path_for(record.run_id))
+            ) from None
+        for f in fields(RunRecord):
+            setattr(record, f.name, getattr(fresh, f.name))
+
     def save(self, record: RunRecord) -> None:
         with self._lock:
             record.updated_at = now()
@@ -155,6 +190,69 @@ class Journal:
             except (OSError, ValueError, TypeError):
                 continue
         return sorted(records, key=lambda r: (r.updated_at, r.run_id), reverse=True)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a run's lock, as that process wrote it into the lock file."""
+
+    pid: int
+    host: str
+    since: str
+
+    def describe(self) -> str:
+        return f"process {self.pid} on {self.host} since {self.since}"
+
+
+class RunLock:
+    """An exclusive, non-blocking flock on one run's lock file, with its holder written in."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, label: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            who = holder.describe() if holder else "another process"
+            raise InputError(
+                f"run {label} is in use by {who}: wait for it to end, or stop it first",
+                field="RUN_ID",
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        # One write at offset 0, then the length: a reader sees the whole line or retries.
+        data = json.dumps(
+            {"pid": os.getpid(), "host": socket.gethostname(), "since": now()}
+        ).encode()
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+        self._fd = fd
+
+    def release(self) -> None:
+        # The file stays: unlinking it would let a third process lock a fresh inode while a
+        # second still waits on the old one.
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing drops the flock
+
+
+def _read_holder(fd: int) -> Holder | None:
+    """The holder written into a locked file; None if it cannot be read (it is being written,
+    or a version without it holds the lock)."""
+    for _ in range(20):
+        try:
+            data = json.loads(os.pread(fd, 4096, 0))
+            return Holder(pid=int(data["pid"]), host=str(data["host"]), since=str(data["since"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            time.sleep(0.01)  # the holder is between its lock and its write
+    return None
 
 
 def list_runs(sandbox: bool | None = None) -> list[RunRecord]:

@@ -12,6 +12,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -196,12 +197,32 @@ class ImportRun:
         """Run to the end and return the last event emitted. Never raises: whatever stops the
         run (an AWS error, bad input, an interrupt, a bug) becomes one ErrorEvent, and the
         record says where it stopped, so `resume` can go on from there."""
-        try:
-            return self._run()
-        except Exception as exc:
-            return self._failed(exc)
-        finally:
-            self._release_slot()
+        with ExitStack() as owner:
+            try:
+                if not self.dry_run:  # a dry run writes no record
+                    owner.enter_context(self.journal.own(self.record))
+                if self.resumed:
+                    self._take_over()
+            except Exception as exc:
+                # Another process owns the run, or has ended it: say so, leave its record be.
+                error = ErrorEvent.from_exception(self.run_id, exc)
+                self.emit(error)
+                return error
+            try:
+                return self._run()
+            except Exception as exc:
+                return self._failed(exc)
+            finally:
+                self._release_slot()
+
+    def _take_over(self) -> None:
+        """The record as the last owner left it: it may have uploaded, submitted or ended the
+        run while this process waited to start."""
+        self.journal.reload(self.record)
+        if self.record.final:
+            raise InputError(
+                f"run {self.record.short_id} already ended {self.record.state}", field="RUN_ID"
+            )
 
     def _run(self) -> DoneEvent:
         self._emit_probe()
@@ -386,6 +407,8 @@ class ImportRun:
         # create a second task. SUBMIT_POLICY retries the whole step instead, and after a
         # failure that may have reached AWS the next try first looks for the task it made.
         ec2 = aws.client(self.target, "ec2", attempts=aws.NO_RETRIES)
+        # This process owns the run (run() holds its lock), so the look and the send below are
+        # one step. A fresh run need not look: its manifest key holds its new run id.
         maybe_sent = self.resumed
 
         def attempt() -> tuple[str, str | None]:

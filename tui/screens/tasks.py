@@ -3,6 +3,8 @@ by diff. The next poll is armed only when the last one has finished, so polls ne
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -261,8 +263,12 @@ class TasksScreen(BaseScreen):
     @work(thread=True, group="tasks-action", exit_on_error=False)
     def _cleanup(self, task: TaskView) -> None:
         try:
-            record = self.wizard.session.journal.find_by_task(task.task_id)
-            summary = self.wizard.account.cleanup(task, record).capitalize()
+            journal = self.wizard.session.journal
+            record = journal.find_by_task(task.task_id)
+            with ExitStack() as owner:
+                if record is not None:  # not while a run of this machine is still on it
+                    owner.enter_context(journal.own(record))
+                summary = self.wizard.account.cleanup(task, record).capitalize()
         except Exception as exc:
             self.app.call_from_thread(
                 self.notify, str(exc), title="Cleanup failed", severity="error", timeout=8
