@@ -50,6 +50,29 @@ def test_http_manifest_allowed_for_loopback():
         parse_profile(tomli_w.dumps(edit("source.manifest_url", url)), "x")
 
 
+ENDPOINTS_ACCEPTED = [
+    "http://127.0.0.1:5000",
+    "http://127.0.0.1:5000/",
+    "http://127.8.0.1:5000",
+    "http://localhost:5000",
+    "http://[::1]:5000",
+    "https://ec2.us-east-1.amazonaws.com",
+    "https://proxy.example.com:8443/",
+]
+
+
+@pytest.mark.parametrize("url", ENDPOINTS_ACCEPTED)
+def test_endpoint_https_or_loopback_http_is_accepted(url):
+    assert parse_profile(tomli_w.dumps(edit("aws.endpoint_url", url)), "x").aws.endpoint_url == url
+
+
+def test_endpoint_password_is_never_echoed(tmp_path, capsys):
+    path = _write(tmp_path, edit("aws.endpoint_url", "http://me:hunter2@127.0.0.1:5000"))
+    assert main(["preview", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "aws.endpoint_url" in err and "hunter2" not in err
+
+
 def test_several_problems_are_counted():
     data = edit("request.Platform", "Linux", edit("source.volume_size", 0))
     with pytest.raises(InputError, match=r"and 1 more problem"):
