@@ -212,6 +212,35 @@ CASES: list[tuple[str, Any, str, str]] = [
         "aws.endpoint_url",
         "not an endpoint URL",
     ),
+    (
+        "endpoint-cleartext",
+        edit("aws.endpoint_url", "http://example.com"),
+        "aws.endpoint_url",
+        "cleartext: use https://, or http:// only to a loopback address",
+    ),
+    (
+        "endpoint-userinfo",
+        edit("aws.endpoint_url", "http://user:pw@127.0.0.1:5000"),
+        "aws.endpoint_url",
+        "no user name or password",
+    ),
+    (
+        "endpoint-path-query",
+        edit("aws.endpoint_url", "https://example.com/api?x=1"),
+        "aws.endpoint_url",
+        "not an endpoint URL: use https://",
+    ),
+    (
+        "manifest-userinfo",
+        edit("source.manifest_url", "https://u:p@s3.amazonaws.com/b/m.xml"),
+        "source.manifest_url",
+        "no user name or password",
+    ),
+    # tomllib recurses on brackets (RecursionError) and is quadratic in a dotted key's length.
+    ("nested-arrays", 'name = "x"\nx = ' + "[" * 5000 + "]" * 5000, "", "deeper than 32 levels"),
+    ("nested-inline", "x = " + "{a = " * 2000 + "1" + "}" * 2000, "", "deeper than 32 levels"),
+    ("nested-dotted-key", "a" + ".a" * 3000 + " = 1", "", "deeper than 32 levels"),
+    ("nested-tables", "[" + ".".join(["t"] * 40) + "]", "", "deeper than 32 levels"),
     ("name", edit("name", "my profile!"), "name", "not a profile name"),
     ("format", edit("source.format", "VHDX"), "source.format", "not a valid disk image format"),
     (

@@ -79,12 +79,18 @@ def test_profile(data, field, reason, sandbox, corpus_bucket, home, tmp_path, ca
 # 2. Command-line arguments
 
 GOOD = "GOOD_PROFILE"
-CLI_CASES: list[tuple[str, list[str], str]] = [
+# (id, argv, the words the message must hold: one string or several)
+CLI_CASES: list[tuple[str, list[str], str | tuple[str, ...]]] = [
     ("probe-no-image", ["probe"], "IMAGE"),
     ("preview-no-profile", ["preview"], "PROFILE"),
     ("run-no-profile", ["run"], "PROFILE"),
     ("poll-zero", ["run", "--poll", "0", GOOD], "--poll"),
     ("poll-text", ["run", "--poll", "soon", GOOD], "--poll"),
+    ("poll-inf", ["run", "--poll", "inf", GOOD], ("--poll", "0.1..3600 seconds")),
+    ("poll-huge", ["run", "--poll", "1e10", GOOD], ("--poll", "0.1..3600 seconds")),
+    ("poll-tiny", ["run", "--poll", "1e-300", GOOD], ("--poll", "0.1..3600 seconds")),
+    ("poll-nan", ["run", "--poll", "nan", GOOD], ("--poll", "0.1..3600 seconds")),
+    ("resume-poll-inf", ["resume", "12345678", "--poll", "inf"], ("--poll", "0.1..3600")),
     ("part-size-zero", ["run", "--part-size", "0", GOOD], "--part-size"),
     ("part-size-huge", ["run", "--part-size", "9999", GOOD], "--part-size"),
     ("part-size-text", ["run", "--part-size", "10MB", GOOD], "--part-size"),
@@ -94,6 +100,18 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     ("same-profile-twice", ["run", GOOD, GOOD], "PROFILE"),
     ("region", ["--region", "Mars-1", "tasks"], "--region"),
     ("endpoint", ["--endpoint-url", "ftp://127.0.0.1", "tasks"], "--endpoint-url"),
+    ("endpoint-cleartext", ["--endpoint-url", "http://example.com", "tasks"],
+     ("--endpoint-url", "cleartext", "use https://, or http:// only to a loopback address")),
+    ("endpoint-lan", ["--endpoint-url", "http://10.0.0.5:5000", "run", GOOD],
+     ("--endpoint-url", "cleartext")),
+    ("endpoint-userinfo", ["--endpoint-url", "http://user:pw@127.0.0.1:5000", "tasks"],
+     ("--endpoint-url", "no user name or password")),
+    ("endpoint-path", ["--endpoint-url", "http://127.0.0.1:5000/api", "tasks"],
+     ("--endpoint-url", "not an endpoint URL")),
+    ("endpoint-query", ["--endpoint-url", "https://example.com/?x=1", "tasks"],
+     ("--endpoint-url", "not an endpoint URL")),
+    ("endpoint-port", ["--endpoint-url", "http://127.0.0.1:99999", "tasks"],
+     ("--endpoint-url", "1..65535")),
     ("sandbox-and-endpoint", ["--sandbox", "--endpoint-url", "http://127.0.0.1:9", "tasks"],
      "--endpoint-url"),
     ("tasks-bad-id", ["tasks", "bogus"], "TASK_ID"),
@@ -115,6 +133,8 @@ CLI_CASES: list[tuple[str, list[str], str]] = [
     ("sandbox-fault-name", ["sandbox", "--faults", "disk-full=0.1"], "--faults"),
     ("sandbox-rate", ["sandbox", "--rate", "-5"], "--rate"),
     ("sandbox-port", ["sandbox", "--port", "http"], "--port"),
+    ("sandbox-port-negative", ["sandbox", "--port", "-1"], ("--port", "0..65535")),
+    ("sandbox-port-huge", ["sandbox", "--port", "99999"], ("--port", "0..65535")),
 ]  # fmt: skip
 
 
@@ -125,7 +145,8 @@ def test_cli_argument(argv, words, home, tmp_path, capsys):
     good = tmp_path / "good.toml"
     good.write_text(tomli_w.dumps(BASE))
     argv = [str(good) if a == GOOD else a for a in argv]
-    rejected(capsys, argv, home, words)
+    err = rejected(capsys, argv, home, *((words,) if isinstance(words, str) else words))
+    assert "pw@" not in err  # a password in an endpoint URL is never echoed
 
 
 # ---------------------------------------------------------------------------------------------

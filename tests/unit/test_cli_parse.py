@@ -15,6 +15,8 @@ SAME = [
     ["--region=us-east-2", "--profiles-dir", "/tmp/profiles"],
     ["--aws-profile", "probe"],  # an option's value that is also a command's name
     ["--endpoint-url", "http://127.0.0.1:5000"],
+    ["--endpoint-url", "https://ec2.example.com/"],
+    ["--endpoint-url", "http://[::1]:5000"],
     ["--sandbox", "probe", "disk.vmdk"],
     ["preview", "sample", "--json", "--region", "us-west-2"],
     ["--regio", "eu-west-1"],  # argparse's abbreviations, as the full parser allows them
@@ -24,6 +26,7 @@ REFUSED = [
     ["--sandbox", "--endpoint-url", "http://127.0.0.1:5000"],  # mutually exclusive
     ["--region", "narnia-1"],
     ["--endpoint-url", "ftp://example.com"],
+    ["--endpoint-url", "http://example.com"],  # cleartext beyond loopback
     ["nonsense"],
     ["--no-such-option"],
     ["--region"],

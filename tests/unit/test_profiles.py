@@ -50,6 +50,29 @@ def test_http_manifest_allowed_for_loopback():
         parse_profile(tomli_w.dumps(edit("source.manifest_url", url)), "x")
 
 
+ENDPOINTS_ACCEPTED = [
+    "http://127.0.0.1:5000",
+    "http://127.0.0.1:5000/",
+    "http://127.8.0.1:5000",
+    "http://localhost:5000",
+    "http://[::1]:5000",
+    "https://ec2.us-east-1.amazonaws.com",
+    "https://proxy.example.com:8443/",
+]
+
+
+@pytest.mark.parametrize("url", ENDPOINTS_ACCEPTED)
+def test_endpoint_https_or_loopback_http_is_accepted(url):
+    assert parse_profile(tomli_w.dumps(edit("aws.endpoint_url", url)), "x").aws.endpoint_url == url
+
+
+def test_endpoint_password_is_never_echoed(tmp_path, capsys):
+    path = _write(tmp_path, edit("aws.endpoint_url", "http://me:hunter2@127.0.0.1:5000"))
+    assert main(["preview", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "aws.endpoint_url" in err and "hunter2" not in err
+
+
 def test_several_problems_are_counted():
     data = edit("request.Platform", "Linux", edit("source.volume_size", 0))
     with pytest.raises(InputError, match=r"and 1 more problem"):
@@ -146,3 +169,20 @@ def test_profile_argument_takes_a_name_or_a_path(store, tmp_path, capsys):
 def test_relative_image_path_resolves_against_the_profile_folder(tmp_path):
     profile = parse_profile(tomli_w.dumps(LOCAL), "x")
     assert profile.image_path(tmp_path / "sub" / "p.toml") == tmp_path / "sub" / "disk.vmdk"
+
+
+def test_resume_refuses_a_recorded_cleartext_endpoint():
+    """A run record written before the endpoint rule is not resumed to it; --endpoint-url wins."""
+    from tui.core.journal import RunRecord
+    from tui.core.session import Options, Session
+
+    record = RunRecord(
+        run_id="r1", profile_name="p", profile={}, profile_origin=None, region="us-east-1"
+    )
+    record.endpoint_url = "http://me:hunter2@10.0.0.5:5000"
+    with pytest.raises(InputError) as exc:
+        Session().target_of(record)
+    assert "endpoint_url" in str(exc.value) and "--endpoint-url" in str(exc.value)
+    assert "hunter2" not in str(exc.value)
+    good = Session(Options(endpoint_url="http://127.0.0.1:5000")).target_of(record)
+    assert good.endpoint_url == "http://127.0.0.1:5000"

@@ -30,11 +30,33 @@ def _region(text: str) -> str:
 
 
 def _endpoint(text: str) -> str:
-    from tui.core.facts import ENDPOINT_RE
+    from tui.core.facts import endpoint_problem
 
-    if not ENDPOINT_RE.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not an endpoint URL (http://HOST:PORT)")
+    problem = endpoint_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text.rstrip("/")
+
+
+def _poll(text: str) -> float:
+    # 0.1 s, not 1 s, at the bottom: tests poll the sandbox every 0.2 s.
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.1 <= value <= 3600:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r} is outside 0.1..3600 seconds")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 0..65535 (0: a free port)")
+    return port
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -116,13 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate and ask EC2 with DryRun=true")
     p.add_argument("--no-wait", action="store_true", help="exit once the task is submitted")
     p.add_argument("--json", action="store_true", help="JSON Lines events")
-    p.add_argument("--poll", type=_positive_float, metavar="SECONDS", help="poll interval")
+    p.add_argument("--poll", type=_poll, metavar="SECONDS", help="poll interval")
     _upload_options(p)
 
     p = add("resume", "continue an interrupted run (uploads missing parts only)")
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("--json", action="store_true", help="JSON Lines events")
-    p.add_argument("--poll", type=_positive_float, metavar="SECONDS", help="poll interval")
+    p.add_argument("--poll", type=_poll, metavar="SECONDS", help="poll interval")
 
     p = add("runs", "local run records")
     p.add_argument("--json", action="store_true")
@@ -146,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("sandbox", "serve the sandbox endpoint until interrupted")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0, help="0: a free port")
+    p.add_argument("--port", type=_port, default=0, help="0: a free port")
     p.add_argument("--rate", type=_positive_float, metavar="BYTES_PER_S", help="conversion speed")
     p.add_argument("--faults", metavar="SPEC", help='e.g. "s3-put=0.1,throttle=0.2"')
     return parser

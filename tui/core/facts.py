@@ -42,7 +42,7 @@ DEFAULT_REGION = "us-east-1"
 REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
 
 # -- This tool's own rules ---------------------------------------------------------------------
-ENDPOINT_RE = re.compile(r"https?://[^/\s]+/?")
+ENDPOINT_FIX = "use https://, or http:// only to a loopback address such as http://127.0.0.1:5000"
 PROFILE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 PROFILE_NAME_RULE = "letters, digits, '.', '_', '-' (at most 64), starting with a letter or digit"
 
@@ -54,3 +54,48 @@ def profile_name_problem(name: str) -> str | None:
         if PROFILE_NAME_RE.fullmatch(name)
         else f"{name!r} is not a profile name: {PROFILE_NAME_RULE}"
     )
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """localhost, 127.0.0.0/8 or ::1: the only hosts plain http may go to."""
+    import ipaddress  # stdlib, but not needed for the first paint
+
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def endpoint_problem(url: str) -> str | None:
+    """Why `url` cannot be an endpoint, or None. Signed requests, the session token and the
+    disk go there: https, or http to loopback; no credentials, path, query or fragment."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        parts = urlsplit("")
+    if "@" in parts.netloc:  # never echo it: it may hold a password
+        return (
+            "an endpoint URL carries no user name or password (credentials come from the AWS "
+            f"credential chain): {ENDPOINT_FIX}"
+        )
+    shown = f"{url[:60]!r}"
+    bad = f"{shown} is not an endpoint URL: {ENDPOINT_FIX}"
+    if any(c.isspace() or ord(c) < 32 or c in "?#" for c in url):
+        return bad
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return f"{shown} has no valid port (1..65535)"
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        return bad
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        return f"{shown} would send signed requests and the disk in cleartext: {ENDPOINT_FIX}"
+    return None

@@ -20,12 +20,12 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from tui.core import paths
 from tui.core.errors import InputError
 from tui.core.facts import (
-    ENDPOINT_RE,
     MAX_IMAGE_BYTES,
     MAX_URL_EXPIRY_DAYS,
     MAX_VOLUME_GIB,
     PROFILE_NAME_RE,
     REGION_RE,
+    endpoint_problem,
     profile_name_problem,
 )
 from tui.core.fsutil import atomic_write
@@ -49,6 +49,13 @@ CREDENTIAL_KEYS = frozenset(
     )
 )
 MAX_PROFILE_BYTES = 1 << 20
+MAX_NESTING = 32  # tables, arrays and dotted keys; a real profile nests 4 deep
+# What the nesting count skips (strings, comments) and what it counts.
+_TOML_TOKEN_RE = re.compile(
+    r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*'
+    r"|[][{}.=,\n]",
+    re.DOTALL,
+)
 
 
 class AwsTarget(StrictModel):
@@ -66,8 +73,9 @@ class AwsTarget(StrictModel):
     @field_validator("endpoint_url")
     @classmethod
     def _endpoint(cls, v: str | None) -> str | None:
-        if v is not None and not ENDPOINT_RE.fullmatch(v):
-            raise ValueError(f"{v!r} is not an endpoint URL (e.g. http://127.0.0.1:5000)")
+        problem = None if v is None else endpoint_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
 
@@ -256,7 +264,31 @@ def validation_error(exc: ValidationError, model: type[BaseModel], source: str) 
     return InputError(msg, source=source, field=field or None)
 
 
+def _too_deep(text: str) -> bool:
+    """Whether TOML text nests deeper than MAX_NESTING, counted before tomllib, which recurses
+    on brackets (RecursionError) and is quadratic in a dotted key's length."""
+    depth = dots = 0
+    for m in _TOML_TOKEN_RE.finditer(text):
+        t = m.group()
+        if t in ("[", "{"):
+            depth, dots = depth + 1, 0
+        elif t in ("]", "}"):
+            depth, dots = max(depth - 1, 0), 0
+        elif t == ".":
+            dots += 1
+        elif t in ("=", ",", "\n"):
+            dots = 0
+        if depth + dots > MAX_NESTING:
+            return True
+    return False
+
+
 def parse_profile(text: str, source: str) -> Profile:
+    if _too_deep(text):
+        raise InputError(
+            f"nests tables, arrays or dotted keys deeper than {MAX_NESTING} levels",
+            source=source,
+        )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

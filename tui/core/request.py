@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tui.core.facts import MAX_VOLUME_GIB
+from tui.core.facts import MAX_VOLUME_GIB, is_loopback_host
 from tui.core.redact import redact_url
 
 if TYPE_CHECKING:  # botocore loads when the model is first needed, not with the first paint
@@ -29,7 +29,6 @@ OPERATION = "ImportInstance"
 
 # The manifest URL of an image not yet uploaded: preview shows where it will go.
 PLACEHOLDER_RE = re.compile(r"^<not yet uploaded: presigned GET of s3://[^>]+>$")
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,11 +165,17 @@ class LaunchSpec(StrictModel):
 
 
 def check_manifest_url(url: str) -> str:
-    """EC2 fetches the manifest itself: https, or plain http only to a loopback sandbox."""
-    parts = urlsplit(url)
+    """EC2 fetches the manifest itself: https, or plain http only to a loopback sandbox; a
+    presigned URL carries its credentials in the query, never as user:password@."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = urlsplit("")
+    if "@" in parts.netloc:
+        raise ValueError("a manifest URL carries no user name or password before the host")
     if parts.scheme == "https" and parts.hostname:
         return url
-    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
         return url
     raise ValueError(
         f"{url[:60]!r} is not an https URL (plain http is allowed only for a loopback endpoint)"

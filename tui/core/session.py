@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from tui.core.aws import Target, account_label
-from tui.core.facts import DEFAULT_REGION
+from tui.core.errors import InputError
+from tui.core.facts import DEFAULT_REGION, endpoint_problem
 
 if TYPE_CHECKING:
     from tui.core.journal import Journal, RunRecord
@@ -135,10 +136,18 @@ class Session:
 
     def target_of(self, record: RunRecord) -> Target:
         """Where a recorded run's requests went; flags given now take precedence."""
+        endpoint = self.endpoint_url or record.endpoint_url
+        problem = endpoint_problem(endpoint) if endpoint else None
+        if problem:  # a record written before the endpoint rule
+            raise InputError(
+                f"{problem}; give --endpoint-url",
+                source=f"run {record.run_id}",
+                field="endpoint_url",
+            )
         return Target(
             region=self.region or record.region,
             aws_profile=self.aws_profile or record.aws_profile,
-            endpoint_url=self.endpoint_url or record.endpoint_url,
+            endpoint_url=endpoint,
         )
 
     # -- the sandbox ---------------------------------------------------------------------------
