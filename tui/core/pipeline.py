@@ -131,8 +131,9 @@ class ImportRun:
         return cls(plan_import(profile, origin), target, **kw)
 
     @classmethod
-    def resume(cls, record: RunRecord, target: aws.Target | None = None, **kw: Any) -> ImportRun:
-        """Continue a recorded run: re-attach to its task, or upload what is missing."""
+    def resume(cls, record: RunRecord, target: aws.Target, **kw: Any) -> ImportRun:
+        """Continue a recorded run: re-attach to its task, or upload what is missing. `target`
+        is where the record's requests go (`Session.target_of`, which checks the endpoint)."""
         if record.final:
             raise InputError(f"run {record.short_id} already ended {record.state}", field="RUN_ID")
         if record.sandbox:
@@ -160,9 +161,6 @@ class ImportRun:
                 f"({record.image_bytes} -> {plan.image_bytes} bytes): start a new run",
                 field="source.path",
             )
-        target = target or aws.Target(
-            region=record.region, aws_profile=record.aws_profile, endpoint_url=record.endpoint_url
-        )
         return cls(plan, target, record=record, **kw)
 
     def _new_record(self) -> RunRecord:
