@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import threading
 import zlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ from tui.app import WizardApp
 from tui.cli import build_parser, session_from
 from tui.core.account import Account, SecurityGroup, Subnet
 from tui.core.aws import Target
+from tui.core.journal import RunRecord
 from tui.core.session import Session
 from tui.core.tasks import TaskView
 
@@ -123,6 +124,7 @@ class FakeAccount(Account):
         self.fail = fail
         self.gate = gate  # calls wait on it: "busy" states, released when the test ends
         self.cancelled: list[str] = []
+        self.cleaned: list[str] = []
 
     def _check(self) -> None:
         if self.gate is not None:
@@ -154,12 +156,18 @@ class FakeAccount(Account):
         self._check()
         return list(self.bucket_names)
 
-    def tasks(self) -> list[TaskView]:
+    def tasks(self, task_ids: Sequence[str] = ()) -> list[TaskView]:
         self._check()
-        return list(self.listed)
+        return [t for t in self.listed if not task_ids or t.task_id in task_ids]
 
     def cancel(self, task_id: str, reason: str | None = None) -> None:
         self.cancelled.append(task_id)
+
+    def cleanup(
+        self, task: TaskView | None, record: RunRecord | None, *, force: bool = False
+    ) -> str:
+        self.cleaned.append(task.task_id if task else "")
+        return "deleted 3 objects from s3://imports-bucket/run/disk.vmdkmanifest.xml"
 
 
 def make_session(*args: str) -> Session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ from textual.widgets import Input
 
 from tests.ui import scenarios as S
 from tui.core.draft import Draft, format_value, parse_value
+from tui.core.journal import Journal, RunRecord, RunState, new_run_id
 from tui.core.tasks import TaskView
 from tui.widgets.form import FormField
 from tui.widgets.task_table import TaskTable
@@ -213,6 +215,40 @@ async def test_tasks_notify_on_completion_and_cancel_asks_first(ui_home: S.Folde
         await S.settle(pilot)
         done = f"Conversion task\n{_view(1, 'completed').task_id} completed"
         await S.until(pilot, lambda: done in S.toasts(app))
+
+
+async def test_cleanup_waits_for_the_run_that_owns_the_task(ui_home: S.Folders) -> None:
+    """A run of this machine still holds the task's record (another process resuming it):
+    the tasks screen's cleanup is refused, saying by whom, and deletes nothing until it ends."""
+    done = _view(1, "completed")
+    account = S.FakeAccount(tasks=[done])
+    journal = Journal()
+    record = RunRecord(
+        run_id=new_run_id(),
+        profile_name="web-2012",
+        profile={},
+        profile_origin=None,
+        region="us-east-1",
+        task_id=done.task_id,
+        state=RunState.COMPLETED,
+    )
+    journal.save(record)
+    app = S.make_app(ui_home, account=account)
+    async with app.run_test(size=S.SIZE, notifications=True) as pilot:
+        await S.to_tasks(pilot)
+        with journal.own(record):  # as a second process would hold it
+            await pilot.press("x")
+            await S.settle(pilot)
+            await pilot.click("#yes")
+            await S.until(pilot, lambda: any("Cleanup failed" in t for t in S.toasts(app)))
+            refused = next(t for t in S.toasts(app) if "Cleanup failed" in t)
+            assert f"in use by process {os.getpid()}" in refused
+            assert account.cleaned == []
+        await pilot.press("x")
+        await S.settle(pilot)
+        await pilot.click("#yes")
+        await S.until(pilot, lambda: any("Deleted 3 objects" in t for t in S.toasts(app)))
+        assert account.cleaned == [done.task_id]
 
 
 async def test_palette_has_commands_for_every_screen(ui_home: S.Folders) -> None:

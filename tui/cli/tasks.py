@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from contextlib import ExitStack
 
 from tui.cli.output import emit_json
 from tui.core.account import Account
@@ -65,11 +64,8 @@ def cmd_cleanup(session: Session, args: argparse.Namespace) -> int:
         raise InputError(
             "that run used --sandbox, whose S3 died with its process", field="TASK_ID|RUN_ID"
         )
-    with ExitStack() as owner:
-        if record is not None:
-            # Not while another process uploads or submits this run (refused before any call).
-            owner.enter_context(journal.own(record))
-            journal.reload(record)
+    # Not while another process uploads or submits this run (refused before any call).
+    with journal.own_latest(record):
         target = session.target_of(record) if record is not None else session.target()
         account = Account.of(target)
         task_id = ref if by_task else record.task_id if record else None

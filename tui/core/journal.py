@@ -131,6 +131,17 @@ class Journal:
         finally:
             lock.release()
 
+    @contextmanager
+    def own_latest(self, record: RunRecord | None) -> Iterator[None]:
+        """`own` a run's record, brought up to date from disk once held (no record: nothing to
+        hold). What cleanup does before touching a run's upload."""
+        if record is None:
+            yield
+            return
+        with self.own(record):
+            self.reload(record)
+            yield
+
     def reload(self, record: RunRecord) -> None:
         """Bring `record` up to what is on disk (another process may have moved it on)."""
         try:

@@ -3,8 +3,6 @@ by diff. The next poll is armed only when the last one has finished, so polls ne
 
 from __future__ import annotations
 
-from contextlib import ExitStack
-
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -265,9 +263,7 @@ class TasksScreen(BaseScreen):
         try:
             journal = self.wizard.session.journal
             record = journal.find_by_task(task.task_id)
-            with ExitStack() as owner:
-                if record is not None:  # not while a run of this machine is still on it
-                    owner.enter_context(journal.own(record))
+            with journal.own_latest(record):  # not while a run of this machine is on it
                 summary = self.wizard.account.cleanup(task, record).capitalize()
         except Exception as exc:
             self.app.call_from_thread(
