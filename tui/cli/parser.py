@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 PROG = "ec2-import-wizard"
@@ -38,25 +38,34 @@ def _endpoint(text: str) -> str:
     return text.rstrip("/")
 
 
-def _poll(text: str) -> float:
-    # 0.1 s, not 1 s, at the bottom: tests poll the sandbox every 0.2 s.
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0.1 <= value <= 3600:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(f"{text!r} is outside 0.1..3600 seconds")
-    return value
+def _number_in(
+    kind: type[int] | type[float], low: float, high: float, unit: str = "", note: str = ""
+) -> Callable[[str], Any]:
+    """An argparse type: a whole number (int) or a number (float) within low..high."""
+    noun = "a whole number" if kind is int else "a number"
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            of = f" of{unit}" if unit else ""
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}{of}") from None
+        if not low <= value <= high:  # also refuses nan and inf
+            raise argparse.ArgumentTypeError(f"{text!r} is outside {low:g}..{high:g}{unit}{note}")
+        return value
+
+    return parse
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is outside 0..65535 (0: a free port)")
-    return port
+# 0.1 s, not 1 s, at the bottom: tests poll the sandbox every 0.2 s.
+_poll = _number_in(float, 0.1, 3600, " seconds")
+_port = _number_in(int, 0, 65535, note=" (0: a free port)")
+_workers = _number_in(int, 1, 32)
+_part_mib = _number_in(int, 1, 5 * 1024, " MiB")  # each part is a whole S3 object: <= 5 GiB
+
+
+def _part_size(text: str) -> int:
+    return int(_part_mib(text)) << 20
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -75,26 +84,6 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "--region", type=_region, metavar="REGION", help="AWS region (default: profile)", **d
     )
     g.add_argument("--profiles-dir", metavar="DIR", help="where saved profiles live", **d)
-
-
-def _part_size(text: str) -> int:
-    try:
-        mib = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of MiB") from None
-    if not 1 <= mib <= 5 * 1024:  # each part is a whole S3 object: at most 5 GiB
-        raise argparse.ArgumentTypeError(f"{mib} MiB is outside 1..5120 MiB")
-    return mib << 20
-
-
-def _workers(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= n <= 32:
-        raise argparse.ArgumentTypeError(f"{n} is outside 1..32")
-    return n
 
 
 def _upload_options(p: argparse.ArgumentParser) -> None:
