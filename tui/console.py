@@ -9,6 +9,7 @@ import threading
 import time
 from typing import IO, Any
 
+from tui.core.errors import coded
 from tui.core.events import (
     DoneEvent,
     ErrorEvent,
@@ -134,7 +135,7 @@ def describe(e: Event) -> str:
     if isinstance(e, WarningEvent):
         return f"warning: {e.message}"
     if isinstance(e, ErrorEvent):
-        return f"error: {e.code}: {e.message}"
+        return f"error: {coded(e.code, e.message)}"
     if isinstance(e, DoneEvent):
         return summary(e)
     return ""

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import re
+
 EXIT_OK = 0
 EXIT_FAILED = 1  # the import ended cancelled or failed, or a cleanup was refused
 EXIT_BAD_INPUT = 2  # nothing was sent or written
 EXIT_AWS = 3  # AWS or network error
 EXIT_INTERRUPTED = 130
+
+
+def without_code(code: str | None, message: str) -> str:
+    """`message` without a leading restatement of `code` ("NetworkError: ..." or "network
+    error: ..." when the code is NetworkError): messages are often built from another error's
+    text, and the code is printed in front of them once, by `coded`."""
+    if not code:
+        return message
+    lead, sep, rest = message.partition(": ")
+    while sep and re.sub(r"[\s_-]", "", lead).lower() == code.lower():
+        lead, sep, rest = rest.partition(": ")
+        message = f"{lead}{sep}{rest}"
+    return message
+
+
+def coded(code: str | None, message: str) -> str:
+    """The line a user reads: the code once, then the message."""
+    message = without_code(code, message)
+    return f"{code}: {message}" if code else message
 
 
 class WizardError(Exception):
@@ -42,11 +63,11 @@ class AwsError(WizardError):
     exit_code = EXIT_AWS
 
     def __init__(self, message: str, *, code: str | None = None, **kw: str | None):
-        super().__init__(message, **kw)
+        super().__init__(without_code(code, message), **kw)
         self.code = code
 
     def __str__(self) -> str:
-        return f"{self.code}: {self.located}" if self.code else self.located
+        return coded(self.code, self.located)
 
 
 class RefusedError(WizardError):

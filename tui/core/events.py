@@ -133,11 +133,13 @@ class ErrorEvent(Event):
         """Any exception as the event a user reads: AWS's code when there is one, else the
         kind of error (a bug shows as its exception type, exit 3 like any unmapped error)."""
         from tui.core.aws import map_error
-        from tui.core.errors import AwsError, Interrupted
+        from tui.core.errors import AwsError, Interrupted, without_code
 
         err = map_error(exc)
         if isinstance(err, Interrupted):
             code = "Interrupted"
         else:
             code = (err.code if isinstance(err, AwsError) else None) or type(err).__name__
-        return cls(run_id, code=code, message=err.located, exit_code=err.exit_code)
+        # The code travels on its own: the message never repeats it (`errors.coded` joins them).
+        message = without_code(code, err.located)
+        return cls(run_id, code=code, message=message, exit_code=err.exit_code)
