@@ -7,10 +7,12 @@ import os
 import tempfile
 from pathlib import Path
 
+from tui.core.paths import make_private_dir
+
 
 def atomic_write(path: Path, data: str | bytes, mode: int = 0o600) -> None:
     """Write to a temp file beside `path`, fsync, rename over it, fsync the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(path.parent)
     raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -223,7 +223,7 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self, label: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # as the records
+        paths.make_private_dir(self.path.parent)  # as the records
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

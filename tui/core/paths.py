@@ -42,3 +42,23 @@ def demo_dir() -> Path:
     import tempfile
 
     return Path(tempfile.gettempdir()) / "ec2-import-wizard-demo"
+
+
+def make_private_dir(folder: Path) -> Path:
+    """Create `folder` with every missing parent, each 0700 (`mkdir(parents=True, mode=...)`
+    gives the mode to the leaf only: the parents it creates get 0777 less the umask). Folders
+    that exist are left as they are."""
+    missing: list[Path] = []
+    here = folder
+    while not here.exists() and here.parent != here:
+        missing.append(here)
+        here = here.parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            if not path.is_dir():
+                raise
+            continue  # another process made it meanwhile: its folder, not ours to change
+        os.chmod(path, 0o700)  # mkdir's mode passes through the umask; ours is exact
+    return folder

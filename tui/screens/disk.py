@@ -17,6 +17,7 @@ from textual.suggester import Suggester
 from textual.timer import Timer
 from textual.widgets import Button, DirectoryTree, Input, Label, TabbedContent, TabPane
 
+from tui.core.paths import make_private_dir
 from tui.core.units import counted
 from tui.messages import AccountChanged
 from tui.screens.base import StepScreen
@@ -70,7 +71,7 @@ class PathSuggester(Suggester):
 
 def make_demo_image(folder: Path) -> Path:
     """A small stream-optimized VMDK (qemu-img), else a RAW file: something to import now."""
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_dir(folder)
     qemu = shutil.which("qemu-img")
     if qemu:
         path = folder / DEMO_NAME
