@@ -205,6 +205,46 @@ CASES: list[tuple[str, Any, str, str]] = [
         "not an S3 bucket name",
     ),
     ("key-prefix", edit("source.key_prefix", "/abs", LOCAL), "source.key_prefix", "no leading '/'"),
+    *(
+        (f"key-prefix-{name}", edit("source.key_prefix", prefix, LOCAL), "source.key_prefix", why)
+        for name, prefix, why in (
+            ("dotdot", "../../etc", "a '..' folder, which a URL resolves to another folder"),
+            ("dot", ".", "a '.' folder"),
+            ("dot-inside", "imports/./x", "a '.' folder"),
+            ("empty-folder", "a//b", "empty folder ('//'): use a single '/'"),
+            ("query", "a?b#c&X-Amz-Signature=1", "'?' (U+003F), not one of S3's safe key"),
+            ("space", "my imports", "' ' (U+0020), not one of S3's safe key characters: use"),
+            ("non-ascii", "importé", "(U+00E9), not one of S3's safe key characters"),
+        )
+    ),
+    *(
+        (f"bucket-{name}", edit("source.bucket", bucket, LOCAL), "source.bucket", why)
+        for name, bucket, why in (
+            ("ip", "192.168.1.1", "not an S3 bucket name: it must not be formatted as an IP"),
+            ("short", "ab", "it has 2 characters, S3 takes 3 to 63"),
+            ("long", "a" * 64, "it has 64 characters, S3 takes 3 to 63"),
+            ("edge", "-imports-", "must begin and end with a lowercase letter or a digit"),
+            ("dots", "my..imports", "must not have two dots in a row"),
+            ("underscore", "my_imports", "'_' is not allowed (lowercase letters, digits"),
+            ("xn", "xn--imports", "names beginning with 'xn--' are reserved"),
+            ("sthree", "sthree-imports", "names beginning with 'sthree-' are reserved"),
+            ("demo", "amzn-s3-demo-imports", "names beginning with 'amzn-s3-demo-' are reserved"),
+            ("s3alias", "imports-s3alias", "names ending with '-s3alias' are reserved"),
+            ("ol-s3", "imports--ol-s3", "names ending with '--ol-s3' are reserved"),
+            ("mrap", "imports.mrap", "names ending with '.mrap' are reserved"),
+            ("x-s3", "imports--x-s3", "names ending with '--x-s3' are reserved"),
+        )
+    ),
+    *(
+        (f"path-{name}", edit("source.path", path, LOCAL), "source.path", why)
+        for name, path, why in (
+            ("newline", "disk\n.vmdk", "a control character (U+000A) in its name: rename the file"),
+            ("tab", "disk\t.vmdk", "a control character (U+0009) in its name: rename the file"),
+            ("del", "disk\x7f.vmdk", "a control character (U+007F) in its name: rename the file"),
+            ("c1", "disk\x85.vmdk", "a control character (U+0085) in its name: rename the file"),
+            ("folder", "in\x1b/disk.vmdk", "a control character (U+001B)"),
+        )
+    ),
     ("region", edit("aws.region", "useast1"), "aws.region", "not an AWS region name"),
     (
         "endpoint",

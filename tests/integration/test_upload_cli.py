@@ -371,3 +371,28 @@ def test_a_block_device_is_probed_and_uploaded_whole(
     manifest, body = fetch_upload(out)
     assert len(manifest.parts) == 3  # 10 MiB parts
     assert body == data
+
+
+def test_upload_of_an_image_named_with_spaces_and_parentheses(
+    capsys: pytest.CaptureFixture[str],
+    aws_env: None,
+    s3_endpoint: str,
+    s3_client: Any,
+    bucket: str,
+    disk_images: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    """Its basename goes into the keys in S3's safe characters; EC2 reads it all back."""
+    image = tmp_path / "Windows Server (2019).vhd"
+    image.write_bytes(disk_images["vhd_fixed"].read_bytes())
+    profile = write_profile(tmp_path / "p.toml", image, bucket, s3_endpoint)
+    code, out, err = run(capsys, "upload", str(profile), "--reveal")
+    assert code == 0, err
+    lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
+    assert lines["manifest"].endswith("/Windows_Server_(2019).vhdmanifest.xml")
+    manifest, body = fetch_upload(out)
+    assert body == image.read_bytes()
+    assert [p.key.rsplit("/", 1)[-1] for p in manifest.parts] == ["Windows_Server_(2019).vhd.part0"]
+    assert sorted(keys_in(s3_client, bucket)) == sorted(
+        [lines["manifest"].removeprefix(f"s3://{bucket}/"), manifest.parts[0].key]
+    )

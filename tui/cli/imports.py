@@ -67,7 +67,7 @@ def cmd_upload(session: Session, args: argparse.Namespace) -> int:
     profile, origin = session.load_profile(args.profile)
     target = session.target(profile)
     target.check_import_region()
-    plan = plan_import(profile, origin)
+    plan = plan_import(profile, origin, args.part_size)
     if plan.image_path is None:
         raise InputError(
             "the profile names an image already uploaded (source.manifest_url): nothing to upload",

@@ -12,8 +12,12 @@ from tui.core.session import Session
 
 def cmd_probe(session: Session, args: argparse.Namespace) -> int:
     from tui.core.disk import probe
+    from tui.core.facts import image_path_problem
     from tui.core.units import human_bytes
 
+    problem = image_path_problem(args.image)
+    if problem:  # the same rule as source.path, so `probe` never passes what `run` refuses
+        raise InputError(problem, field="IMAGE")
     result = probe(args.image)
     if args.json:
         emit_json(result.to_json())

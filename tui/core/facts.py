@@ -41,6 +41,85 @@ IMPORT_REGIONS = frozenset(
 DEFAULT_REGION = "us-east-1"
 REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
 
+# -- S3 naming (docs/protocol.md section 8) ----------------------------------------------------
+MAX_KEY_BYTES = 1024  # an object key, counted in UTF-8 bytes
+# S3's "safe" key characters: they need no escaping in a URL, in XML or on any client.
+KEY_SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!-_.*'()")
+KEY_PREFIX_FIX = "use letters, digits and ! - _ . * ' ( ), with single '/' between folders"
+BUCKET_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+BUCKET_IP_RE = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3")
+
+
+def bucket_problem(name: str) -> str | None:
+    """Why S3 would refuse `name` as a general purpose bucket's name, or None: the rule broken."""
+    bad = f"{name[:70]!r} is not an S3 bucket name"
+    if not 3 <= len(name) <= 63:
+        return f"{bad}: it has {len(name)} characters, S3 takes 3 to 63"
+    odd = next((c for c in name if c not in BUCKET_CHARS), None)
+    if odd is not None:
+        return f"{bad}: {odd!r} is not allowed (lowercase letters, digits, '.' and '-' only)"
+    if not (name[0].isalnum() and name[-1].isalnum()):
+        return f"{bad}: it must begin and end with a lowercase letter or a digit"
+    if ".." in name:
+        return f"{bad}: it must not have two dots in a row"
+    if BUCKET_IP_RE.fullmatch(name):
+        return f"{bad}: it must not be formatted as an IP address"
+    for prefix in BUCKET_RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            return f"{bad}: names beginning with {prefix!r} are reserved by S3"
+    for suffix in BUCKET_RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            return f"{bad}: names ending with {suffix!r} are reserved by S3"
+    return None
+
+
+def control_character(text: str) -> str | None:
+    """The first C0 or C1 control character or DEL in `text`, as U+XXXX, or None."""
+    import unicodedata
+
+    found = next((c for c in text if unicodedata.category(c) == "Cc"), None)
+    return None if found is None else f"U+{ord(found):04X}"
+
+
+def image_path_problem(path: str) -> str | None:
+    """Why a disk image's path cannot be imported as typed, or None. A control character would
+    reach S3 inside a key (the basename goes into it) and fail there, far from its cause."""
+    char = control_character(path)
+    if char is None:
+        return None
+    return (
+        f"{path[:80]!r} has a control character ({char}) in its name: rename the file "
+        "(or its folder) without it"
+    )
+
+
+def key_prefix_problem(prefix: str) -> str | None:
+    """Why `prefix` (one trailing '/' allowed) cannot begin our S3 keys, or None."""
+    if prefix.startswith("/"):
+        return f"{prefix[:60]!r} is not a key prefix (no leading '/'): {KEY_PREFIX_FIX}"
+    for segment in prefix.removesuffix("/").split("/") if prefix else ():
+        if segment in ("", ".", ".."):
+            # S3 would store them literally, but URL clients and proxies resolve dot segments
+            # (RFC 3986) in a presigned URL's path: EC2 would ask for another key, or none.
+            if not segment:
+                return (
+                    f"{prefix[:60]!r} has an empty folder ('//'): use a single '/' between folders"
+                )
+            return (
+                f"{prefix[:60]!r} has a {segment!r} folder, which a URL resolves to another "
+                "folder: remove it"
+            )
+        odd = next((c for c in segment if c not in KEY_SAFE_CHARS), None)
+        if odd is not None:
+            return (
+                f"{prefix[:60]!r} has {odd!r} (U+{ord(odd):04X}), not one of S3's safe key "
+                f"characters: {KEY_PREFIX_FIX}"
+            )
+    return None
+
+
 # -- This tool's own rules ---------------------------------------------------------------------
 ENDPOINT_FIX = "use https://, or http:// only to a loopback address such as http://127.0.0.1:5000"
 PROFILE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

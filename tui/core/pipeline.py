@@ -128,7 +128,7 @@ class ImportRun:
     def from_profile(
         cls, profile: Profile, origin: Path | None, target: aws.Target, **kw: Any
     ) -> ImportRun:
-        return cls(plan_import(profile, origin), target, **kw)
+        return cls(plan_import(profile, origin, kw.get("part_size")), target, **kw)
 
     @classmethod
     def resume(cls, record: RunRecord, target: aws.Target, **kw: Any) -> ImportRun:

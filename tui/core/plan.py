@@ -3,6 +3,7 @@ flattened request (the same text for the `preview` command and the TUI's preview
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from tui.core import s3keys
 from tui.core.aws import Target
 from tui.core.errors import InputError
+from tui.core.facts import DEFAULT_PART_SIZE, MAX_KEY_BYTES
 from tui.core.profiles import Profile
 from tui.core.request import (
     API_VERSION,
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from tui.core.disk import ProbeResult
 
 RUN_ID_PLACEHOLDER = "RUN-ID"
+# Every run id is a uuid4 (journal.new_run_id): a key's length is measured with one as long.
+_SAMPLE_RUN_ID = str(uuid.UUID(int=0))
 
 
 @dataclass
@@ -58,8 +62,48 @@ class ImportPlan:
             raise InputError(str(exc), field="source") from None
 
 
-def plan_import(profile: Profile, origin: Path | None) -> ImportPlan:
-    """Probe a local image and reconcile it with the profile's format and volume size."""
+def longest_key(key_prefix: str, image_path: str, image_bytes: int, part_size: int) -> str:
+    """The longest S3 key an upload of this image makes: its last part's or its manifest's."""
+    last = max(1, -(-image_bytes // part_size)) - 1
+    keys = (
+        s3keys.part_key(key_prefix, _SAMPLE_RUN_ID, image_path, last),
+        s3keys.manifest_key(key_prefix, _SAMPLE_RUN_ID, image_path),
+    )
+    return max(keys, key=lambda k: len(k.encode()))
+
+
+def check_key_length(
+    key_prefix: str,
+    image_path: str,
+    image_bytes: int,
+    part_size: int | None = None,
+    where: str | None = None,
+) -> None:
+    """Refuse a prefix that makes a key over S3's limit, before anything is sent: S3 would
+    refuse that part only after the parts before it were uploaded. `part_size` None: 10 MiB."""
+    part_size = part_size or DEFAULT_PART_SIZE
+    key = longest_key(key_prefix, image_path, image_bytes, part_size)
+    size = len(key.encode())
+    if size <= MAX_KEY_BYTES:
+        return
+    # What the prefix may take: the limit less the rest of the key and the '/' after it.
+    room = MAX_KEY_BYTES - len(longest_key("", image_path, image_bytes, part_size).encode()) - 1
+    fix = (
+        f"shorten the prefix to at most {room} bytes"
+        if room > 0
+        else "leave it empty and give the image a shorter name"
+    )
+    raise InputError(
+        f"a {len(key_prefix.encode())}-byte prefix makes S3 keys of up to {size} bytes "
+        f"(.../{key.rsplit('/', 1)[-1]}); S3 takes at most {MAX_KEY_BYTES}: {fix}",
+        source=where,
+        field="source.key_prefix",
+    )
+
+
+def plan_import(profile: Profile, origin: Path | None, part_size: int | None = None) -> ImportPlan:
+    """Probe a local image and reconcile it with the profile's format and volume size; the
+    keys its upload will make are checked with `part_size` (default: the usual 10 MiB)."""
     src = profile.source
     if src.manifest_url is not None:
         assert src.format and src.bytes and src.volume_size
@@ -90,6 +134,7 @@ def plan_import(profile: Profile, origin: Path | None) -> ImportPlan:
             source=where,
             field="source.volume_size",
         )
+    check_key_length(src.key_prefix, str(path), result.file_bytes, part_size, where)
     return ImportPlan(profile, origin, path, result.format, result.file_bytes, volume, probe=result)
 
 

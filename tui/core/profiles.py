@@ -25,13 +25,15 @@ from tui.core.facts import (
     MAX_VOLUME_GIB,
     PROFILE_NAME_RE,
     REGION_RE,
+    bucket_problem,
     endpoint_problem,
+    image_path_problem,
+    key_prefix_problem,
     profile_name_problem,
 )
 from tui.core.fsutil import atomic_write
 from tui.core.request import ImportInstanceRequest, RequestSpec, StrictModel, check_manifest_url
 
-BUCKET_RE = re.compile(r"(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 # Key names that mean someone is about to put a credential in a profile.
 CREDENTIAL_KEYS = frozenset(
     k.lower().replace("-", "_")
@@ -91,20 +93,28 @@ class Source(StrictModel):
     manifest_url: str | None = None
     bytes: Annotated[int, Field(ge=1, lt=MAX_IMAGE_BYTES)] | None = None
 
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str | None) -> str | None:
+        problem = None if v is None else image_path_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
     @field_validator("bucket")
     @classmethod
     def _bucket(cls, v: str | None) -> str | None:
-        if v is not None and not BUCKET_RE.fullmatch(v):
-            raise ValueError(
-                f"{v!r} is not an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)"
-            )
+        problem = None if v is None else bucket_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
     @field_validator("key_prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
-        if v.startswith("/") or "//" in v or any(ord(c) < 32 for c in v):
-            raise ValueError(f"{v!r} is not a key prefix (no leading '/', no '//')")
+        problem = key_prefix_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v.strip("/")
 
     @field_validator("format")

@@ -291,7 +291,11 @@ class DiskScreen(StepScreen):
                 super().action_next()
 
     def extra_errors(self) -> dict[str, str]:
-        """The image against the form: exists, importable, format and volume size agree."""
+        """The image against the form: exists, importable, format, volume size and the keys'
+        length agree."""
+        from tui.core.errors import InputError
+        from tui.core.plan import check_key_length
+
         errors: dict[str, str] = {}
         path = self.draft.get("source.path")
         if self.mode != "local" or not path:
@@ -308,6 +312,10 @@ class DiskScreen(StepScreen):
         fmt = self.draft.get("source.format")
         if fmt and fmt != result.format:
             errors["source.format"] = f"the image is {result.format}: leave this unset or fix it"
+        try:  # the keys' length needs the image's size: the plan's check, here with its result
+            check_key_length(self.draft.get("source.key_prefix") or "", path, result.file_bytes)
+        except InputError as exc:
+            errors["source.key_prefix"] = exc.message
         size = self.draft.get("source.volume_size")
         if isinstance(size, int) and size < result.volume_size_gib:
             errors["source.volume_size"] = (
