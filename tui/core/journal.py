@@ -137,12 +137,6 @@ class RunRecord(BaseModel):
                     f"parts_total: {self.parts_total} parts do not cover image_bytes "
                     f"{self.image_bytes} in parts of part_size {self.part_size}"
                 )
-            if self.manifest_key is not None and self.manifest_key != self.expected_key():
-                # cleanup deletes under this key: only ever the run's own folder
-                raise ValueError(
-                    f"manifest_key: {self.manifest_key[:120]!r} is not this run's key "
-                    f"({self.expected_key()!r})"
-                )
         bad = next((i for i in self.parts_done if not 0 <= i < self.parts_total), None)
         if bad is not None:
             raise ValueError(
@@ -189,6 +183,13 @@ class RunRecord(BaseModel):
             Profile.model_validate(record.profile)
         except ValidationError as exc:
             raise DamagedRecord.of(path, exc, Profile, under="profile") from None
+        key = record.manifest_key
+        if record.image_path is not None and key is not None and key != record.expected_key():
+            # cleanup deletes under this key: only ever the run's own folder (known once the
+            # profile's key prefix is)
+            raise DamagedRecord(
+                path, "manifest_key", f"{key[:120]!r} is not this run's ({record.expected_key()!r})"
+            )
         return record
 
 
@@ -259,6 +260,12 @@ class Journal:
         wrong with it, and what to do."""
         move = f"or set {paths.HOME_ENV} to a folder that is"
         code = exc.errno
+        if code == errno.EEXIST:  # mkdir's answer for a loop, a dangling link or a file
+            try:
+                os.stat(self.root)
+                code = errno.ENOTDIR
+            except OSError as why:
+                code = why.errno
         if code == errno.ELOOP:
             problem = f"is a loop of symbolic links: remove it or point it at a folder, {move}"
         elif code in (errno.ENOSPC, errno.EDQUOT):
