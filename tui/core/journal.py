@@ -2,7 +2,9 @@
 `runs`, `cleanup` and the TUI's recent runs.
 
 A record holds the profile snapshot, S3 keys (never presigned URLs: they are bearer secrets),
-parts done, the task id and state. Writes are atomic with mode 0600.
+parts done, the task id and state, and the image's identity (tui/core/identity.py). Writes
+are atomic with mode 0600. A record is checked field by field when read: a damaged one is
+named (`DamagedRecord`) and never used, and `scan` lists the good ones beside it.
 
 One process at a time owns a run: `Journal.own` takes an exclusive `flock` on `<run_id>.lock`
 beside the record, so two processes never upload, submit or clean up the same run at once.
@@ -72,8 +74,9 @@ PROBE_BYTES = 64 * 1024  # what check_writable writes: a record of about 5,000 p
 
 
 class RunRecord(BaseModel):
-    """One run as its JSON file holds it. Validated when read (`parse`), never when a field is
-    set: the pipeline moves records on with plain assignments, and saves must stay cheap."""
+    """One run as its JSON file holds it. Its fields are checked when it is made and when it
+    is read (`parse` also checks the profile snapshot and the file name), never when a field
+    is set: the pipeline moves records on with plain assignments, and saves must stay cheap."""
 
     # Strict types (no "12" for 12), unknown keys ignored (a newer version may add some).
     model_config = ConfigDict(strict=True, extra="ignore", validate_assignment=False)
@@ -137,8 +140,9 @@ class RunRecord(BaseModel):
                     f"parts_total: {self.parts_total} parts do not cover image_bytes "
                     f"{self.image_bytes} in parts of part_size {self.part_size}"
                 )
-        bad = next((i for i in self.parts_done if not 0 <= i < self.parts_total), None)
-        if bad is not None:
+        done = self.parts_done
+        if done and (min(done) < 0 or max(done) >= self.parts_total):  # C speed at 16k parts
+            bad = next(i for i in done if not 0 <= i < self.parts_total)
             raise ValueError(
                 f"parts_done: part {bad} is out of range (the run has {self.parts_total} parts)"
             )
