@@ -32,7 +32,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tui.core import paths, s3keys
-from tui.core.errors import InputError
+from tui.core.errors import InputError, WizardError
 from tui.core.facts import DEFAULT_PART_SIZE, REGION_RE
 from tui.core.fsutil import atomic_write
 from tui.core.identity import ImageIdentity
@@ -230,6 +230,10 @@ class DamagedRecord(InputError):
         return cls(path, field, message)
 
 
+class RecordNotSaved(WizardError):
+    """A record could not be written (the disk filled up, the folder went read-only)."""
+
+
 @dataclass(frozen=True)
 class Scan:
     """What the runs folder holds: the records that can be used, and the files that cannot."""
@@ -259,9 +263,9 @@ class Journal:
     def lock_path_for(self, run_id: str) -> Path:
         return self.root / f"{self._checked(run_id)}.lock"
 
-    def state_error(self, exc: OSError) -> InputError:
+    def state_error(self, exc: OSError, kind: type[WizardError] = InputError) -> WizardError:
         """An OSError of the runs folder as the line a user reads: which folder, what is
-        wrong with it, and what to do."""
+        wrong with it, and what to do. An InputError (exit 2) unless told otherwise."""
         move = f"or set {paths.HOME_ENV} to a folder that is"
         code = exc.errno
         if code == errno.EEXIST:  # mkdir's answer for a loop, a dangling link or a file
@@ -280,7 +284,7 @@ class Journal:
             problem = f"is not a folder (or a part of its path is a file): move that file, {move}"
         else:
             problem = f"cannot be used ({exc.strerror or exc}): {move} usable"
-        return InputError(f"the run records' folder {problem}", source=str(self.root))
+        return kind(f"the run records' folder {problem}", source=str(self.root))
 
     def check_writable(self) -> None:
         """Raise InputError (source: the runs folder, with the fix) unless a record can be
@@ -354,7 +358,8 @@ class Journal:
             try:
                 atomic_write(path, record.dumps())
             except OSError as exc:
-                raise self.state_error(exc) from None
+                # Not exit 2: a run saves after it has sent (check_writable comes first).
+                raise self.state_error(exc, RecordNotSaved) from None
 
     def update(self, record: RunRecord, **changes: Any) -> None:
         for key, value in changes.items():
