@@ -62,12 +62,13 @@ def identify(path: Path) -> ImageIdentity:
     fd = os.open(path, os.O_RDONLY)
     try:
         st = os.fstat(fd)  # of the file read, not of whatever the path names a moment later
+        size = os.lseek(fd, 0, os.SEEK_END)  # a block device's st_size is 0; its end is not
         return ImageIdentity(
-            size=st.st_size,
+            size=size,
             mtime_ns=st.st_mtime_ns,
             inode=st.st_ino,
             device=st.st_dev,
-            fingerprint=fingerprint_fd(fd, st.st_size),
+            fingerprint=fingerprint_fd(fd, size),
         )
     finally:
         os.close(fd)
