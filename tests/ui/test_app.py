@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from textual.widgets import Input
 
+from tests.helpers.records import make_record
 from tests.ui import scenarios as S
 from tui.core.draft import Draft, format_value, parse_value
-from tui.core.journal import Journal, RunRecord, RunState, new_run_id
+from tui.core.journal import Journal, RunState
 from tui.core.tasks import TaskView
 from tui.widgets.form import FormField
 from tui.widgets.task_table import TaskTable
@@ -223,15 +224,7 @@ async def test_cleanup_waits_for_the_run_that_owns_the_task(ui_home: S.Folders) 
     done = _view(1, "completed")
     account = S.FakeAccount(tasks=[done])
     journal = Journal()
-    record = RunRecord(
-        run_id=new_run_id(),
-        profile_name="web-2012",
-        profile={},
-        profile_origin=None,
-        region="us-east-1",
-        task_id=done.task_id,
-        state=RunState.COMPLETED,
-    )
+    record = make_record("web-2012", task_id=done.task_id, state=RunState.COMPLETED)
     journal.save(record)
     app = S.make_app(ui_home, account=account)
     async with app.run_test(size=S.SIZE, notifications=True) as pilot:

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.records import make_record
 from tests.ui import scenarios as S
-from tui.core.journal import Journal, RunRecord
+from tui.core.journal import Journal
 
 
 def shown(app: Any) -> list[tuple[str, str]]:
@@ -28,7 +29,7 @@ async def test_recent_runs_keep_sandbox_and_account_apart(
         ("aaaaaaaa-0000-4000-8000-000000000001", "real-import", False),
         ("bbbbbbbb-0000-4000-8000-000000000002", "played", True),
     ):
-        journal.save(RunRecord(run_id, name, {}, None, "us-east-1", sandbox=in_sandbox))
+        journal.save(make_record(name, run_id=run_id, sandbox=in_sandbox))
     app = S.make_app(ui_home, sandbox=sandbox)
     async with app.run_test(size=S.SIZE) as pilot:
         await S.until(pilot, lambda: bool(shown(app)))
@@ -40,12 +41,9 @@ async def test_recent_runs_keep_sandbox_and_account_apart(
 async def test_recent_runs_follow_what_the_task_table_saw(ui_home: S.Folders) -> None:
     """The table may see a task complete up to one pipeline poll before the run records it."""
     Journal().save(
-        RunRecord(
-            "cccccccc-0000-4000-8000-000000000003",
+        make_record(
             "web-2012",
-            {},
-            None,
-            "us-east-1",
+            run_id="cccccccc-0000-4000-8000-000000000003",
             sandbox=True,
             task_id="import-i-000000a1",
             state="submitted",
@@ -57,3 +55,17 @@ async def test_recent_runs_follow_what_the_task_table_saw(ui_home: S.Folders) ->
         app.task_finished("import-i-000000a1", "completed")
         app.screen.reload()
         await S.until(pilot, lambda: shown(app) == [("web-2012", "completed")])
+
+
+async def test_a_damaged_record_is_skipped_and_said_not_hiding_the_others(
+    ui_home: S.Folders,
+) -> None:
+    """A record that is valid JSON but not an object once emptied the whole list."""
+    journal = Journal()
+    journal.save(make_record("web-2012", sandbox=True))
+    (journal.root / "0badc0de-0000-4000-8000-000000000004.json").write_text("[1, 2]")
+    app = S.make_app(ui_home)
+    async with app.run_test(size=S.SIZE, notifications=True) as pilot:
+        await S.until(pilot, lambda: [p for p, _ in shown(app)] == ["web-2012"])
+        await S.until(pilot, lambda: any("1 damaged run record" in t for t in S.toasts(app)))
+        assert any("`ec2-import-wizard runs` names them" in t for t in S.toasts(app))

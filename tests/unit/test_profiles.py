@@ -173,11 +173,11 @@ def test_relative_image_path_resolves_against_the_profile_folder(tmp_path):
 
 def test_resume_refuses_a_recorded_cleartext_endpoint():
     """A run record written before the endpoint rule is not resumed to it; --endpoint-url wins."""
-    from tui.core.journal import RunRecord
+    from tui.core.journal import RunRecord, new_run_id
     from tui.core.session import Options, Session
 
     record = RunRecord(
-        run_id="r1", profile_name="p", profile={}, profile_origin=None, region="us-east-1"
+        run_id=new_run_id(), profile_name="p", profile={}, profile_origin=None, region="us-east-1"
     )
     record.endpoint_url = "http://me:hunter2@10.0.0.5:5000"
     with pytest.raises(InputError) as exc:

@@ -102,10 +102,18 @@ def cmd_upload(session: Session, args: argparse.Namespace) -> int:
     return code
 
 
+# `runs --json` is a record without these: the profile (long; `profiles show` has it) and the
+# image identity (resume's business), so its lines stay what they were before identities.
+RUNS_JSON_LEAVES_OUT = frozenset({"profile", "image_identity"})
+
+
 def cmd_runs(session: Session, args: argparse.Namespace) -> int:
     from tui.core.units import counted
 
-    everything = session.journal.list()
+    scan = session.journal.scan()
+    for damaged in scan.damaged:  # one line each; the good runs are listed all the same
+        print(f"skipped {damaged.path}: {damaged.problem}", file=sys.stderr)
+    everything = scan.records
     records = [r for r in everything if r.sandbox == session.sandbox]
     if len(records) < len(everything):  # said on stderr: stdout stays the table or JSON Lines
         hidden = len(everything) - len(records)
@@ -113,10 +121,10 @@ def cmd_runs(session: Session, args: argparse.Namespace) -> int:
         print(f"{counted(hidden, 'run')} made {where} not shown", file=sys.stderr)
     if args.json:
         for r in records:
-            emit_json({k: v for k, v in r.to_json().items() if k != "profile"})
+            emit_json({k: v for k, v in r.to_json().items() if k not in RUNS_JSON_LEAVES_OUT})
         return EXIT_OK
     if not records:
-        print("no runs yet", file=sys.stderr)
+        print("no other runs" if scan.damaged else "no runs yet", file=sys.stderr)
         return EXIT_OK
     rows = [("RUN", "PROFILE", "STATE", "TASK", "PARTS", "UPDATED")]
     for r in records:

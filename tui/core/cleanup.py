@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tui.core import s3keys
 from tui.core.errors import InputError, RefusedError
 from tui.core.journal import RunRecord
 from tui.core.tasks import TaskView
@@ -26,12 +25,8 @@ def upload_location(record: RunRecord | None, task: TaskView | None) -> tuple[st
     from tui.core.upload import parse_s3_url
 
     if record is not None and record.bucket and record.image_path:
-        key = record.manifest_key or s3keys.manifest_key(
-            record.profile.get("source", {}).get("key_prefix", ""),
-            record.run_id,
-            record.image_path,
-        )
-        return record.bucket, key
+        # A loaded record's manifest_key is checked to be this key (RunRecord's validation).
+        return record.bucket, record.manifest_key or record.expected_key()
     if task is not None and task.manifest_url:
         return parse_s3_url(task.manifest_url)
     what = task.task_id if task else record.run_id if record else "it"

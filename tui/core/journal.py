@@ -2,7 +2,9 @@
 `runs`, `cleanup` and the TUI's recent runs.
 
 A record holds the profile snapshot, S3 keys (never presigned URLs: they are bearer secrets),
-parts done, the task id and state. Writes are atomic with mode 0600.
+parts done, the task id and state, and the image's identity (tui/core/identity.py). Writes
+are atomic with mode 0600. A record is checked field by field when read: a damaged one is
+named (`DamagedRecord`) and never used, and `scan` lists the good ones beside it.
 
 One process at a time owns a run: `Journal.own` takes an exclusive `flock` on `<run_id>.lock`
 beside the record, so two processes never upload, submit or clean up the same run at once.
@@ -10,24 +12,31 @@ beside the record, so two processes never upload, submit or clean up the same ru
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import re
 import socket
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from tui.core import paths
-from tui.core.errors import InputError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tui.core import paths, s3keys
+from tui.core.errors import InputError, WizardError
+from tui.core.facts import DEFAULT_PART_SIZE, REGION_RE
 from tui.core.fsutil import atomic_write
+from tui.core.identity import ImageIdentity
+from tui.core.profiles import BUCKET_RE, Profile, validation_error
 
 RUN_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -57,33 +66,87 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-@dataclass
-class RunRecord:
+# A record file holds at most this much: 16,384 parts (a 16 TiB image in 1 GiB parts) take
+# about 200 KB. Anything far larger is not one of ours, and is not read into memory.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+MAX_PART_SIZE = 5 << 30  # each part is a whole S3 object
+PROBE_BYTES = 64 * 1024  # what check_writable writes: a record of about 5,000 parts
+
+
+class RunRecord(BaseModel):
+    """One run as its JSON file holds it. Its fields are checked when it is made and when it
+    is read (`parse` also checks the profile snapshot and the file name), never when a field
+    is set: the pipeline moves records on with plain assignments, and saves must stay cheap."""
+
+    # Strict types (no "12" for 12), unknown keys ignored (a newer version may add some).
+    model_config = ConfigDict(strict=True, extra="ignore", validate_assignment=False)
+
     run_id: str
     profile_name: str
-    profile: dict[str, Any]  # the profile as it was when the run started
+    profile: dict[str, Any]  # the profile as it was when the run started; checked by `parse`
     profile_origin: str | None
     region: str
     aws_profile: str | None = None
     endpoint_url: str | None = None
     sandbox: bool = False
     image_path: str | None = None
-    image_bytes: int = 0
+    image_bytes: Annotated[int, Field(ge=0)] = 0
     image_format: str = ""
-    volume_size: int = 0
+    image_identity: ImageIdentity | None = None  # absent in records of older versions
+    volume_size: Annotated[int, Field(ge=0)] = 0
     bucket: str | None = None
     manifest_key: str | None = None
-    part_size: int = 0
-    parts_total: int = 0
-    parts_done: list[int] = field(default_factory=list)
+    part_size: Annotated[int, Field(ge=1, le=MAX_PART_SIZE)] = DEFAULT_PART_SIZE
+    parts_total: Annotated[int, Field(ge=0)] = 0
+    parts_done: list[int] = Field(default_factory=list)
     task_id: str | None = None
     instance_id: str | None = None
     volume_id: str | None = None
-    state: RunState = RunState.PLANNED
-    interrupted_in: RunState | None = None  # the state it was stopped in
+    # Not strict: a state is its value in JSON and in code alike ("completed").
+    state: Annotated[RunState, Field(strict=False)] = RunState.PLANNED
+    interrupted_in: Annotated[RunState | None, Field(strict=False)] = None
     message: str = ""
-    created_at: str = field(default_factory=now)
-    updated_at: str = field(default_factory=now)
+    created_at: str = Field(default_factory=now)
+    updated_at: str = Field(default_factory=now)
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id(cls, v: str) -> str:
+        if not RUN_ID_RE.fullmatch(v):
+            raise ValueError(f"{v[:60]!r} is not a run id (a UUID, as `runs` lists them)")
+        return v
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        if not REGION_RE.fullmatch(v):
+            raise ValueError(f"{v[:60]!r} is not an AWS region name (e.g. us-east-1)")
+        return v
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, v: str | None) -> str | None:
+        if v is not None and not BUCKET_RE.fullmatch(v):
+            raise ValueError(f"{v[:80]!r} is not an S3 bucket name")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunRecord:
+        if self.image_path is not None:
+            if self.bucket is None:
+                raise ValueError("bucket: is null, but the run uploads image_path to a bucket")
+            if self.parts_total and self.parts_total != -(-self.image_bytes // self.part_size):
+                raise ValueError(
+                    f"parts_total: {self.parts_total} parts do not cover image_bytes "
+                    f"{self.image_bytes} in parts of part_size {self.part_size}"
+                )
+        done = self.parts_done
+        if done and (min(done) < 0 or max(done) >= self.parts_total):  # C speed at 16k parts
+            bad = next(i for i in done if not 0 <= i < self.parts_total)
+            raise ValueError(
+                f"parts_done: part {bad} is out of range (the run has {self.parts_total} parts)"
+            )
+        return self
 
     @property
     def final(self) -> bool:
@@ -93,18 +156,90 @@ class RunRecord:
     def short_id(self) -> str:
         return self.run_id[:8]
 
+    @property
+    def key_prefix(self) -> str:
+        prefix = self.profile.get("source", {}).get("key_prefix", "")
+        return prefix if isinstance(prefix, str) else ""
+
+    def expected_key(self) -> str:
+        """The manifest key this run's upload has (or will have)."""
+        assert self.image_path is not None
+        return s3keys.manifest_key(self.key_prefix, self.run_id, self.image_path)
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump(mode="json")
+
+    def dumps(self) -> str:
+        # pydantic's serializer: json.dumps with indent runs in pure Python, 30 ms at 16k parts
+        return self.model_dump_json(indent=2)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunRecord:
-        """Raises ValueError or TypeError for a record that is not one of ours."""
-        known = {f.name for f in fields(cls)}
-        record = cls(**{k: v for k, v in data.items() if k in known})
-        record.state = RunState(record.state)
-        if record.interrupted_in is not None:
-            record.interrupted_in = RunState(record.interrupted_in)
+    def parse(cls, text: str | bytes, path: Path) -> RunRecord:
+        """The record in a file's text, checked field by field and against its file name.
+        Raises DamagedRecord naming the first field that is wrong."""
+        try:
+            record = cls.model_validate_json(text)
+        except ValidationError as exc:
+            raise DamagedRecord.of(path, exc, cls) from None
+        if path.name != f"{record.run_id}.json":
+            raise DamagedRecord(path, "run_id", f"{record.run_id!r} does not match the file name")
+        try:
+            Profile.model_validate(record.profile)
+        except ValidationError as exc:
+            raise DamagedRecord.of(path, exc, Profile, under="profile") from None
+        key = record.manifest_key
+        if record.image_path is not None and key is not None and key != record.expected_key():
+            # cleanup deletes under this key: only ever the run's own folder (known once the
+            # profile's key prefix is)
+            raise DamagedRecord(
+                path, "manifest_key", f"{key[:120]!r} is not this run's ({record.expected_key()!r})"
+            )
         return record
+
+
+class DamagedRecord(InputError):
+    """A run record that is not one we can use: its file, the field and what is wrong."""
+
+    def __init__(self, path: Path, field: str, problem: str):
+        super().__init__(problem, source=str(path), field=field or None)
+        self.path = path
+        self.problem = f"{field}: {problem}" if field else problem
+
+    @property
+    def located(self) -> str:
+        return (
+            f"run record {self.path} is damaged: {self.problem} "
+            "(correct it by hand, or delete the file to forget the run)"
+        )
+
+    @classmethod
+    def of(
+        cls, path: Path, exc: ValidationError, model: type[BaseModel], under: str = ""
+    ) -> DamagedRecord:
+        err = validation_error(exc, model, str(path))
+        field = ".".join(p for p in (under, err.field or "") if p)
+        message = err.message
+        if ": " in message and message.split(": ", 1)[0] in model.model_fields:
+            # a model-level check names its own field ("bucket: is null, ...")
+            own, message = message.split(": ", 1)
+            field = ".".join(p for p in (under, own) if p)
+        if not field and message.startswith("Invalid JSON: "):
+            message = f"the file is not valid JSON ({message.removeprefix('Invalid JSON: ')})"
+        elif not field and "object" in message:
+            message = "the file is JSON but not an object"
+        return cls(path, field, message)
+
+
+class RecordNotSaved(WizardError):
+    """A record could not be written (the disk filled up, the folder went read-only)."""
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What the runs folder holds: the records that can be used, and the files that cannot."""
+
+    records: list[RunRecord]
+    damaged: list[DamagedRecord]
 
 
 class Journal:
@@ -114,18 +249,68 @@ class Journal:
         self.root = root if root is not None else paths.runs_dir()
         self._lock = threading.Lock()
 
+    def _checked(self, run_id: str) -> str:
+        # Every path below is built from an id that passed this: "../../x" never leaves runs/.
+        if not RUN_ID_RE.fullmatch(run_id):
+            raise InputError(
+                f"{run_id[:60]!r} is not a run id (see `ec2-import-wizard runs`)", field="RUN_ID"
+            )
+        return run_id
+
     def path_for(self, run_id: str) -> Path:
-        return self.root / f"{run_id}.json"
+        return self.root / f"{self._checked(run_id)}.json"
 
     def lock_path_for(self, run_id: str) -> Path:
-        return self.root / f"{run_id}.lock"
+        return self.root / f"{self._checked(run_id)}.lock"
+
+    def state_error(self, exc: OSError, kind: type[WizardError] = InputError) -> WizardError:
+        """An OSError of the runs folder as the line a user reads: which folder, what is
+        wrong with it, and what to do. An InputError (exit 2) unless told otherwise."""
+        move = f"or set {paths.HOME_ENV} to a folder that is"
+        code = exc.errno
+        if code == errno.EEXIST:  # mkdir's answer for a loop, a dangling link or a file
+            try:
+                os.stat(self.root)
+                code = errno.ENOTDIR
+            except OSError as why:
+                code = why.errno
+        if code == errno.ELOOP:
+            problem = f"is a loop of symbolic links: remove it or point it at a folder, {move}"
+        elif code in (errno.ENOSPC, errno.EDQUOT):
+            problem = f"is on a full disk: free some space there, {move} on another disk"
+        elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
+            problem = f"cannot be written ({os.strerror(code)}): make it writable, {move} writable"
+        elif code == errno.ENOTDIR:
+            problem = f"is not a folder (or a part of its path is a file): move that file, {move}"
+        else:
+            problem = f"cannot be used ({exc.strerror or exc}): {move} usable"
+        return kind(f"the run records' folder {problem}", source=str(self.root))
+
+    def check_writable(self) -> None:
+        """Raise InputError (source: the runs folder, with the fix) unless a record can be
+        written there now: call it before the first request of anything that records. Cheap:
+        one small temp file made, written and removed (no fsync)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".writable.", suffix=".tmp")
+            try:
+                # a full disk still lets an empty file be made: write what a record may need
+                os.write(fd, bytes(PROBE_BYTES))
+            finally:
+                os.close(fd)
+                os.unlink(tmp)
+        except OSError as exc:
+            raise self.state_error(exc) from None
 
     @contextmanager
     def own(self, record: RunRecord) -> Iterator[None]:
         """Hold the run for this process, or raise InputError naming the process that holds it.
         The kernel drops a flock when its process dies, so a killed run never stays locked."""
         lock = RunLock(self.lock_path_for(record.run_id))
-        lock.acquire(record.short_id)
+        try:
+            lock.acquire(record.short_id)
+        except OSError as exc:
+            raise self.state_error(exc) from None
         try:
             yield
         finally:
@@ -134,31 +319,47 @@ class Journal:
     @contextmanager
     def own_latest(self, record: RunRecord | None) -> Iterator[None]:
         """`own` a run's record, brought up to date from disk once held (no record: nothing to
-        hold). What cleanup does before touching a run's upload."""
+        hold), and checked writable. What cleanup does before touching a run's upload: it must
+        be able to write down what it deleted before it deletes anything."""
         if record is None:
             yield
             return
         with self.own(record):
             self.reload(record)
+            self.check_writable()
             yield
+
+    def _read(self, path: Path) -> RunRecord:
+        """The record in `path`; DamagedRecord if it cannot be used, FileNotFoundError as is."""
+        try:
+            with path.open("rb") as fh:
+                text = fh.read(MAX_RECORD_BYTES + 1)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise DamagedRecord(path, "", f"cannot be read ({exc.strerror or exc})") from None
+        if len(text) > MAX_RECORD_BYTES:
+            raise DamagedRecord(path, "", f"is over {MAX_RECORD_BYTES >> 20} MiB")
+        return RunRecord.parse(text, path)
 
     def reload(self, record: RunRecord) -> None:
         """Bring `record` up to what is on disk (another process may have moved it on)."""
         try:
-            fresh = RunRecord.from_json(json.loads(self.path_for(record.run_id).read_text()))
+            fresh = self._read(self.path_for(record.run_id))
         except FileNotFoundError:
             return  # a fresh run, not saved yet
-        except (ValueError, TypeError) as exc:
-            raise InputError(
-                f"run record is damaged: {exc}", source=str(self.path_for(record.run_id))
-            ) from None
-        for f in fields(RunRecord):
-            setattr(record, f.name, getattr(fresh, f.name))
+        for name in RunRecord.model_fields:
+            setattr(record, name, getattr(fresh, name))
 
     def save(self, record: RunRecord) -> None:
+        path = self.path_for(record.run_id)
         with self._lock:
             record.updated_at = now()
-            atomic_write(self.path_for(record.run_id), json.dumps(record.to_json(), indent=2))
+            try:
+                atomic_write(path, record.dumps())
+            except OSError as exc:
+                # Not exit 2: a run saves after it has sent (check_writable comes first).
+                raise self.state_error(exc, RecordNotSaved) from None
 
     def update(self, record: RunRecord, **changes: Any) -> None:
         for key, value in changes.items():
@@ -172,35 +373,55 @@ class Journal:
         else:
             if not re.fullmatch(r"[0-9a-f-]{4,36}", ref):
                 raise InputError(
-                    f"{ref!r} is not a run id (see `ec2-import-wizard runs`)", field="RUN_ID"
+                    f"{ref[:60]!r} is not a run id (see `ec2-import-wizard runs`)", field="RUN_ID"
                 )
-            matches = sorted(self.root.glob(f"{ref}*.json")) if self.root.is_dir() else []
+            matches = [p for p in self._files() if p.name.startswith(ref)]
             if len(matches) > 1:
                 raise InputError(f"{ref!r} matches several runs: give more of it", field="RUN_ID")
-            path = matches[0] if matches else self.path_for(ref)
+            if not matches:
+                raise InputError(
+                    f"no run {ref!r} in {self.root} (see `ec2-import-wizard runs`)", field="RUN_ID"
+                )
+            path = matches[0]
         try:
-            return RunRecord.from_json(json.loads(path.read_text()))
+            return self._read(path)
         except FileNotFoundError:
             raise InputError(
                 f"no run {ref!r} in {self.root} (see `ec2-import-wizard runs`)", field="RUN_ID"
             ) from None
-        except (ValueError, TypeError) as exc:
-            raise InputError(f"run record is damaged: {exc}", source=str(path)) from None
 
     def find_by_task(self, task_id: str) -> RunRecord | None:
         return next((r for r in self.list() if r.task_id == task_id), None)
 
-    def list(self) -> list[RunRecord]:
-        """Every readable record, newest first (damaged ones are skipped, not fatal)."""
-        if not self.root.is_dir():
+    def _files(self) -> list[Path]:
+        """The record files (`*.json`), sorted; none if the folder is not there yet. A folder
+        that cannot be read (a symlink loop, no permission) is an InputError, not "no runs"."""
+        try:
+            with os.scandir(self.root) as entries:
+                names = sorted(e.name for e in entries if e.name.endswith(".json"))
+        except FileNotFoundError:
             return []
-        records = []
-        for path in self.root.glob("*.json"):
+        except OSError as exc:
+            raise self.state_error(exc) from None
+        return [self.root / name for name in names]
+
+    def scan(self) -> Scan:
+        """Every record, newest first, and every damaged file (by name, in name order): a bad
+        record never hides the good ones."""
+        records, damaged = [], []
+        for path in self._files():
             try:
-                records.append(RunRecord.from_json(json.loads(path.read_text())))
-            except (OSError, ValueError, TypeError):
-                continue
-        return sorted(records, key=lambda r: (r.updated_at, r.run_id), reverse=True)
+                records.append(self._read(path))
+            except FileNotFoundError:
+                continue  # removed since the folder was listed
+            except DamagedRecord as exc:
+                damaged.append(exc)
+        records.sort(key=lambda r: (r.updated_at, r.run_id), reverse=True)
+        return Scan(records, damaged)
+
+    def list(self) -> list[RunRecord]:
+        """Every good record, newest first (see `scan` for the damaged ones)."""
+        return self.scan().records
 
 
 @dataclass(frozen=True)
@@ -266,8 +487,15 @@ def _read_holder(fd: int) -> Holder | None:
     return None
 
 
-def list_runs(sandbox: bool | None = None) -> list[RunRecord]:
+def scan_runs(sandbox: bool | None = None) -> Scan:
     """Newest first; with `sandbox`, only the runs made with (True) or without (False) it: a
-    sandbox run's S3 data and task died with its process, so an account's views leave it out."""
-    records = Journal().list()
-    return records if sandbox is None else [r for r in records if r.sandbox == sandbox]
+    sandbox run's S3 data and task died with its process, so an account's views leave it out.
+    The damaged files are all there, whichever kind of run they were."""
+    scan = Journal().scan()
+    if sandbox is None:
+        return scan
+    return Scan([r for r in scan.records if r.sandbox == sandbox], scan.damaged)
+
+
+def list_runs(sandbox: bool | None = None) -> list[RunRecord]:
+    return scan_runs(sandbox).records

@@ -31,6 +31,7 @@ from tui.core.events import (
     WarningEvent,
 )
 from tui.core.facts import ACTIVE_TASK_LIMIT, DEFAULT_PART_SIZE
+from tui.core.identity import ImageIdentity, identify
 from tui.core.journal import Journal, RunRecord, RunState
 from tui.core.plan import ImportPlan, plan_import
 from tui.core.profiles import Profile
@@ -81,6 +82,8 @@ class TaskSlots:
 
 class ImportRun:
     """One import, start to finish. `run()` blocks: call it from a thread (worker) of your own."""
+
+    warnings: tuple[str, ...] = ()  # emitted when the run starts (`resume` sets them)
 
     def __init__(
         self,
@@ -155,19 +158,20 @@ class ImportRun:
                 update={"source": profile.source.model_copy(update={"path": record.image_path})}
             )
         plan = plan_import(profile, origin)
-        if record.image_path and plan.image_bytes != record.image_bytes and record.task_id is None:
-            raise InputError(
-                f"{record.image_path} changed size since the run started "
-                f"({record.image_bytes} -> {plan.image_bytes} bytes): start a new run",
-                field="source.path",
-            )
-        return cls(plan, target, record=record, **kw)
+        (kw.get("journal_") or journal.Journal()).check_writable()  # before any request
+        warnings = []
+        if record.task_id is None and record.image_path:
+            warnings = _same_image(record, plan)
+        run = cls(plan, target, record=record, **kw)
+        run.warnings = tuple(warnings)
+        return run
 
     def _new_record(self) -> RunRecord:
         profile = self.plan.profile
         snapshot = profile.model_dump(mode="json", exclude_none=True)
         if profile.source.manifest_url:  # never a presigned signature on disk
             snapshot["source"]["manifest_url"] = redact_url(profile.source.manifest_url)
+        image = self.plan.image_path
         return RunRecord(
             run_id=journal.new_run_id(),
             profile_name=profile.name,
@@ -180,10 +184,17 @@ class ImportRun:
             image_path=str(self.plan.image_path) if self.plan.image_path else None,
             image_bytes=self.plan.image_bytes,
             image_format=self.plan.image_format,
+            # what resume checks the file against (None: an image uploaded beforehand)
+            image_identity=_identify(image) if image is not None else None,
             volume_size=self.plan.volume_size,
             bucket=profile.source.bucket,
             part_size=self.part_size or DEFAULT_PART_SIZE,
         )
+
+    def _emit_warnings(self) -> None:
+        """What `resume` found worth saying before it goes on (e.g. a modified image)."""
+        for message in self.warnings:
+            self.emit(WarningEvent(self.run_id, message=message))
 
     # -----------------------------------------------------------------------------------------
     # The run
@@ -224,6 +235,7 @@ class ImportRun:
 
     def _run(self) -> DoneEvent:
         self._emit_probe()
+        self._emit_warnings()
         if self.dry_run:
             return self._dry_run()
         self.journal.save(self.record)
@@ -588,6 +600,43 @@ class ImportRun:
                 return self._finish(DoneEvent(self.run_id, state=Outcome.DRY_RUN, message=message))
             raise aws.map_error(exc) from None
         raise AwsError("EC2 ran the request although DryRun was set", code="DryRunIgnored")
+
+
+def _identify(path: Path) -> ImageIdentity:
+    try:
+        return identify(path)
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}", field="source.path") from None
+
+
+def _same_image(record: RunRecord, plan: ImportPlan) -> list[str]:
+    """Refuse to resume with another image than the run started with (InputError on
+    source.path); the warnings to give when it is the same file, perhaps modified."""
+    assert plan.image_path is not None
+    path = plan.image_path
+    was = record.image_identity
+    now = _identify(path)
+    differs = was.differences(now) if was is not None else []
+    if was is None and now.size != record.image_bytes:  # all an older record can tell
+        differs.append(f"size {record.image_bytes} -> {now.size} bytes")
+    if plan.image_format != record.image_format:
+        differs.append(f"format {record.image_format} -> {plan.image_format}")
+    if differs:
+        raise InputError(
+            f"{path} is not the image run {record.short_id} started with "
+            f"({'; '.join(differs)}): start a new run with `ec2-import-wizard run PROFILE`",
+            field="source.path",
+        )
+    if was is None:
+        return [
+            f"{path} may have been modified since the run started (its record predates image "
+            "identities): parts whose bytes changed are sent again"
+        ]
+    if now.mtime_ns != was.mtime_ns:
+        return [
+            f"{path} was modified since the run started: parts whose bytes changed are sent again"
+        ]
+    return []
 
 
 def _same_object(url: str, bucket: str | None, key: str) -> bool:

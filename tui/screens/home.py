@@ -53,6 +53,7 @@ class HomeScreen(BaseScreen):
         yield from self.footer()
 
     _select: str | None = None  # the row to show selected once the table is loaded
+    _damaged_told = 0  # how many damaged run records the last notification counted
 
     @property
     def store(self) -> ProfileStore:
@@ -135,11 +136,19 @@ class HomeScreen(BaseScreen):
     def _load_runs(self) -> None:
         rows: list[tuple[str, ...]] = []
         try:
-            from tui.core.journal import list_runs
+            from tui.core.journal import scan_runs
 
-            records = list_runs(sandbox=self.wizard.sandbox)
+            scan = scan_runs(sandbox=self.wizard.sandbox)
+            records, damaged = scan.records, len(scan.damaged)
         except Exception:  # journal not there or unreadable: show what this session knows
-            records = []
+            records, damaged = [], 0
+        if damaged and damaged != self._damaged_told:  # once, not at every reload
+            self._damaged_told = damaged
+            self.app.call_from_thread(
+                self.notify,
+                f"{damaged} damaged run record(s) skipped: `ec2-import-wizard runs` names them",
+                severity="warning",
+            )
         # The task table may see a task end before the run's own poll writes it down.
         session_runs = list(self.wizard.state.runs.values())
         finished = dict(self.wizard.state.finished_tasks)
