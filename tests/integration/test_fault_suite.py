@@ -87,8 +87,12 @@ def test_killed_run_resumes_to_completion(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     assert proc.stdout is not None
-    first = json.loads(proc.stdout.readline())  # the probe: the run is recorded from here on
-    assert first["event"] == "probe", first
+    # The first upload event: the bucket is checked and the run recorded from here on.
+    first = {"event": "probe"}
+    while first["event"] != "upload":
+        line = proc.stdout.readline()
+        assert line, proc.communicate()
+        first = json.loads(line)
     time.sleep(rng.uniform(0.0, 1.2))  # a random moment of the upload (or just after it)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)

@@ -195,7 +195,8 @@ def test_sigint_mid_upload_then_resume_sends_only_missing_parts(
 
     sent: list[str] = []
     target = aws.Target(region=REGION, endpoint_url=sandbox)
-    s3_ours = aws.client(target, "s3", attempts=aws.UPLOAD_ATTEMPTS)  # the uploader's client
+    # The uploader's client: one try per part PUT, sized to the run's parts.
+    s3_ours = aws.client(target, "s3", aws.part_budget(record["part_size"]))
 
     def count(request: Any, **_: Any) -> None:
         if request.method == "PUT" and ".part" in request.url:
@@ -276,7 +277,7 @@ def test_dry_run_unauthorized_exits_3_with_aws_message(disk_images, tmp_path, ca
     profile = write_profile(tmp_path, "unauth", disk_images["vmdk_stream"], "some-bucket")
     target = aws.Target(region=REGION, endpoint_url="http://127.0.0.1:9")
     monkeypatch.setattr(aws, "session", lambda t: _static_session())
-    ec2 = aws.client(target, "ec2", attempts=1)
+    ec2 = aws.client(target, "ec2", aws.ONCE)
     with Stubber(ec2) as stub:
         stub.add_client_error(
             "import_instance",

@@ -22,6 +22,7 @@ from tests.helpers.aws import TEST_CREDENTIALS, make_s3_client
 from tests.helpers.proxy import FaultyProxy
 from tui.core.errors import AwsError, InputError, RefusedError
 from tui.core.manifest import Manifest, parse_manifest
+from tui.core.retry import RetryPolicy
 from tui.core.upload import (
     Cancelled,
     UploadOptions,
@@ -33,11 +34,15 @@ from tui.core.upload import (
     temporary_credentials_warning,
     upload_image,
 )
-from tui.core.upload.parts import INTEGRITY_ATTEMPTS
+from tui.core.upload.parts import PART_POLICY
 
 KIB = 1024
 PART = 256 * KIB  # small parts: a 4 MiB image is 16 of them
 SMALL = UploadOptions(part_size=PART)
+# The uploader's own retry budget, without its waits: how the pipeline calls it (one-try
+# client, PART_POLICY), in a test's time.
+QUICK = RetryPolicy(retryable=PART_POLICY.retryable, attempts=4, base_delay=0.0, max_delay=0.0)
+ONE_TRY = {"retries": {"mode": "standard", "total_max_attempts": 1}}
 
 
 def _get(url: str) -> bytes:
@@ -302,10 +307,10 @@ _SLOW_DOWN = (
 )
 
 
-def test_5xx_and_throttling_are_botocores_retries_and_counted(
+def test_5xx_and_throttling_are_retried_per_part_and_counted(
     proxy: Callable[..., FaultyProxy], bucket: str, disk_images: dict[str, Path]
 ) -> None:
-    faulty = tuple(f".part{i}" for i in range(4))  # four parts: botocore waits ~1 s a SlowDown
+    faulty = tuple(f".part{i}" for i in range(4))
 
     def fault(method: str, path: str, n: int) -> Any:
         if method == "PUT" and path.endswith(faulty) and n <= 2:
@@ -313,7 +318,7 @@ def test_5xx_and_throttling_are_botocores_retries_and_counted(
         return None
 
     p = proxy(fault)
-    s3 = make_s3_client(p.url, retries={"mode": "standard", "total_max_attempts": 3})
+    s3 = make_s3_client(p.url, **ONE_TRY)
     image = disk_images["raw"]
     result = upload_image(
         s3,
@@ -323,28 +328,27 @@ def test_5xx_and_throttling_are_botocores_retries_and_counted(
         "run",
         file_format="RAW",
         volume_size=1,
-        options=UploadOptions(part_size=PART, workers=4),
+        options=UploadOptions(part_size=PART, workers=4, part_retry=QUICK),
     )
     assert p.faults == 2 * len(faulty)
-    assert result.retries == 2 * len(faulty)  # read from botocore's answers
+    assert result.retries == 2 * len(faulty)
     assert reassemble(result.manifest_url)[1] == image.read_bytes()
 
 
-def test_a_failing_part_is_put_botocores_attempts_times_not_more(
+def test_a_failing_part_is_put_its_budgets_attempts_times_not_more(
     proxy: Callable[..., FaultyProxy], bucket: str, disk_images: dict[str, Path]
 ) -> None:
-    """A 5xx is botocore's to retry: ours do not stack on top of it."""
-
     def fault(method: str, path: str, n: int) -> Any:
         return _INTERNAL_ERROR if method == "PUT" and path.endswith(".part2") else None
 
     p = proxy(fault)
-    s3 = make_s3_client(p.url, retries={"mode": "standard", "total_max_attempts": 3})
+    s3 = make_s3_client(p.url, **ONE_TRY)
     with pytest.raises(AwsError) as info:
         upload_image(s3, disk_images["raw"], bucket, "", "run", file_format="RAW",
-                     volume_size=1, options=SMALL)  # fmt: skip
+                     volume_size=1, options=UploadOptions(part_size=PART, part_retry=QUICK))  # fmt: skip
     assert info.value.code == "InternalError"
-    assert p.counts[("PUT", f"/{bucket}/run/disk.raw.part2")] == 3
+    assert "part 2 was not stored after 4 tries" in info.value.message
+    assert p.counts[("PUT", f"/{bucket}/run/disk.raw.part2")] == QUICK.attempts
 
 
 def test_wrong_etag_is_caught_and_retried(
@@ -358,11 +362,12 @@ def test_wrong_etag_is_caught_and_retried(
         return None
 
     p = proxy(fault)
-    s3 = make_s3_client(p.url, retries={"total_max_attempts": 1})
+    s3 = make_s3_client(p.url, **ONE_TRY)
     image = disk_images["raw"]
     result = upload_image(
-        s3, image, bucket, "", "run", file_format="RAW", volume_size=1, options=SMALL
-    )
+        s3, image, bucket, "", "run", file_format="RAW", volume_size=1,
+        options=UploadOptions(part_size=PART, part_retry=QUICK),
+    )  # fmt: skip
     assert (p.faults, result.retries) == (1, 1)
     assert reassemble(result.manifest_url)[1] == image.read_bytes()
 
@@ -380,39 +385,34 @@ def test_integrity_retries_are_capped(
         return None
 
     p = proxy(fault)
-    s3 = make_s3_client(p.url, retries={"mode": "standard", "total_max_attempts": 3})
+    s3 = make_s3_client(p.url, **ONE_TRY)
     with pytest.raises(AwsError) as info:
         upload_image(s3, disk_images["raw"], bucket, "", "run", file_format="RAW",
-                     volume_size=1, options=SMALL)  # fmt: skip
+                     volume_size=1, options=UploadOptions(part_size=PART, part_retry=QUICK))  # fmt: skip
     assert info.value.code == "BadDigest"
-    # botocore does not retry a 400: every PUT here is one of ours.
-    assert p.counts[("PUT", f"/{bucket}/run/disk.raw.part1")] == INTEGRITY_ATTEMPTS
+    assert p.counts[("PUT", f"/{bucket}/run/disk.raw.part1")] == QUICK.attempts
 
 
-def test_puts_of_one_part_are_bounded_by_botocores_attempts_times_ours(
+def test_5xx_and_wrong_etags_share_one_budget(
     proxy: Callable[..., FaultyProxy], bucket: str, disk_images: dict[str, Path]
 ) -> None:
-    """The worst case: every botocore call spends its attempts on 5xx, then S3 stores
-    something else. The part is PUT attempts x INTEGRITY_ATTEMPTS times, then given up."""
-    botocore_attempts = 3
+    """The worst case: a part alternately refused with a 5xx and stored wrong. Both kinds of
+    failure spend the one budget: the part is PUT its attempts times in all, then given up."""
 
     def fault(method: str, path: str, n: int) -> Any:
         if method == "PUT" and path.endswith(".part1"):
-            if n % botocore_attempts:
+            if n % 2:
                 return _INTERNAL_ERROR
             return 200, {"ETag": '"' + "0" * 32 + '"'}, b""
         return None
 
     p = proxy(fault)
-    s3 = make_s3_client(
-        p.url, retries={"mode": "standard", "total_max_attempts": botocore_attempts}
-    )
+    s3 = make_s3_client(p.url, **ONE_TRY)
     with pytest.raises(AwsError) as info:
         upload_image(s3, disk_images["raw"], bucket, "", "run", file_format="RAW",
-                     volume_size=1, options=SMALL)  # fmt: skip
+                     volume_size=1, options=UploadOptions(part_size=PART, part_retry=QUICK))  # fmt: skip
     assert info.value.code == "IntegrityError"
-    puts = p.counts[("PUT", f"/{bucket}/run/disk.raw.part1")]
-    assert puts == botocore_attempts * INTEGRITY_ATTEMPTS
+    assert p.counts[("PUT", f"/{bucket}/run/disk.raw.part1")] == QUICK.attempts
 
 
 def test_an_sse_kms_etag_is_not_taken_for_a_wrong_md5(
@@ -439,8 +439,10 @@ def test_an_sse_kms_etag_is_not_taken_for_a_wrong_md5(
     assert (p.faults, result.retries) == (1, 0)
 
 
-def test_connection_errors_are_botocores_retries(bucket: str, disk_images: dict[str, Path]) -> None:
-    """Nothing listens: every request is tried botocore's attempts times, and no more."""
+def test_connection_errors_spend_the_parts_budget(
+    bucket: str, disk_images: dict[str, Path]
+) -> None:
+    """Nothing listens: every request is tried its budget's attempts times, and no more."""
     import socket
     from collections import Counter
 
@@ -448,15 +450,13 @@ def test_connection_errors_are_botocores_retries(bucket: str, disk_images: dict[
     sock.bind(("127.0.0.1", 0))
     dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
     sock.close()
-    s3 = make_s3_client(
-        dead, retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=1
-    )
+    s3 = make_s3_client(dead, connect_timeout=1, **ONE_TRY)
     heads = sent_keys(s3, "HeadObject")
     with pytest.raises(AwsError) as info:
         upload_image(s3, disk_images["raw"], bucket, "", "run", file_format="RAW",
-                     volume_size=1, options=SMALL)  # fmt: skip
+                     volume_size=1, options=UploadOptions(part_size=PART, part_retry=QUICK))  # fmt: skip
     assert info.value.code == "NetworkError"
-    assert heads and set(Counter(heads).values()) == {2}
+    assert heads and set(Counter(heads).values()) == {QUICK.attempts}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -56,13 +56,16 @@ class Failing:
         return "ok"
 
 
-def policy(clock: FakeClock, seed: int = 1, **kw: float) -> RetryPolicy:
+def policy(
+    clock: FakeClock, seed: int = 1, deadline: float | None = None, **kw: float
+) -> RetryPolicy:
     options = {"attempts": 5, "base_delay": 1.0, "max_delay": 100.0, **kw}
     return RetryPolicy(
         retryable=lambda exc: isinstance(exc, Flaky),
         attempts=int(options["attempts"]),
         base_delay=options["base_delay"],
         max_delay=options["max_delay"],
+        deadline=deadline,
         clock=clock,
         random=random.Random(seed).random,
     )
@@ -258,3 +261,33 @@ def test_bad_settings_are_refused() -> None:
 def test_transient_errors(error: Exception, transient: bool, throttling: bool) -> None:
     assert is_transient(error) is transient
     assert is_throttling(error) is throttling
+
+
+def test_no_try_starts_after_the_deadline():
+    """Tries that each take 15 s (a stalled socket timing out) under a 60 s deadline: the
+    policy stops before a try that would start past it, however many attempts are left."""
+    clock = FakeClock()
+    starts: list[float] = []
+
+    def stalled() -> str:
+        starts.append(clock.now - 1000.0)
+        clock.now += 15.0
+        raise Flaky()
+
+    with pytest.raises(Flaky):
+        policy(clock, attempts=100, base_delay=1.0, max_delay=4.0, deadline=60.0).call(stalled)
+    assert 3 <= len(starts) <= 5
+    assert all(start <= 60.0 for start in starts)
+    assert clock.now - 1000.0 <= 60.0 + 15.0
+
+
+def test_a_deadline_leaves_fast_retries_alone():
+    clock = FakeClock()
+    flaky = Failing(times=9)
+    assert policy(clock, attempts=10, max_delay=2.0, deadline=60.0).call(flaky) == "ok"
+    assert flaky.calls == 10
+
+
+def test_a_negative_deadline_is_refused():
+    with pytest.raises(ValueError, match="deadline"):
+        RetryPolicy(retryable=lambda e: True, deadline=-1.0)

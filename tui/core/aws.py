@@ -57,18 +57,44 @@ class Target:
             )
 
 
+# How long a call may take. A socket that sends or receives nothing for `read_timeout`
+# seconds aborts the try: that is the stall detection, so a frozen network costs one timeout
+# per try, never botocore's 60 s default. connect covers TCP (and TLS) set-up.
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 12.0  # AWS answers an ordinary call in well under a second
+
+
+@dataclass(frozen=True)
+class Budget:
+    """botocore's tries of one call (the first included) and each try's socket timeouts.
+
+    Retries live in one layer per kind of call, never stacked: botocore's own (standard mode:
+    5xx, throttling and connection errors, with backoff and full jitter) for ordinary calls,
+    `tui.core.retry` policies, with deadlines, for calls that make a single try here.
+    """
+
+    attempts: int
+    read_timeout: float = READ_TIMEOUT_S
+    connect_timeout: float = CONNECT_TIMEOUT_S
+
+
+# An ordinary call: 3 tries of at most 12 s plus botocore's backoff, so a dead or frozen
+# network is a clear error within about 45 s.
+ORDINARY = Budget(attempts=3)
+# One try: ImportInstance (botocore must never repeat it blindly), and every call a policy of
+# ours retries (the watch, the parts), so that retries never stack.
+ONCE = Budget(attempts=1)
+
+
+def part_budget(part_size: int) -> Budget:
+    """One try of a part PUT (PART_POLICY retries it). S3 answers once it has stored the whole
+    body, which for a part of several GiB takes seconds more than for 10 MiB."""
+    return Budget(attempts=1, read_timeout=READ_TIMEOUT_S + 10.0 * part_size / 2**30)
+
+
 _lock = threading.Lock()
 _sessions: dict[Target, boto3.Session] = {}
-_clients: dict[tuple[Target, str], Any] = {}
-
-# botocore's own retries (standard mode: 5xx, throttling and connection errors, with backoff,
-# full jitter and a retry quota that stops retrying when most calls of a client fail). The
-# first try counts. tui.core.retry covers only what botocore cannot judge.
-ATTEMPTS = 5  # an ordinary call: a dead network shows within seconds
-# A part PUT of an hours-long upload rides out a bad minute of S3 instead; sized so that even
-# the fault suite's S3 failing half of all part PUTs loses a part about once in 4,000.
-UPLOAD_ATTEMPTS = 12
-NO_RETRIES = 1  # for calls that must not be repeated blindly (ImportInstance)
+_clients: dict[tuple[Target, str, Budget], Any] = {}
 
 
 def session(target: Target) -> boto3.Session:
@@ -88,19 +114,22 @@ def session(target: Target) -> boto3.Session:
         return s
 
 
-def client(target: Target, service: str, *, attempts: int = ATTEMPTS) -> Any:
-    """A shared, thread-safe client. S3 always signs SigV4 (SigV2 URLs break past 7 days and
-    are what an unconfigured client presigns in us-east-1). `attempts` is botocore's, first
-    try included: ATTEMPTS, UPLOAD_ATTEMPTS for part uploads, NO_RETRIES for ImportInstance."""
+def client(target: Target, service: str, budget: Budget = ORDINARY) -> Any:
+    """A shared, thread-safe client whose calls keep to `budget`. S3 always signs SigV4 (SigV2
+    URLs break past 7 days and are what an unconfigured client presigns in us-east-1)."""
     from botocore.config import Config
 
-    key = (target, f"{service}/{attempts}")
+    key = (target, service, budget)
     with _lock:
         c = _clients.get(key)
     if c is not None:
         return c
-    # total_max_attempts counts the first try too (botocore's max_attempts counts retries only).
-    options: dict[str, Any] = {"retries": {"mode": "standard", "total_max_attempts": attempts}}
+    options: dict[str, Any] = {
+        # total_max_attempts counts the first try too (max_attempts counts retries only).
+        "retries": {"mode": "standard", "total_max_attempts": budget.attempts},
+        "connect_timeout": budget.connect_timeout,
+        "read_timeout": budget.read_timeout,
+    }
     if service == "s3":
         options["signature_version"] = "s3v4"
         options["s3"] = {"addressing_style": "path" if target.endpoint_url else "virtual"}

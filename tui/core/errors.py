@@ -76,6 +76,22 @@ class RefusedError(WizardError):
     exit_code = EXIT_FAILED
 
 
+class ImageChanged(WizardError):
+    """The image file changed while it was being uploaded: parts were sent, so this is not bad
+    input (exit 2 promises nothing was sent); the run is kept for `resume`."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, path: str, what: str):
+        super().__init__(
+            f"the image {what} while it was being uploaded, so some parts may hold old bytes; "
+            "nothing was submitted. When the file is final, resume the run: it checks every "
+            "part and sends the ones that changed (a file of another size needs a new run)",
+            source=path,
+            field="source.path",
+        )
+
+
 class Interrupted(WizardError):
     """SIGINT/SIGTERM: stopped cleanly, state saved for `resume`."""
 

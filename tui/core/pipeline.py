@@ -53,15 +53,21 @@ SUBMIT_POLICY = RetryPolicy(
     attempts=MAX_SUBMIT_FAILURES,
     base_delay=1.0,
     max_delay=MAX_BACKOFF,
+    deadline=15 * 60.0,
 )
 # Waits for a free conversion-task slot (base_delay becomes the poll interval): about a day.
 QUEUE_POLICY = RetryPolicy(
     retryable=_queue_full, attempts=500, base_delay=1.0, max_delay=MAX_BACKOFF
 )
-# Blips of the watch's DescribeConversionTasks beyond botocore's own retries (base_delay
-# becomes the poll interval): 10 tries wait out about a quarter of an hour at a 15 s poll.
+# The watch's DescribeConversionTasks, tried once each by botocore (aws.ONCE): a watch rides
+# out network trouble for as long as a task can live, a poll at first, then at most every
+# MAX_BACKOFF; every retry is told as a warning, so a long outage is seen, not silent.
 WATCH_POLICY = RetryPolicy(
-    retryable=retry.is_transient, attempts=10, base_delay=1.0, max_delay=MAX_BACKOFF
+    retryable=retry.is_transient,
+    attempts=1_000_000,
+    base_delay=1.0,
+    max_delay=MAX_BACKOFF,
+    deadline=24 * 3600.0,
 )
 
 
@@ -123,6 +129,7 @@ class ImportRun:
         self._holding_slot = False
         # A recorded run may have sent ImportInstance before it stopped: look before sending.
         self.resumed = record is not None
+        self._recorded = record is not None  # a fresh run writes its record once checked
 
     # -----------------------------------------------------------------------------------------
     # Construction
@@ -238,9 +245,14 @@ class ImportRun:
         self._emit_warnings()
         if self.dry_run:
             return self._dry_run()
+        uploads = self.record.task_id is None and self.plan.image_path is not None
+        if uploads:
+            # Before the record is first written: a run refused here leaves nothing behind.
+            self._check_bucket()
         self.journal.save(self.record)
+        self._recorded = True
         if self.record.task_id is None:
-            if self.plan.image_path is not None:
+            if uploads:
                 self._upload()
             if self.upload_only:
                 return self._finish(
@@ -265,17 +277,37 @@ class ImportRun:
             )
         return self._watch()
 
+    @property
+    def recorded(self) -> bool:
+        """Has this run a record on disk (something `resume` can go on from)?"""
+        return self._recorded
+
+    def abandon(self) -> ErrorEvent | None:
+        """Record the run as interrupted now, from another thread, when its own is blocked in
+        a request and the process must exit (a second Ctrl-C, or the first one's grace
+        ended). What was in flight is checked again by `resume`. None if the run had ended."""
+        if self.dry_run or not self._recorded or self.record.final:
+            return None
+        if self.record.state == RunState.INTERRUPTED:
+            return None  # its own thread has just recorded how it stopped
+        return self._failed(Interrupted("interrupted"))
+
     def _failed(self, exc: Exception) -> ErrorEvent:
         error = ErrorEvent.from_exception(self.run_id, exc)
-        if not self.dry_run and not self.record.final:
+        if not self._recorded:
+            pass  # refused before its record was written: nothing to resume or to mark
+        elif not self.dry_run and not self.record.final:
             # Stopped, not finished: `resume` continues from the state recorded here.
             if isinstance(exc, Interrupted):
                 message = f"interrupted: resume with `ec2-import-wizard resume {self.run_id}`"
             else:
                 message = f"{error.code}: {error.message}"
+            stopped_in = self.record.state
+            if stopped_in == RunState.INTERRUPTED:  # a resume that stopped before moving on
+                stopped_in = self.record.interrupted_in or RunState.PLANNED
             self.journal.update(
                 self.record,
-                interrupted_in=self.record.state,
+                interrupted_in=stopped_in,
                 state=RunState.INTERRUPTED,
                 message=message,
             )
@@ -283,6 +315,18 @@ class ImportRun:
             self.journal.update(self.record, message=f"{error.code}: {error.message}")
         self.emit(error)
         return error
+
+    def _warn_retry(self, action: str, retry_: Retry) -> None:
+        """A retry of a long-lived step, told: minutes of network trouble are seen."""
+        error = aws.map_error(retry_.error)
+        code = f"{error.code}: " if isinstance(error, AwsError) and error.code else ""
+        self.emit(
+            WarningEvent(
+                self.run_id,
+                message=f"{action} failed ({code}{error.message}); trying again in "
+                f"{retry_.delay:.0f} s (try {retry_.attempt + 1})",
+            )
+        )
 
     def _check_cancel(self) -> None:
         if self.cancel.is_set():
@@ -311,18 +355,24 @@ class ImportRun:
 
     # -- upload -------------------------------------------------------------------------------
 
+    def _check_bucket(self) -> None:
+        from tui.core import upload
+
+        bucket = self.plan.profile.source.bucket
+        assert bucket is not None
+        s3 = aws.client(self.target, "s3")  # aws.ORDINARY: a dead network fails in under a minute
+        try:
+            upload.check_bucket(s3, bucket, self.target.region, create=self.target.sandbox)
+        except (InputError, AwsError):
+            raise
+        except Exception as exc:
+            raise aws.map_error(exc) from None
+
     def _upload(self) -> None:
         from tui.core import upload
 
         src = self.plan.profile.source
         assert self.plan.image_path is not None and src.bucket is not None
-        s3 = aws.client(self.target, "s3")
-        try:
-            upload.check_bucket(s3, src.bucket, self.target.region, create=self.target.sandbox)
-        except (InputError, AwsError):
-            raise
-        except Exception as exc:
-            raise aws.map_error(exc) from None
         warning = upload.temporary_credentials_warning(aws.session(self.target))
         if warning:
             self.emit(WarningEvent(self.run_id, message=warning))
@@ -353,8 +403,8 @@ class ImportRun:
             if self.workers:
                 options = dataclasses.replace(options, workers=self.workers)
             result = upload.upload_image(
-                # Its own client: botocore retries part PUTs longer than ordinary calls.
-                aws.client(self.target, "s3", attempts=aws.UPLOAD_ATTEMPTS),
+                # One try per call: the part's own retry budget (upload.PART_POLICY) is the only.
+                aws.client(self.target, "s3", aws.part_budget(part_size)),
                 self.plan.image_path,
                 src.bucket,
                 src.key_prefix,
@@ -416,7 +466,7 @@ class ImportRun:
         # botocore must not retry ImportInstance on its own: a retry after a timeout could
         # create a second task. SUBMIT_POLICY retries the whole step instead, and after a
         # failure that may have reached AWS the next try first looks for the task it made.
-        ec2 = aws.client(self.target, "ec2", attempts=aws.NO_RETRIES)
+        ec2 = aws.client(self.target, "ec2", aws.ONCE)
         # This process owns the run (run() holds its lock), so the look and the send below are
         # one step. A fresh run need not look: its manifest key holds its new run id.
         maybe_sent = self.resumed
@@ -458,7 +508,11 @@ class ImportRun:
         self._check_cancel()
         try:
             task_id, instance_id = queue.call(
-                lambda: SUBMIT_POLICY.call(attempt, cancel=self.cancel),
+                lambda: SUBMIT_POLICY.call(
+                    attempt,
+                    cancel=self.cancel,
+                    on_retry=lambda r: self._warn_retry("ImportInstance", r),
+                ),
                 cancel=self.cancel,
                 on_retry=queue_full,
             )
@@ -486,7 +540,7 @@ class ImportRun:
         if key is None:
             return None
         # Retried with the submission it guards (SUBMIT_POLICY), not by botocore as well.
-        ec2 = aws.client(self.target, "ec2", attempts=aws.NO_RETRIES)
+        ec2 = aws.client(self.target, "ec2", aws.ONCE)
         tasks = ec2.describe_conversion_tasks().get("ConversionTasks", [])
         for item in tasks:
             view = TaskView.from_api(item)
@@ -504,9 +558,7 @@ class ImportRun:
     def _watch(self) -> DoneEvent:
         assert self.record.task_id is not None
         task_id = self.record.task_id
-        ec2 = aws.client(self.target, "ec2")
-        # botocore rides out seconds of throttling or 5xx; a watch lasts hours, so a longer
-        # blip (minutes of network trouble) is waited out here too, a poll at first.
+        ec2 = aws.client(self.target, "ec2", aws.ONCE)
         blips = dataclasses.replace(WATCH_POLICY, base_delay=min(self.poll, MAX_BACKOFF))
         last: TaskView | None = None
         warned = False
@@ -516,6 +568,7 @@ class ImportRun:
                 resp = blips.call(
                     lambda: ec2.describe_conversion_tasks(ConversionTaskIds=[task_id]),
                     cancel=self.cancel,
+                    on_retry=lambda r: self._warn_retry("DescribeConversionTasks", r),
                 )
             except Interrupted:
                 raise
@@ -591,7 +644,7 @@ class ImportRun:
             key = s3keys.manifest_key(src.key_prefix, self.run_id, str(self.plan.image_path))
             url = f"https://{src.bucket}.s3.{self.target.region}.amazonaws.com/{key}"
         params = self._import_params(url, dry_run=True)
-        ec2 = aws.client(self.target, "ec2", attempts=aws.NO_RETRIES)
+        ec2 = aws.client(self.target, "ec2", aws.ONCE)
         try:
             ec2.import_instance(**params)
         except Exception as exc:

@@ -91,16 +91,20 @@ class Retry:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Try `fn` up to `attempts` times (the first try included) while `retryable(error)`.
+    """Try `fn` up to `attempts` times (the first try included) while `retryable(error)`, and
+    start no try that would begin more than `deadline` seconds after the first one did.
 
     The n-th retry waits a uniform draw from [0, min(max_delay, base_delay * 2**(n-1))).
     `random` returns floats in [0, 1); pass a seeded `random.Random(...).random` in tests.
+    A try itself is bounded by the socket timeouts of its client (`tui.core.aws.Budget`), so
+    a policy with a deadline gives up within about deadline + one try.
     """
 
     retryable: Callable[[BaseException], bool]
     attempts: int = 3
     base_delay: float = 0.2
     max_delay: float = 10.0
+    deadline: float | None = None  # seconds
     clock: Clock = field(default=SYSTEM_CLOCK, compare=False)
     random: Callable[[], float] = field(default=_random.random, compare=False)
 
@@ -109,6 +113,8 @@ class RetryPolicy:
             raise ValueError(f"attempts must be at least 1, not {self.attempts}")
         if not 0 <= self.base_delay <= self.max_delay:
             raise ValueError("delays must satisfy 0 <= base_delay <= max_delay")
+        if self.deadline is not None and self.deadline < 0:
+            raise ValueError(f"deadline must not be negative, not {self.deadline}")
 
     def ceiling(self, retry: int) -> float:
         """The longest wait before retry number `retry` (from 1)."""
@@ -138,8 +144,11 @@ class RetryPolicy:
                 if attempt >= self.attempts or not self.retryable(exc):
                     raise
                 delay = self.delay(attempt)
+                elapsed = self.clock.monotonic() - started
+                if self.deadline is not None and elapsed + delay > self.deadline:
+                    raise
                 if on_retry is not None:
-                    on_retry(Retry(attempt, exc, delay, self.clock.monotonic() - started))
+                    on_retry(Retry(attempt, exc, delay, elapsed))
                 if self.clock.wait(cancel, delay):
                     raise Interrupted("interrupted while waiting to retry") from None
             attempt += 1

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui.core import s3keys
-from tui.core.errors import InputError
+from tui.core.errors import ImageChanged, InputError
 from tui.core.facts import DEFAULT_PART_SIZE, MAX_IMAGE_BYTES, MAX_URL_EXPIRY_DAYS, MIB
 from tui.core.manifest import FILE_FORMATS, Manifest, ManifestPart, plan_parts
-from tui.core.upload.parts import PartSender, UploadProgress, run_parts
+from tui.core.retry import RetryPolicy
+from tui.core.upload.parts import PART_POLICY, PartSender, UploadProgress, run_parts
 from tui.core.upload.presign import Presigner, require_sigv4, verify_urls
 
 if TYPE_CHECKING:
@@ -42,6 +43,9 @@ class UploadOptions:
     expiry_days: int = MAX_URL_EXPIRY_DAYS  # of the presigned URLs
     check_existing: bool = True  # HEAD each part first and skip it when S3 already has it
     verify_urls: bool = True  # try every presigned URL once the manifest is written
+    # The one retry budget of each part (and the manifest); give the uploader a one-try
+    # client (`tui.core.aws.part_budget`) so that botocore's retries do not stack on it.
+    part_retry: RetryPolicy = PART_POLICY
 
     def __post_init__(self) -> None:
         if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
@@ -96,13 +100,14 @@ def upload_image(
 
     `file_format` (RAW | VHD | VMDK) and `volume_size` (GiB) go into the manifest: take them
     from `tui.core.plan.plan_import`, which probed the image. `s3` must presign SigV4 (as
-    `tui.core.aws.client` makes it) and does the 5xx/throttling retries. Callbacks run on the
+    `tui.core.aws.client` makes it); `options.part_retry` retries each part. Callbacks run on the
     calling thread: `on_part_done(index)` once per part confirmed in S3 during this call (sent,
     or found by HEAD; not for `skip_parts`, which are trusted), `on_progress` as parts
     complete, throttled. Setting `cancel` starts no new part; the ones in flight finish.
 
-    Raises InputError (bad arguments, unreadable or changing file), AwsError (S3 refused or
-    the network failed after retries), Cancelled (the `cancel` event was set).
+    Raises InputError (bad arguments, unreadable file: nothing was sent), ImageChanged (the
+    file changed while its parts were sent), AwsError (S3 refused or the network failed after
+    retries), Cancelled (the `cancel` event was set).
     """
     options = options or UploadOptions()
     if file_format not in FILE_FORMATS:
@@ -128,14 +133,22 @@ def upload_image(
     except OSError as exc:
         raise InputError(f"{path}: cannot read the image: {exc.strerror or exc}") from None
     sender = PartSender(
-        s3, bucket, path, fd, ranges, keys, check_existing=options.check_existing, cancel=cancel
+        s3,
+        bucket,
+        path,
+        fd,
+        ranges,
+        keys,
+        check_existing=options.check_existing,
+        cancel=cancel,
+        policy=options.part_retry,
     )
     try:
         sent = run_parts(sender, skip, options.workers, on_progress, on_part_done)
     finally:
         os.close(fd)
     if _image_size(path) != (size, mtime):
-        raise InputError(f"{path}: the image changed during the upload; upload it again")
+        raise ImageChanged(str(path), "changed")
 
     # Every part is in S3: presign, write the manifest, then prove the URLs work.
     expires_in = options.expiry_days * 86400

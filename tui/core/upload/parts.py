@@ -5,9 +5,10 @@
   size, and only a small window of futures is queued;
 - integrity: every PUT carries Content-MD5 (S3 refuses a body that does not match) and the
   ETag S3 returns is compared with our MD5 where it is one (not under SSE-KMS or SSE-C);
-- retries: 5xx, throttling and connection errors are botocore's (`tui.core.aws.client`); only
-  integrity failures, which botocore cannot see, are retried here, so a part is PUT at most
-  botocore's attempts x INTEGRITY_ATTEMPTS times;
+- retries: one budget per part, PART_POLICY, and no other: the client makes one try
+  (`tui.core.aws.part_budget`, whose socket timeout aborts a stalled try), and 5xx,
+  throttling, connection errors and integrity failures are retried here until PART_ATTEMPTS
+  or PART_DEADLINE_S, so a frozen network fails a part in about a minute and a half;
 - resume: a part already in S3 with the right size and MD5 (ETag or our `md5` metadata) is not
   sent again, found by HEAD; parts in `skip` (from the run journal) are trusted outright;
 - cancel: no new part starts, the ones in flight finish, `Cancelled` is raised.
@@ -27,15 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui.core.errors import AwsError, InputError, Interrupted, WizardError
-from tui.core.retry import Retry, RetryPolicy, http_status
+from tui.core.errors import AwsError, ImageChanged, Interrupted, WizardError
+from tui.core.retry import Retry, RetryPolicy, http_status, is_transient
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 PROGRESS_INTERVAL_S = 0.25  # at most a few progress events a second
-# PUTs of one part whose stored bytes S3 reports wrong: once more is a blip, twice is not.
-INTEGRITY_ATTEMPTS = 2
+# Sized so that even the fault suite's S3 failing half of all part PUTs loses a part about
+# once in 4,000, while a network frozen for good fails the part within PART_DEADLINE_S plus
+# one try's socket timeout.
+PART_ATTEMPTS = 12
+PART_DEADLINE_S = 60.0
 # S3's answers when the body it received is not the one we sent.
 INTEGRITY_CODES = frozenset({"BadDigest", "IncompleteBody"})
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
@@ -58,8 +62,17 @@ def is_integrity_error(exc: BaseException) -> bool:
     return isinstance(exc, IntegrityError) or error_code(exc) in INTEGRITY_CODES
 
 
-INTEGRITY_POLICY = RetryPolicy(
-    retryable=is_integrity_error, attempts=INTEGRITY_ATTEMPTS, base_delay=0.2, max_delay=2.0
+def is_part_retryable(exc: BaseException) -> bool:
+    """A blip of S3 or the network, or S3 storing other bytes than we sent: PUT it again."""
+    return is_integrity_error(exc) or is_transient(exc)
+
+
+PART_POLICY = RetryPolicy(
+    retryable=is_part_retryable,
+    attempts=PART_ATTEMPTS,
+    base_delay=0.2,
+    max_delay=5.0,
+    deadline=PART_DEADLINE_S,
 )
 
 
@@ -91,7 +104,7 @@ class PartSender:
         *,
         check_existing: bool,
         cancel: threading.Event,
-        policy: RetryPolicy = INTEGRITY_POLICY,
+        policy: RetryPolicy = PART_POLICY,
     ):
         self.s3 = s3
         self.bucket = bucket
@@ -126,7 +139,7 @@ class PartSender:
         length = end - start + 1
         data = os.pread(self.fd, length, start)
         if len(data) != length:
-            raise InputError(f"{self.path}: the image shrank during the upload; upload it again")
+            raise ImageChanged(str(self.path), "shrank")
         return data
 
     def send(self, index: int) -> bool:
@@ -145,12 +158,32 @@ class PartSender:
             self._put(key, data, digest, "application/octet-stream")
             return True
 
+        tries = [1]
+
+        def on_retry(retry: Retry) -> None:
+            tries[0] += 1
+            self._on_retry(retry)
+
+        started = time.monotonic()
         try:
-            return self.policy.call(attempt, cancel=self.cancel, on_retry=self._on_retry)
+            return self.policy.call(attempt, cancel=self.cancel, on_retry=on_retry)
+        except _Skipped:
+            raise
         except Interrupted:
             raise _Skipped from None
         except IntegrityError as exc:
             raise AwsError(f"part {index}: {exc}", code="IntegrityError") from None
+        except Exception as exc:
+            if self._stopping():
+                raise _Skipped from None
+            from tui.core.aws import map_error
+
+            error = map_error(exc)
+            raise AwsError(
+                f"part {index} was not stored after {tries[0]} tries in "
+                f"{time.monotonic() - started:.0f} s: {error.message}",
+                code=error.code if isinstance(error, AwsError) else None,
+            ) from None
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """PUT one object (the manifest) with the same integrity checks and retries."""

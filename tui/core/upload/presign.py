@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tui.core.aws import READ_TIMEOUT_S
 from tui.core.errors import AwsError, Interrupted
 from tui.core.manifest import Manifest, ManifestPart
 from tui.core.retry import RetryPolicy
@@ -23,7 +24,8 @@ from tui.core.upload.parts import Cancelled
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-URL_CHECK_TIMEOUT_S = 60
+# A socket idle this long aborts the try (stall detection), as for botocore's calls.
+URL_CHECK_TIMEOUT_S = READ_TIMEOUT_S
 
 
 def _is_blip(exc: BaseException) -> bool:
@@ -33,8 +35,11 @@ def _is_blip(exc: BaseException) -> bool:
     return isinstance(exc, OSError)  # URLError, timeouts, refused connections
 
 
-# botocore is not involved (plain urllib), so this is the only retry of these requests.
-URL_CHECK_POLICY = RetryPolicy(retryable=_is_blip, attempts=3, base_delay=0.2, max_delay=2.0)
+# botocore is not involved (plain urllib), so this is the only retry of these requests: a
+# frozen network fails a URL in about three socket timeouts.
+URL_CHECK_POLICY = RetryPolicy(
+    retryable=_is_blip, attempts=3, base_delay=0.2, max_delay=2.0, deadline=30.0
+)
 
 
 @dataclass(frozen=True)
@@ -93,17 +98,26 @@ def verify_urls(
     if cancel.is_set():
         raise Cancelled("upload cancelled while checking the presigned URLs")
     status, _ = _fetch(manifest_url, "GET", body, cancel, policy)
+    if status == _OTHER_BYTES:
+        raise AwsError(
+            "the manifest's presigned GET URL returned other bytes than were written: "
+            "something between here and S3 changes them; EC2 would read a wrong manifest",
+            code="PresignedUrlCheck",
+        )
     if status != 200:
         raise AwsError(
             f"the manifest's presigned GET URL answered HTTP {status}", code="PresignedUrlCheck"
         )
 
 
+_OTHER_BYTES = -1  # _fetch's status for a GET whose body is not the one expected
+
+
 def _fetch(
     url: str, method: str, expect: bytes | None, cancel: threading.Event, policy: RetryPolicy
 ) -> tuple[int, int | None]:
     """(status, content length) of a presigned URL; a GET must return `expect` exactly
-    (status 0 when it does not). Any answer below 500 is the URL's verdict, not retried."""
+    (status _OTHER_BYTES when it does not). An answer below 500 is the URL's verdict."""
 
     def once() -> tuple[int, int | None]:
         request = urllib.request.Request(url, method=method)
@@ -111,7 +125,7 @@ def _fetch(
             with urllib.request.urlopen(request, timeout=URL_CHECK_TIMEOUT_S) as response:
                 length = response.headers.get("Content-Length")
                 if expect is not None and response.read() != expect:
-                    return 0, None
+                    return _OTHER_BYTES, None
                 return response.status, int(length) if length is not None else None
         except urllib.error.HTTPError as exc:
             if exc.code < 500:
