@@ -9,8 +9,9 @@ import time
 
 from tui.cli.output import emit_json
 from tui.core.account import Account
-from tui.core.errors import EXIT_OK, InputError
+from tui.core.errors import EXIT_OK, AwsError, InputError
 from tui.core.facts import TASK_ID_FORM, TASK_ID_RE
+from tui.core.retry import is_transient
 from tui.core.session import Session
 
 
@@ -30,7 +31,15 @@ def cmd_tasks(session: Session, args: argparse.Namespace) -> int:
     account = Account.of(target)
     interval = args.poll if getattr(args, "poll", None) else (2.0 if target.endpoint_url else 15.0)
     while True:
-        tasks = account.tasks(args.task_ids)
+        try:
+            tasks = account.tasks(args.task_ids)
+        except AwsError as exc:
+            if not (args.watch and is_transient(exc)):
+                raise
+            # A watch lasts as long as someone looks: network trouble is shown, not fatal.
+            print(f"{exc} (trying again in {interval:g} s)", file=sys.stderr, flush=True)
+            time.sleep(interval)
+            continue
         if args.json:
             for t in tasks:
                 emit_json(t.to_json())

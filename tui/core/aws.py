@@ -157,6 +157,9 @@ def unsigned_endpoint(target: Target, service: str = "ec2") -> str:
     return str(c.meta.endpoint_url)
 
 
+NETWORK_ERROR = "NetworkError"  # the code of a request that got no whole answer
+
+
 def error_code(exc: BaseException) -> str | None:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
@@ -186,7 +189,7 @@ def map_error(exc: BaseException) -> WizardError:
     if isinstance(exc, bx.TokenRetrievalError | bx.SSOError | bx.UnauthorizedSSOTokenError):
         return AwsError(f"{exc}; run `aws sso login`", code="SSOTokenExpired")
     if isinstance(exc, bx.EndpointConnectionError | bx.ConnectionClosedError | bx.ReadTimeoutError):
-        return AwsError(f"network error: {exc}", code="NetworkError")
+        return AwsError(f"network error: {exc}", code=NETWORK_ERROR)
     if isinstance(exc, bx.BotoCoreError):
         return AwsError(str(exc), code=type(exc).__name__)
     # Not an AWS or network error: a bug of ours, said as plainly (exit 3, no traceback).

@@ -33,10 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tui.core import paths, s3keys
 from tui.core.errors import InputError, WizardError
-from tui.core.facts import DEFAULT_PART_SIZE, REGION_RE
+from tui.core.facts import DEFAULT_PART_SIZE, REGION_RE, bucket_problem
 from tui.core.fsutil import atomic_write
 from tui.core.identity import ImageIdentity
-from tui.core.profiles import BUCKET_RE, Profile, validation_error
+from tui.core.profiles import Profile, validation_error
 
 RUN_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -126,8 +126,9 @@ class RunRecord(BaseModel):
     @field_validator("bucket")
     @classmethod
     def _bucket(cls, v: str | None) -> str | None:
-        if v is not None and not BUCKET_RE.fullmatch(v):
-            raise ValueError(f"{v[:80]!r} is not an S3 bucket name")
+        problem = bucket_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(problem)
         return v
 
     @model_validator(mode="after")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.core import aws, journal, retry
-from tui.core.errors import AwsError, InputError, Interrupted
+from tui.core.errors import AwsError, InputError, Interrupted, coded
 from tui.core.events import (
     DoneEvent,
     ErrorEvent,
@@ -32,7 +32,7 @@ from tui.core.events import (
 )
 from tui.core.facts import ACTIVE_TASK_LIMIT, DEFAULT_PART_SIZE
 from tui.core.identity import ImageIdentity, identify
-from tui.core.journal import Journal, RunRecord, RunState
+from tui.core.journal import Journal, RecordNotSaved, RunRecord, RunState
 from tui.core.plan import ImportPlan, plan_import
 from tui.core.profiles import Profile
 from tui.core.redact import redact_url
@@ -217,6 +217,7 @@ class ImportRun:
             try:
                 if not self.dry_run:  # a dry run writes no record
                     owner.enter_context(self.journal.own(self.record))
+                    self.journal.check_writable()  # before any request: a full disk is exit 2
                 if self.resumed:
                     self._take_over()
             except Exception as exc:
@@ -294,27 +295,31 @@ class ImportRun:
 
     def _failed(self, exc: Exception) -> ErrorEvent:
         error = ErrorEvent.from_exception(self.run_id, exc)
-        if not self._recorded:
-            pass  # refused before its record was written: nothing to resume or to mark
-        elif not self.dry_run and not self.record.final:
-            # Stopped, not finished: `resume` continues from the state recorded here.
-            if isinstance(exc, Interrupted):
-                message = f"interrupted: resume with `ec2-import-wizard resume {self.run_id}`"
-            else:
-                message = f"{error.code}: {error.message}"
-            stopped_in = self.record.state
-            if stopped_in == RunState.INTERRUPTED:  # a resume that stopped before moving on
-                stopped_in = self.record.interrupted_in or RunState.PLANNED
-            self.journal.update(
-                self.record,
-                interrupted_in=stopped_in,
-                state=RunState.INTERRUPTED,
-                message=message,
-            )
-        elif not self.dry_run:
-            self.journal.update(self.record, message=f"{error.code}: {error.message}")
+        try:
+            self._record_failure(exc, error)
+        except RecordNotSaved as unsaved:
+            # The disk filled up (or went read-only) under the run: say both, the first cause
+            # first; the record on disk is the last one saved, which `resume` can go on from.
+            error = dataclasses.replace(error, message=f"{error.message}; and {unsaved}")
         self.emit(error)
         return error
+
+    def _record_failure(self, exc: Exception, error: ErrorEvent) -> None:
+        if self.dry_run or not self._recorded:
+            return  # refused before its record was written: nothing to resume or to mark
+        summary = coded(error.code, error.message)
+        if self.record.final:
+            self.journal.update(self.record, message=summary)
+            return
+        # Stopped, not finished: `resume` continues from the state recorded here.
+        if isinstance(exc, Interrupted):
+            summary = f"interrupted: resume with `ec2-import-wizard resume {self.run_id}`"
+        stopped_in = self.record.state
+        if stopped_in == RunState.INTERRUPTED:  # a resume that stopped before moving on
+            stopped_in = self.record.interrupted_in or RunState.PLANNED
+        self.journal.update(
+            self.record, interrupted_in=stopped_in, state=RunState.INTERRUPTED, message=summary
+        )
 
     def _warn_retry(self, action: str, retry_: Retry) -> None:
         """A retry of a long-lived step, told: minutes of network trouble are seen."""

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from tui.core.aws import error_code
-from tui.core.errors import Interrupted
+from tui.core.aws import NETWORK_ERROR, error_code
+from tui.core.errors import AwsError, Interrupted
 
 T = TypeVar("T")
 
@@ -177,7 +177,14 @@ def is_connection_error(exc: BaseException) -> bool:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Throttling, a 5xx or a transient code, or a connection error: worth another try."""
+    """Throttling, a 5xx or a transient code, or a connection error: worth another try. An
+    error already mapped for the user (AwsError) is judged by its code."""
+    if isinstance(exc, AwsError):
+        return (
+            exc.code in THROTTLING_CODES
+            or exc.code in TRANSIENT_CODES
+            or (exc.code == NETWORK_ERROR)
+        )
     code = error_code(exc)
     if code in THROTTLING_CODES or code in TRANSIENT_CODES or http_status(exc) >= 500:
         return True
