@@ -456,7 +456,8 @@ def test_connection_errors_spend_the_parts_budget(
         upload_image(s3, disk_images["raw"], bucket, "", "run", file_format="RAW",
                      volume_size=1, options=UploadOptions(part_size=PART, part_retry=QUICK))  # fmt: skip
     assert info.value.code == "NetworkError"
-    assert heads and set(Counter(heads).values()) == {QUICK.attempts}
+    # The part that failed first spent its whole budget; the others stopped with it.
+    assert heads and max(Counter(heads).values()) == QUICK.attempts
 
 
 # ---------------------------------------------------------------------------------------------

@@ -63,7 +63,8 @@ def drive(
 
     def give_up(threads: list[threading.Thread]) -> NoReturn:
         for run, thread in zip(runs, threads, strict=True):
-            if thread.is_alive() and run.abandon() is not None:
+            if thread.is_alive():
+                run.abandon()
                 results[run.run_id] = EXIT_INTERRUPTED
         _resume_hint(runs, results)
         leave(EXIT_INTERRUPTED)
@@ -96,8 +97,8 @@ def drive(
 
 
 def _resume_hint(runs: list[ImportRun], results: dict[str, int]) -> None:
-    ids = " ".join(
-        r.run_id for r in runs if r.recorded and results.get(r.run_id) == EXIT_INTERRUPTED
-    )
-    if ids:
+    stopped = [r for r in runs if results.get(r.run_id) == EXIT_INTERRUPTED]
+    if ids := " ".join(r.run_id for r in stopped if r.recorded):
         print(f"{PROG}: interrupted; continue with: {PROG} resume {ids}", file=sys.stderr)
+    if any(not r.recorded for r in stopped):
+        print(f"{PROG}: interrupted before anything was uploaded or recorded", file=sys.stderr)

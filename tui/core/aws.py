@@ -189,7 +189,10 @@ def map_error(exc: BaseException) -> WizardError:
     if isinstance(exc, bx.TokenRetrievalError | bx.SSOError | bx.UnauthorizedSSOTokenError):
         return AwsError(f"{exc}; run `aws sso login`", code="SSOTokenExpired")
     if isinstance(exc, bx.EndpointConnectionError | bx.ConnectionClosedError | bx.ReadTimeoutError):
-        return AwsError(f"network error: {exc}", code=NETWORK_ERROR)
+        return AwsError(
+            f"{exc}; check the network, a proxy or a firewall between here and AWS",
+            code=NETWORK_ERROR,
+        )
     if isinstance(exc, bx.BotoCoreError):
         return AwsError(str(exc), code=type(exc).__name__)
     # Not an AWS or network error: a bug of ours, said as plainly (exit 3, no traceback).
