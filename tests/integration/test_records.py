@@ -70,6 +70,7 @@ def _damage(runs: Path, good: dict[str, Any], edit: Any) -> Path:
         data = {**good, "run_id": run_id, **edit}
         data["manifest_key"] = good["manifest_key"].replace(good["run_id"], data["run_id"])
         path.write_text(json.dumps(data))
+    path.chmod(0o600)  # as a hand edit keeps it
     return path
 
 
@@ -191,6 +192,7 @@ def test_a_record_of_an_older_version_resumes_with_a_warning(
     image = make_source_raw(tmp_path / "older.raw", 2 * MIB)
     env, _, path, record = _uploaded(sandbox, s3, sandbox_bucket, home, tmp_path, image)
     path.write_text(json.dumps({k: v for k, v in record.items() if k != "image_identity"}))
+    path.chmod(0o600)
 
     resumed = cli(env, "--endpoint-url", sandbox, "resume", record["run_id"], "--json",
                   "--poll", "0.2")  # fmt: skip

@@ -220,8 +220,8 @@ def stub_tasks(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(
         aws,
         "client",
-        lambda target, service, **kw: (
-            ec2 if service == "ec2" else real_client(target, service, **kw)
+        lambda target, service, *budget: (
+            ec2 if service == "ec2" else real_client(target, service, *budget)
         ),
     )
 

@@ -91,12 +91,13 @@ def test_a_run_record_creates_its_home_folders_0700(outer, tmp_path, monkeypatch
             }
         )
     )
-    assert main(["upload", str(profile)]) == 3  # the run is recorded (and locked) on the way
+    # The run is locked on the way; its record is not written, as the bucket was never reached.
+    assert main(["upload", str(profile)]) == 3
     capsys.readouterr()
-    records = list((home / "runs").glob("*.json"))
-    assert len(records) == 1
+    locks = list((home / "runs").glob("*.lock"))
+    assert len(locks) == 1 and not list((home / "runs").glob("*.json"))
     assert [mode(p) for p in (outer / "state", home, home / "runs")] == [0o700] * 3
-    assert mode(records[0]) == 0o600
+    assert mode(locks[0]) == 0o600
     assert mode(outer) == 0o755
 
 
