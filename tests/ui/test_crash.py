@@ -1,0 +1,120 @@
+"""Nothing typed or saved ends the wizard, hangs it or fails in silence."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from tests.ui import scenarios as S
+from tui.core.profiles import ProfileStore, parse_profile
+
+LONG = "/tmp/" + "a" * 10_000  # ENAMETOOLONG: longer than PATH_MAX
+
+
+def probe_box(app: Any) -> str:
+    """The probe box's text as the user reads it, its wrapped lines and columns joined by
+    single spaces."""
+    lines = S.screen_text(app).splitlines()
+    top = next(i for i, line in enumerate(lines) if "╭─ Probe" in line)
+    inside: list[str] = []
+    for line in lines[top + 1 :]:
+        if "╰" in line:
+            break
+        found = re.search(r"│(.*)│", line)
+        if found:
+            inside.append(found[1])
+    return " ".join(" ".join(inside).split())
+
+
+async def wait_for_probe(pilot: Any, text: str) -> None:
+    """The probe box shows `text` within a few seconds (a probe is a stat and two reads)."""
+    await S.until(pilot, lambda: text in probe_box(pilot.app), timeout=5)
+
+
+async def test_a_10000_character_path_is_an_error_at_once_and_next_stays_usable(
+    ui_home: S.Folders,
+) -> None:
+    app = S.make_app(ui_home)
+    async with app.run_test(size=S.SIZE, notifications=True) as pilot:
+        await S.to_disk(pilot)
+        await S.type_into(pilot, "source.bucket", "imports-bucket")
+        await S.type_into(pilot, "source.path", LONG)
+        await wait_for_probe(pilot, "File name too long")
+        shown = probe_box(app)
+        assert shown.startswith("cannot read /tmp/aaaa") and "…" in shown
+        assert len(shown) < 200  # the path is cut in the middle, not 10,000 characters
+        await pilot.press("ctrl+n")  # refused with the usual message: no crash, no hang
+        await S.settle(pilot)
+        assert app.screen.sub_title == "1/4 Disk image"
+        assert S.toasts(app) == ["1 field to fix before going on"]
+        await S.type_into(pilot, "source.path", str(ui_home.disks / "win2012.vmdk"))
+        await wait_for_probe(pilot, "Importable yes")
+        await pilot.press("ctrl+n")
+        await S.settle(pilot)
+        assert app.screen.sub_title == "2/4 Launch specification"
+    assert app.return_code is None  # no crash: that would have set it to 1
+
+
+async def test_every_odd_path_gets_a_one_line_error_in_the_probe_box(ui_home: S.Folders) -> None:
+    odd = ui_home.root / "odd"
+    odd.mkdir()
+    os.symlink(odd / "loop-b", odd / "loop-a")
+    os.symlink(odd / "loop-a", odd / "loop-b")
+    os.mkfifo(odd / "pipe.vmdk")
+    cases = [
+        (str(odd / "loop-a"), "Too many levels of symbolic links"),
+        (str(odd), "is a folder: pick a disk image file"),
+        (str(odd / "pipe.vmdk"), "is not a disk image file (a FIFO"),
+        (f"{odd}/a\0b.vmdk", "a\\x00b.vmdk: a path cannot contain a NUL character"),
+        (f"{odd}/two\nlines.vmdk", "two\\nlines.vmdk"),  # escaped: one line
+        (f"{odd}/a[/b.vmdk", "odd/a[/b.vmdk"),  # text, not markup
+        (f"{ui_home.disks / 'notes.txt'}/disk.vmdk", "a part of it is a file, not a folder"),
+    ]
+    if os.geteuid() != 0:  # root reads anything: no EACCES to see
+        locked = odd / "locked"
+        locked.mkdir()
+        (locked / "disk.vmdk").write_bytes(b"\0" * 512)
+        locked.chmod(0)
+        cases.append((str(locked / "disk.vmdk"), "permission denied"))
+    app = S.make_app(ui_home)
+    async with app.run_test(size=S.SIZE, notifications=True) as pilot:
+        await S.to_disk(pilot)
+        for path, expected in cases:
+            await S.type_into(pilot, "source.path", path)
+            await wait_for_probe(pilot, expected)
+        await S.type_into(pilot, "source.bucket", "imports-bucket")
+        await S.type_into(pilot, "source.path", str(ui_home.disks / "win2012.vmdk"))
+        await wait_for_probe(pilot, "Importable yes")
+        await pilot.press("ctrl+n")
+        await S.settle(pilot)
+        assert app.screen.sub_title == "2/4 Launch specification"
+        assert S.toasts(app) == []  # every one was an error in the box, none unexpected
+    assert app.return_code is None  # no crash: that would have set it to 1
+
+
+async def test_typing_the_home_of_no_user_is_an_error_not_a_crash(ui_home: S.Folders) -> None:
+    """The path field's completion runs in textual's own worker, which ends the app on error."""
+    app = S.make_app(ui_home)
+    async with app.run_test(size=S.SIZE, notifications=True) as pilot:
+        await S.to_disk(pilot)
+        await S.type_into(pilot, "source.path", "~no-such-user-ec2iw/", keys=True)
+        await wait_for_probe(pilot, "no home folder for ~no-such-user-ec2iw")
+    assert app.return_code is None  # no crash: that would have set it to 1
+
+
+async def test_a_saved_profile_with_an_impossible_image_path_opens(ui_home: S.Folders) -> None:
+    path = f"/tmp/{'b' * 300}/disk.vmdk"  # one name longer than NAME_MAX
+    text = (
+        f'name = "a-long-name"\n[aws]\nregion = "us-east-1"\n'
+        f'[source]\npath = "{path}"\nbucket = "imports-bucket"\n[request]\nPlatform = "Windows"\n'
+    )
+    ProfileStore(ui_home.profiles).save(parse_profile(text, "a-long-name"))
+    app = S.make_app(ui_home)
+    async with app.run_test(size=S.SIZE, notifications=True) as pilot:
+        await S.settle(pilot)
+        await pilot.press("enter")  # the first row: a-long-name
+        await S.settle(pilot)
+        assert app.screen.sub_title == "1/4 Disk image"
+        await wait_for_probe(pilot, "File name too long")
+    assert app.return_code is None  # no crash: that would have set it to 1
