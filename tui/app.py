@@ -8,17 +8,21 @@ here on the app (not a screen) so leaving the submit screen never orphans it.
 The app is also the wizard's router: the order of the steps is stated once, in `wizard_steps`,
 and a step asks the app for the next one (`next_step`) instead of importing it. What the app
 tells its screens travels as the typed messages of `tui.messages`.
+
+Nothing fails silently: a worker that raises is reported on screen (`worker_failed`).
 """
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import work
+from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.worker import Worker, WorkerState
 
 from tui.core.account import Account
 from tui.core.aws import Target
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
     from tui.screens.base import BaseScreen
 
 DEFAULT_POLL = 15.0
+SHOWN_ERROR = 160  # characters of an error's message on screen or on stderr; the log has all
 
 
 def make_account(session: Session) -> Account:
@@ -54,6 +59,38 @@ def wizard_steps() -> tuple[type[BaseScreen], ...]:
     from tui.screens.spec import SpecScreen
 
     return (DiskScreen, SpecScreen, PlatformScreen, PreviewScreen)
+
+
+def one_line(error: BaseException) -> str:
+    """An error as one short line a user can read: no secrets, no newlines, bounded."""
+    from tui.core.redact import redact_text
+
+    text = " ".join(redact_text(f"{type(error).__name__}: {error}").split())
+    return text if len(text) <= SHOWN_ERROR else text[: SHOWN_ERROR - 1] + "…"
+
+
+def write_report(kind: str, errors: Sequence[BaseException], path: Path | None = None) -> Path:
+    """The full tracebacks of `errors` (no locals), redacted, written atomically with mode
+    0600 to `path` (default: a new `<state>/logs/<kind>-<UTC time>.log`)."""
+    import platform
+    import traceback
+    from datetime import UTC, datetime
+
+    from tui.core.fsutil import atomic_write
+    from tui.core.paths import logs_dir
+    from tui.core.redact import redact_text
+    from tui.widgets.textual_adapter import installed_textual
+
+    now = datetime.now(UTC)
+    if path is None:
+        path = logs_dir() / f"{kind}-{now:%Y%m%dT%H%M%S.%fZ}.log"
+    head = (
+        f"ec2-import-wizard {kind} report, {now.isoformat(timespec='seconds')}\n"
+        f"python {platform.python_version()}, textual {installed_textual()}\n\n"
+    )
+    body = "\n".join("".join(traceback.format_exception(e)) for e in errors)
+    atomic_write(path, redact_text(head + body))
+    return path
 
 
 class WizardApp(App[int]):
@@ -110,6 +147,29 @@ class WizardApp(App[int]):
             self.session.start_sandbox()
         for shape in ("InstanceType", "Tenancy", "ShutdownBehavior", "ArchitectureValues"):
             enum_values(shape)
+
+    # errors --------------------------------------------------------------------------------
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.worker_failed(event.worker, event.worker.error)
+
+    def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
+        """A worker (the app's or a screen's) raised: say so on screen. Ours are meant to
+        report their own failures, so this one was unexpected: its traceback goes to a log."""
+        from tui.core.errors import WizardError
+
+        if isinstance(error, WizardError):  # a clear message already
+            self.notify(one_line(error), title="Error", severity="error", timeout=10)
+            return
+        try:
+            where = f"details in {write_report('error', [error])}"
+        except Exception as exc:  # a full or read-only disk: the message still shows
+            where = f"no log written: {one_line(exc)}"
+        self.notify(
+            f"{one_line(error)}\n{where}", title="Unexpected error", severity="error", timeout=15
+        )
 
     # navigation ----------------------------------------------------------------------------
 

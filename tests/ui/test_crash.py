@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.ui import scenarios as S
 from tui.core.profiles import ProfileStore, parse_profile
@@ -25,6 +29,10 @@ def probe_box(app: Any) -> str:
         if found:
             inside.append(found[1])
     return " ".join(" ".join(inside).split())
+
+
+def logs(home: Path, kind: str) -> list[Path]:
+    return sorted((home / "logs").glob(f"{kind}-*.log"))
 
 
 async def wait_for_probe(pilot: Any, text: str) -> None:
@@ -118,3 +126,40 @@ async def test_a_saved_profile_with_an_impossible_image_path_opens(ui_home: S.Fo
         assert app.screen.sub_title == "1/4 Disk image"
         await wait_for_probe(pilot, "File name too long")
     assert app.return_code is None  # no crash: that would have set it to 1
+
+
+async def test_a_worker_that_fails_says_so_on_screen_with_its_log(ui_home: S.Folders) -> None:
+    """A profiles folder whose name is too long: listing it raises in the home screen's
+    worker. The table says it cannot list them, a toast says why and where the log is."""
+    session = S.make_session("--sandbox", "--profiles-dir", f"/tmp/{'p' * 300}")
+    app = S.ScenarioApp(session, ui_home, account=S.FakeAccount(), blink=False, warm_up=False)
+    async with app.run_test(size=S.SIZE, notifications=True) as pilot:
+        await S.until(pilot, lambda: "(cannot list)" in S.screen_text(app), 5)
+        toast = next(t for t in S.toasts(app) if t.startswith("Unexpected error\n"))
+        assert "OSError: [Errno 36] File name too long" in toast
+        [log] = logs(ui_home.home, "error")
+        assert f"details in {log}" in " ".join(toast.split())
+        assert "File name too long" in S.screen_text(app)  # the toast, as drawn
+        await pilot.press("n")  # still usable
+        await S.settle(pilot)
+        assert app.screen.sub_title == "1/4 Disk image"
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    report = log.read_text()
+    assert "Traceback (most recent call last)" in report and "names()" in report
+    assert app.return_code is None  # no crash: that would have set it to 1
+
+
+async def test_a_sandbox_that_cannot_start_says_why(
+    ui_home: S.Folders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warm-up after the first paint starts the sandbox; a bad fault spec stops it. That
+    error (one of ours: a clear line, no log) is shown, not swallowed."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)  # the sandbox's start drops them: restored
+    monkeypatch.setenv("EC2_IMPORT_WIZARD_SANDBOX_FAULTS", "s3-put=0.1,bogus=1")
+    app = S.ScenarioApp(S.make_session("--sandbox"), ui_home, account=S.FakeAccount(), blink=False)
+    async with app.run_test(size=S.SIZE, notifications=True) as pilot:
+        await S.until(pilot, lambda: any(t.startswith("Error\n") for t in S.toasts(app)), 10)
+        [toast] = [t for t in S.toasts(app) if t.startswith("Error\n")]
+        assert "EC2_IMPORT_WIZARD_SANDBOX_FAULTS: bad item 'bogus=1'" in " ".join(toast.split())
+    assert logs(ui_home.home, "error") == []

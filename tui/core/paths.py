@@ -42,3 +42,13 @@ def demo_dir() -> Path:
     import tempfile
 
     return Path(tempfile.gettempdir()) / "ec2-import-wizard-demo"
+
+
+def logs_dir() -> Path:
+    """Where the wizard writes its crash and error reports (beside the run records)."""
+    home = _home()
+    if home:
+        return home / "logs"
+    import platformdirs
+
+    return platformdirs.user_state_path(APP) / "logs"

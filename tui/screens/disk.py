@@ -28,6 +28,8 @@ from tui.widgets.form import FieldValue, Form, FormField
 from tui.widgets.probe import ProbePanel, shown_path
 
 if TYPE_CHECKING:
+    from textual.worker import Worker
+
     from tui.core.disk import ProbeResult
 
 # Shown in the tree: what EC2 takes, and what people try (the probe then says how to convert).
@@ -276,6 +278,14 @@ class DiskScreen(StepScreen):
     def _run_probe(self, path: str) -> None:
         result = probe_path(path)
         self.app.call_from_thread(self._probed, path, result)
+
+    def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
+        if worker.group == "probe":  # not "Probing …" for ever: the error, in the probe box
+            self._next_when_probed = False
+            self.query_one("#probe", ProbePanel).show_message(
+                f"cannot probe the image: {type(error).__name__}: {error}"[:200], bad=True
+            )
+        super().worker_failed(worker, error)
 
     def _probed(self, path: str, result: ProbeResult | str) -> None:
         if path != self.draft.get("source.path"):
