@@ -9,7 +9,9 @@ The app is also the wizard's router: the order of the steps is stated once, in `
 and a step asks the app for the next one (`next_step`) instead of importing it. What the app
 tells its screens travels as the typed messages of `tui.messages`.
 
-Nothing fails silently: a worker that raises is reported on screen (`worker_failed`).
+Nothing fails silently: a worker that raises is reported on screen (`worker_failed`), and a
+crash (an exception textual treats as fatal) ends the app with return code 1, a two-line
+message on stderr and the whole traceback, redacted, in a log file (`crashed`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tui.core.session import Session
 from tui.messages import AccountChanged, RunUpdated
 from tui.state import RunState, WizardState
 from tui.widgets.commands import AppCommands, Command
+from tui.widgets.textual_adapter import CrashGuard
 
 if TYPE_CHECKING:
     from tui.core.events import Event
@@ -93,7 +96,7 @@ def write_report(kind: str, errors: Sequence[BaseException], path: Path | None =
     return path
 
 
-class WizardApp(App[int]):
+class WizardApp(CrashGuard[int]):
     CSS_PATH = "app.tcss"
     TITLE = "ec2-import-wizard"
     COMMANDS = App.COMMANDS | {AppCommands}
@@ -123,6 +126,8 @@ class WizardApp(App[int]):
         self.start_dir = start_dir  # where the disk image tree starts (default: cwd)
         self.state = WizardState()
         self.sub_title = self.account.label
+        self._crashes: list[BaseException] = []
+        self._crash_log: Path | None = None
 
     @property
     def sandbox(self) -> bool:
@@ -142,7 +147,10 @@ class WizardApp(App[int]):
     @work(thread=True, exclusive=True, group="warm-up", exit_on_error=False)
     def _warm_up(self) -> None:
         from tui.core.request import enum_values
+        from tui.widgets.textual_adapter import check_app, installed_textual
 
+        # The whole check of the crash guard (it reads textual's source): off the UI thread.
+        check_app(App, installed_textual(), source=True)
         if self.session.sandbox:
             self.session.start_sandbox()
         for shape in ("InstanceType", "Tenancy", "ShutdownBehavior", "ArchitectureValues"):
@@ -170,6 +178,17 @@ class WizardApp(App[int]):
         self.notify(
             f"{one_line(error)}\n{where}", title="Unexpected error", severity="error", timeout=15
         )
+
+    def crashed(self, error: BaseException) -> str:
+        """Each error of a crash goes into one log; stderr gets what happened and where the
+        log is (textual prints it on exit)."""
+        self._crashes.append(error)
+        try:
+            self._crash_log = write_report("crash", self._crashes, self._crash_log)
+            where = f"the full report (redacted): {self._crash_log}"
+        except Exception as exc:
+            where = f"no report written: {one_line(exc)}"
+        return f"ec2-import-wizard crashed: {one_line(self._crashes[0])}\n{where}"
 
     # navigation ----------------------------------------------------------------------------
 
@@ -321,9 +340,12 @@ class WizardApp(App[int]):
 def run_app(
     session: Session, *, headless: bool = False, size: tuple[int, int] | None = None
 ) -> int:
+    """Run the wizard; the process's exit code: 0, or 1 after a crash."""
     # Everything imported so far (Textual, Rich, the app) lives as long as the process. Frozen,
     # it is skipped by the collector's full passes: without this, the one that falls during
     # start-up scans all of it and delays the first screen by about 30 ms.
     gc.freeze()
-    code = WizardApp(session).run(headless=headless, size=size)
-    return int(code or 0)
+    app = WizardApp(session)
+    app.run(headless=headless, size=size)
+    # textual's return code, not the app's result: a crash leaves the result None, the code 1.
+    return app.return_code or 0

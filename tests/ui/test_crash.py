@@ -1,19 +1,31 @@
-"""Nothing typed or saved ends the wizard, hangs it or fails in silence."""
+"""Nothing typed or saved ends the wizard, hangs it or fails in silence; a crash (an error textual
+treats as fatal) exits 1 with two lines on stderr and the whole traceback, redacted, in a log."""
 
 from __future__ import annotations
 
 import os
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.binding import Binding
 
 from tests.ui import scenarios as S
 from tui.core.profiles import ProfileStore, parse_profile
+from tui.widgets.textual_adapter import Crashed
 
 LONG = "/tmp/" + "a" * 10_000  # ENAMETOOLONG: longer than PATH_MAX
+SIGNATURE = "5f3c9d0b7e1a42c8a6f0e2d4b8c1a3e5f7d9b0c2e4a6f8d1c3b5a7e9f0d2c4b6"
+ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+PRESIGNED = (
+    "https://imports-bucket.s3.amazonaws.com/run/disk.vmdkmanifest.xml?X-Amz-Algorithm="
+    f"AWS4-HMAC-SHA256&X-Amz-Credential={ACCESS_KEY}%2F20261201%2Fus-east-1%2Fs3%2Faws4_request"
+    f"&X-Amz-Expires=604800&X-Amz-Signature={SIGNATURE}"
+)
 
 
 def probe_box(app: Any) -> str:
@@ -163,3 +175,94 @@ async def test_a_sandbox_that_cannot_start_says_why(
         [toast] = [t for t in S.toasts(app) if t.startswith("Error\n")]
         assert "EC2_IMPORT_WIZARD_SANDBOX_FAULTS: bad item 'bogus=1'" in " ".join(toast.split())
     assert logs(ui_home.home, "error") == []
+
+
+class CrashingApp(S.ScenarioApp):
+    """The wizard with one more key, f9, whose action raises as a bug would."""
+
+    BINDINGS = [Binding("f9", "crash", "Crash")]
+
+    def action_crash(self) -> None:
+        secret_local = SIGNATURE  # a local: textual's traceback would print it
+        raise RuntimeError(f"cannot fetch {PRESIGNED} ({len(secret_local)})")
+
+
+async def test_a_crash_ends_the_app_with_code_1_and_a_redacted_log(ui_home: S.Folders) -> None:
+    app = CrashingApp(
+        S.make_session("--sandbox"), ui_home, account=S.FakeAccount(), blink=False, warm_up=False
+    )
+    with pytest.raises(Crashed) as crashed:
+        async with app.run_test(size=S.SIZE) as pilot:
+            await S.settle(pilot)
+            await pilot.press("f9")
+            await pilot.pause()
+    assert app.return_code == 1
+    [log] = logs(ui_home.home, "crash")
+    message = crashed.value.message
+    assert message.splitlines() == [
+        message.splitlines()[0],
+        f"the full report (redacted): {log}",
+    ]
+    assert message.startswith("ec2-import-wizard crashed: RuntimeError: cannot fetch https://")
+    assert SIGNATURE not in message and ACCESS_KEY not in message
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    report = log.read_text()
+    assert "Traceback (most recent call last)" in report and "action_crash" in report
+    assert "X-Amz-Signature=REDACTED" in report and "X-Amz-Credential=REDACTED" in report
+    assert SIGNATURE not in report and ACCESS_KEY not in report
+
+
+CRASHING_WIZARD = """
+import sys
+from pathlib import Path
+
+import tui.app
+from textual.screen import Screen
+
+SIGNATURE = sys.argv[1]
+
+
+class Broken(Screen):
+    def on_mount(self):
+        secret_local = SIGNATURE  # textual prints every frame's locals
+        raise RuntimeError("cannot fetch https://b.s3.amazonaws.com/k?X-Amz-Signature=" + SIGNATURE)
+
+
+class Crashing(tui.app.WizardApp):
+    CSS_PATH = str(Path(tui.app.__file__).with_name("app.tcss"))  # not beside this script
+
+    def on_mount(self):
+        self.push_screen(Broken())
+
+
+tui.app.WizardApp = Crashing  # the wizard, with a screen that raises
+
+from tui.cli import main
+
+raise SystemExit(main(["--sandbox"]))
+"""
+
+
+def test_the_command_exits_1_with_two_lines_on_stderr(tmp_path: Path) -> None:
+    """`ec2-import-wizard` (its `main`, as `python -m tui` runs it) when the wizard crashes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TEXTUAL"))}
+    env |= {
+        "EC2_IMPORT_WIZARD_HOME": str(tmp_path / "home"),
+        "TEXTUAL_DRIVER": "textual.drivers.headless_driver:HeadlessDriver",  # no terminal
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHING_WIZARD, SIGNATURE],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    [log] = logs(tmp_path / "home", "crash")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "ec2-import-wizard crashed: RuntimeError: cannot fetch "
+        "https://b.s3.amazonaws.com/k?X-Amz-Signature=REDACTED",
+        f"the full report (redacted): {log}",
+    ]
+    assert SIGNATURE not in log.read_text() and "on_mount" in log.read_text()
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
