@@ -34,16 +34,6 @@ def runs_dir() -> Path:
     return platformdirs.user_state_path(APP) / "runs"
 
 
-def demo_dir() -> Path:
-    """Where the wizard makes its demo disk image (sandbox mode)."""
-    home = _home()
-    if home:
-        return home / "demo"
-    import tempfile
-
-    return Path(tempfile.gettempdir()) / "ec2-import-wizard-demo"
-
-
 def logs_dir() -> Path:
     """Where the wizard writes its crash and error reports (beside the run records)."""
     home = _home()
@@ -52,3 +42,13 @@ def logs_dir() -> Path:
     import platformdirs
 
     return platformdirs.user_state_path(APP) / "logs"
+
+
+def demo_dir() -> Path:
+    """Where the wizard makes its demo disk image (sandbox mode)."""
+    home = _home()
+    if home:
+        return home / "demo"
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "ec2-import-wizard-demo"
