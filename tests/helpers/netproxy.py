@@ -23,6 +23,7 @@ run time from the test's thread; each setter returns once the proxy's loop has a
 
         proxy.stall()                      # freeze: nothing moves either way on any
         proxy.unstall()                    #   connection (they stay open); then resume
+        proxy.exempt({sandbox_pid})        # no reset/refuse for these processes' connections
         proxy.clear()                      # no reset, no refuse, unstalled (delay, cap stay)
 
         proxy.stats()                      # a Stats snapshot: connections, active,
@@ -43,6 +44,10 @@ Semantics, stated once:
   (ECONNRESET) and the upstream side is aborted. `after_bytes=0`: on its first byte.
 - Refuse: the connection is accepted and closed at once (a FIN, no RST), before any upstream
   connection is made. Refuse is decided before reset.
+- Exempt: connections opened by the given processes (found through /proc, Linux only) are
+  never reset or refused, and do not use up the fraction's draws or the schedule: the
+  sandbox reading its parts back through the presigned URLs is EC2 reading S3 inside AWS, not
+  the user's link. Delay, bandwidth and stall still apply to them.
 - Stall: readers stop reading and writers stop writing on every connection, new ones
   included (the kernel still completes their handshake, as a frozen path looks to a client:
   connect succeeds, nothing answers); the upstream is not dialled until unstall. What was
@@ -55,6 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import socket
 import struct
@@ -285,6 +291,7 @@ class NetProxy:
         self._reset_after = 0
         self._refuse = _NONE
         self._conns: set[_Conn] = set()
+        self._exempt: frozenset[int] = frozenset()
         self._tasks: set[asyncio.Task[None]] = set()
         self._counts = dict.fromkeys(
             ("connections", "bytes_up", "bytes_down", "resets", "refused", "stalls"), 0
@@ -393,6 +400,10 @@ class NetProxy:
         choice = _Choice(fraction, seed, schedule)
         self._apply(lambda: setattr(self, "_refuse", choice))
 
+    def exempt(self, pids: Iterable[int]) -> None:
+        chosen = frozenset(pids)
+        self._apply(lambda: setattr(self, "_exempt", chosen))
+
     def reset_all(self) -> None:
         def apply() -> None:
             for conn in list(self._conns):
@@ -438,11 +449,14 @@ class NetProxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._count(connections=1)
-        if self._refuse.pick():
+        eligible = not self._exempt or not _opened_by(
+            writer.get_extra_info("peername"), self._exempt
+        )
+        if eligible and self._refuse.pick():
             self._count(refused=1)
             writer.close()
             return
-        reset_at = self._reset_after if self._reset.pick() else None
+        reset_at = self._reset_after if eligible and self._reset.pick() else None
         conn = _Conn(self, (reader, writer), reset_at)
         task = asyncio.current_task()
         if task is not None:
@@ -459,3 +473,29 @@ class NetProxy:
                 self._conns.discard(conn)
             for key in [k for k in self._conn_pacers if k[0] == id(conn)]:
                 del self._conn_pacers[key]
+
+
+def _opened_by(peer: Any, pids: frozenset[int]) -> bool:
+    """Whether the client end of a loopback TCP connection belongs to one of `pids`: its socket
+    inode from /proc/net/tcp, looked for among those processes' file descriptors."""
+    if not isinstance(peer, tuple) or len(peer) < 2:
+        return False
+    host, port = peer[0], peer[1]
+    want = f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"  # as /proc/net/tcp has it
+    inode = None
+    with contextlib.suppress(OSError), open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == want:
+                inode = fields[9]
+                break
+    if inode is None:
+        return False
+    target = f"socket:[{inode}]"
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                        return True
+    return False

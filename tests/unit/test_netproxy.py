@@ -5,6 +5,7 @@ miss by a wide margin if it were broken (e.g. no delay at all, or delays adding 
 
 from __future__ import annotations
 
+import os
 import socket
 import socketserver
 import threading
@@ -160,6 +161,20 @@ def test_reset_fraction_is_seeded_and_schedule_is_followed(proxy: NetProxy) -> N
     assert 0 < sum(first) < 12
     proxy.reset(schedule=[False, True, True])
     assert outcomes(5) == [False, True, True, False, False]  # then no more
+
+
+def test_exempt_processes_are_never_reset(proxy: NetProxy) -> None:
+    proxy.reset(1.0)
+    proxy.exempt({os.getpid()})  # this process opens the connection: forwarded cleanly
+    with _connect(proxy) as sock:
+        sock.sendall(b"spared")
+        assert _recv_exactly(sock, 6) == b"spared"
+    proxy.exempt({os.getppid()})  # another process: this one's connection is reset again
+    with _connect(proxy) as sock:
+        sock.sendall(b"hit")
+        with pytest.raises(ConnectionResetError):
+            sock.recv(1)
+    assert proxy.stats().resets == 1
 
 
 def test_refuse_accepts_then_closes(proxy: NetProxy) -> None:
