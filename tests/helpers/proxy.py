@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import http.server
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -94,6 +95,7 @@ class HoldingProxy(FaultyProxy):
         self, upstream: str, hold: Callable[[str], bool] | None = None, max_hold: float = 90.0
     ):
         self.held: list[str] = []
+        self.longest_hold = 0.0  # seconds: a client whose read timeout is shorter retried
         self._released = threading.Event()
         self._cond = threading.Condition()
 
@@ -103,7 +105,10 @@ class HoldingProxy(FaultyProxy):
             with self._cond:
                 self.held.append(path)
                 self._cond.notify_all()
+            began = time.monotonic()
             self._released.wait(max_hold)  # bounded: a forgotten hold cannot hang a test
+            with self._cond:
+                self.longest_hold = max(self.longest_hold, time.monotonic() - began)
             return None
 
         super().__init__(upstream, fault)
