@@ -8,17 +8,23 @@ here on the app (not a screen) so leaving the submit screen never orphans it.
 The app is also the wizard's router: the order of the steps is stated once, in `wizard_steps`,
 and a step asks the app for the next one (`next_step`) instead of importing it. What the app
 tells its screens travels as the typed messages of `tui.messages`.
+
+Nothing fails silently: a worker that raises is reported on screen (`worker_failed`), and a
+crash (an exception textual treats as fatal) ends the app with return code 1, a two-line
+message on stderr and the whole traceback, redacted, in a log file (`crashed`).
 """
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import work
+from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.worker import Worker, WorkerState
 
 from tui.core.account import Account
 from tui.core.aws import Target
@@ -27,6 +33,7 @@ from tui.core.session import Session
 from tui.messages import AccountChanged, RunUpdated
 from tui.state import RunState, WizardState
 from tui.widgets.commands import AppCommands, Command
+from tui.widgets.textual_adapter import CrashGuard
 
 if TYPE_CHECKING:
     from tui.core.events import Event
@@ -34,6 +41,7 @@ if TYPE_CHECKING:
     from tui.screens.base import BaseScreen
 
 DEFAULT_POLL = 15.0
+SHOWN_ERROR = 160  # characters of an error's message on screen or on stderr; the log has all
 
 
 def make_account(session: Session) -> Account:
@@ -56,7 +64,39 @@ def wizard_steps() -> tuple[type[BaseScreen], ...]:
     return (DiskScreen, SpecScreen, PlatformScreen, PreviewScreen)
 
 
-class WizardApp(App[int]):
+def one_line(error: BaseException) -> str:
+    """An error as one short line a user can read: no secrets, no newlines, bounded."""
+    from tui.core.redact import redact_text
+
+    text = " ".join(redact_text(f"{type(error).__name__}: {error}").split())
+    return text if len(text) <= SHOWN_ERROR else text[: SHOWN_ERROR - 1] + "…"
+
+
+def write_report(kind: str, errors: Sequence[BaseException], path: Path | None = None) -> Path:
+    """The full tracebacks of `errors` (no locals), redacted, written atomically with mode
+    0600 to `path` (default: a new `<state>/logs/<kind>-<UTC time>.log`)."""
+    import platform
+    import traceback
+    from datetime import UTC, datetime
+
+    from tui.core.fsutil import atomic_write
+    from tui.core.paths import logs_dir
+    from tui.core.redact import redact_text
+    from tui.widgets.textual_adapter import installed_textual
+
+    now = datetime.now(UTC)
+    if path is None:
+        path = logs_dir() / f"{kind}-{now:%Y%m%dT%H%M%S.%fZ}.log"
+    head = (
+        f"ec2-import-wizard {kind} report, {now.isoformat(timespec='seconds')}\n"
+        f"python {platform.python_version()}, textual {installed_textual()}\n\n"
+    )
+    body = "\n".join("".join(traceback.format_exception(e)) for e in errors)
+    atomic_write(path, redact_text(head + body))
+    return path
+
+
+class WizardApp(CrashGuard[int]):
     CSS_PATH = "app.tcss"
     TITLE = "ec2-import-wizard"
     COMMANDS = App.COMMANDS | {AppCommands}
@@ -86,6 +126,8 @@ class WizardApp(App[int]):
         self.start_dir = start_dir  # where the disk image tree starts (default: cwd)
         self.state = WizardState()
         self.sub_title = self.account.label
+        self._crashes: list[BaseException] = []
+        self._crash_log: Path | None = None
 
     @property
     def sandbox(self) -> bool:
@@ -105,11 +147,48 @@ class WizardApp(App[int]):
     @work(thread=True, exclusive=True, group="warm-up", exit_on_error=False)
     def _warm_up(self) -> None:
         from tui.core.request import enum_values
+        from tui.widgets.textual_adapter import check_app, installed_textual
 
+        # The whole check of the crash guard (it reads textual's source): off the UI thread.
+        check_app(App, installed_textual(), source=True)
         if self.session.sandbox:
             self.session.start_sandbox()
         for shape in ("InstanceType", "Tenancy", "ShutdownBehavior", "ArchitectureValues"):
             enum_values(shape)
+
+    # errors --------------------------------------------------------------------------------
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.worker_failed(event.worker, event.worker.error)
+
+    def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
+        """A worker (the app's or a screen's) raised: say so on screen. Ours are meant to
+        report their own failures, so this one was unexpected: its traceback goes to a log."""
+        from tui.core.errors import WizardError
+
+        if isinstance(error, WizardError):  # a clear message already
+            self.notify(one_line(error), title="Error", severity="error", timeout=10)
+            return
+        try:
+            where = f"details in {write_report('error', [error])}"
+        except Exception as exc:  # a full or read-only disk: the message still shows
+            where = f"no log written: {one_line(exc)}"
+        self.notify(
+            f"{one_line(error)}\n{where}", title="Unexpected error", severity="error", timeout=15
+        )
+
+    def crashed(self, error: BaseException) -> str:
+        """Each error of a crash goes into one log; stderr gets what happened and where the
+        log is (textual prints it on exit)."""
+        self._crashes.append(error)
+        try:
+            self._crash_log = write_report("crash", self._crashes, self._crash_log)
+            where = f"the full report (redacted): {self._crash_log}"
+        except Exception as exc:
+            where = f"no report written: {one_line(exc)}"
+        return f"ec2-import-wizard crashed: {one_line(self._crashes[0])}\n{where}"
 
     # navigation ----------------------------------------------------------------------------
 
@@ -261,9 +340,12 @@ class WizardApp(App[int]):
 def run_app(
     session: Session, *, headless: bool = False, size: tuple[int, int] | None = None
 ) -> int:
+    """Run the wizard; the process's exit code: 0, or 1 after a crash."""
     # Everything imported so far (Textual, Rich, the app) lives as long as the process. Frozen,
     # it is skipped by the collector's full passes: without this, the one that falls during
     # start-up scans all of it and delays the first screen by about 30 ms.
     gc.freeze()
-    code = WizardApp(session).run(headless=headless, size=size)
-    return int(code or 0)
+    app = WizardApp(session)
+    app.run(headless=headless, size=size)
+    # textual's return code, not the app's result: a crash leaves the result None, the code 1.
+    return app.return_code or 0

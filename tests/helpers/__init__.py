@@ -7,6 +7,7 @@ classes and constants, never fixtures (those stay in conftest.py, where pytest f
 - `cli`: the `ec2-import-wizard` command in a subprocess, its events and run records
 - `profiles`: the profile case tables (a valid base profile and the bad ones)
 - `proxy`: an HTTP proxy that records answers and injects faults
+- `netproxy`: a TCP proxy that delays, caps, resets, refuses and stalls connections
 
 No test module imports another test module or a conftest: what two of them share lives here.
 """

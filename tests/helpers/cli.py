@@ -8,6 +8,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +84,78 @@ def tasks_for(ec2: Any, manifest_key: str) -> list[dict[str, Any]]:
             if manifest_key in vol["Image"]["ImportManifestUrl"]:
                 found.append(task)
     return found
+
+
+def start_cli(env: dict[str, str], endpoint: str, *args: str) -> subprocess.Popen[str]:
+    """`ec2-import-wizard --endpoint-url ENDPOINT ARGS` in a subprocess, pipes open."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tui", "--endpoint-url", endpoint, *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+class LiveRun:
+    """A CLI process printing JSON Lines, read on a thread as they come, so a test can wait for
+    an event with a time bound (a hung process never hangs the test) and still see them all."""
+
+    def __init__(self, proc: subprocess.Popen[str]):
+        self.proc = proc
+        self.events: list[dict[str, Any]] = []
+        self.stderr = ""
+        self._cond = threading.Condition()
+        self._done = False
+        self._threads = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.strip():
+                with self._cond:
+                    try:
+                        self.events.append(json.loads(line))
+                    except ValueError:
+                        self.events.append({"event": "not-json", "line": line})
+                    self._cond.notify_all()
+        with self._cond:
+            self._done = True
+            self._cond.notify_all()
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        self.stderr = self.proc.stderr.read()
+
+    def wait_event(self, pred: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
+        """The first event matching `pred`; AssertionError if the output ends or time runs out."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            seen = 0
+            while True:
+                for event in self.events[seen:]:
+                    if pred(event):
+                        return event
+                seen = len(self.events)
+                left = deadline - time.monotonic()
+                if self._done or left <= 0:
+                    why = "its output ended" if self._done else f"{timeout:g} s passed"
+                    raise AssertionError(f"no such event ({why}): {self.events[-5:]}")
+                self._cond.wait(left)
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code, or None if the process still runs after `timeout` seconds."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        for t in self._threads:
+            t.join(timeout=10)
+        return rc
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.wait(30)

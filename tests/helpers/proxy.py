@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import http.server
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -82,3 +83,48 @@ class FaultyProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class HoldingProxy(FaultyProxy):
+    """A recording proxy that can hold part PUTs: each part PUT whose path `hold(path)` accepts
+    waits, its body already received, until `release()`; then it goes on to the server. The
+    process behind it is caught mid-upload for as long as a test needs, whatever the machine's
+    speed. `held` lists the paths held so far."""
+
+    def __init__(
+        self, upstream: str, hold: Callable[[str], bool] | None = None, max_hold: float = 90.0
+    ):
+        self.held: list[str] = []
+        self.longest_hold = 0.0  # seconds: a client whose read timeout is shorter retried
+        self._released = threading.Event()
+        self._cond = threading.Condition()
+
+        def fault(method: str, path: str, n: int) -> None:
+            if method != "PUT" or ".part" not in path or hold is None or not hold(path):
+                return None
+            with self._cond:
+                self.held.append(path)
+                self._cond.notify_all()
+            began = time.monotonic()
+            self._released.wait(max_hold)  # bounded: a forgotten hold cannot hang a test
+            with self._cond:
+                self.longest_hold = max(self.longest_hold, time.monotonic() - began)
+            return None
+
+        super().__init__(upstream, fault)
+
+    def wait_held(self, count: int = 1, timeout: float = 60.0) -> bool:
+        """True once `count` PUTs are held; False when `timeout` seconds pass first."""
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self.held) >= count, timeout)
+
+    def release(self) -> None:
+        self._released.set()
+
+    def requests(self) -> list[tuple[str, str, int]]:
+        """Every request answered through this proxy (a copy)."""
+        return list(self.log)
+
+    def close(self) -> None:
+        self.release()
+        super().close()

@@ -1,5 +1,6 @@
-"""The start-up check of tui/widgets/textual_adapter.py: it passes on the pinned textual, and
-names what changed when a DataTable internal the render cache relies on is not there."""
+"""The start-up checks of tui/widgets/textual_adapter.py: they pass on the pinned textual, and
+name what changed when a DataTable internal the render cache relies on, or the App internal the
+crash guard relies on, is not there."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tui.widgets.textual_adapter import (
     PINNED_TEXTUAL,
     PRIVATE_ATTRIBUTES,
     TextualChanged,
+    check_app,
     check_datatable,
     installed_textual,
 )
@@ -54,3 +56,25 @@ def test_building_the_task_table_fails_loudly_when_a_member_is_missing(
     )
     with pytest.raises(TextualChanged, match="no longer have _row_render_cache_v2"):
         TaskTable()
+
+
+def test_the_crash_guard_check_passes_on_the_pinned_textual_and_names_each_change() -> None:
+    from textual.app import App
+
+    check_app(App, installed_textual(), source=True)
+
+    class NewerApp:
+        def _handle_exception(self, error: Exception, traceback: object) -> None: ...
+
+    class QuieterApp:
+        def _handle_exception(self, error: Exception) -> None:
+            self._return_code = 1  # and no panic(): CrashGuard's message would not be printed
+
+    with pytest.raises(TextualChanged) as caught:
+        check_app(NewerApp, "9.0.0")
+    message = str(caught.value)
+    assert f"textual 9.0.0 is installed, {PINNED_TEXTUAL} is pinned" in message
+    assert "_handle_exception(self, error, traceback) was _handle_exception(self, error)" in message
+    with pytest.raises(TextualChanged, match=r"no longer does self\.panic\("):
+        check_app(QuieterApp, source=True)
+    check_app(QuieterApp)  # the quick check at start-up reads signatures only

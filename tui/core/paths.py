@@ -34,6 +34,16 @@ def runs_dir() -> Path:
     return platformdirs.user_state_path(APP) / "runs"
 
 
+def logs_dir() -> Path:
+    """Where the wizard writes its crash and error reports (beside the run records)."""
+    home = _home()
+    if home:
+        return home / "logs"
+    import platformdirs
+
+    return platformdirs.user_state_path(APP) / "logs"
+
+
 def demo_dir() -> Path:
     """Where the wizard makes its demo disk image (sandbox mode)."""
     home = _home()

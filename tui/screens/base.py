@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Label
+from textual.worker import Worker, WorkerState
 
 from tui.widgets.commands import Command, ScreenCommands
 
@@ -42,6 +43,17 @@ class BaseScreen(Screen[None]):
 
     def palette_commands(self) -> list[Command]:
         return []
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        # exit_on_error=False keeps the app alive when a worker raises; this keeps it visible.
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.worker_failed(event.worker, event.worker.error)
+
+    def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
+        """One of this screen's workers raised. Screens that show a busy state put it back
+        here (then call this); the app reports the error."""
+        self.wizard.worker_failed(worker, error)
 
     def confirm(self, message: str, *, yes: str, then: Callable[[], object]) -> None:
         """Ask before what cannot be undone (a red button; the safe answer is the default);

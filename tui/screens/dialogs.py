@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
+from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
     from tui.app import WizardApp
@@ -36,6 +37,11 @@ class Dialog(ModalScreen[Result | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.wizard.worker_failed(event.worker, event.worker.error)
 
 
 class ConfirmScreen(Dialog[bool]):

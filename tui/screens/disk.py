@@ -3,7 +3,10 @@ uploaded; the bucket, key prefix and URL expiry of the upload."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,9 +26,11 @@ from tui.messages import AccountChanged
 from tui.screens.base import StepScreen
 from tui.widgets.commands import Command
 from tui.widgets.form import FieldValue, Form, FormField
-from tui.widgets.probe import ProbePanel
+from tui.widgets.probe import ProbePanel, shown_path
 
 if TYPE_CHECKING:
+    from textual.worker import Worker
+
     from tui.core.disk import ProbeResult
 
 # Shown in the tree: what EC2 takes, and what people try (the probe then says how to convert).
@@ -57,11 +62,12 @@ class PathSuggester(Suggester):
     async def get_suggestion(self, value: str) -> str | None:
         if not value:
             return None
-        p = Path(value).expanduser()
-        folder, stem = (p, "") if value.endswith("/") else (p.parent, p.name)
+        # textual runs this in a worker that ends the app if it raises: nothing typed may.
         try:
+            p = Path(value).expanduser()  # RuntimeError: "~nobody/" has no home
+            folder, stem = (p, "") if value.endswith("/") else (p.parent, p.name)
             names = sorted(c.name + ("/" if c.is_dir() else "") for c in folder.iterdir())
-        except OSError:
+        except (OSError, RuntimeError, ValueError):  # ValueError: a NUL in the path
             return None
         for name in names:
             if name.startswith(stem) and not name.startswith(".") and name != stem:
@@ -114,9 +120,11 @@ class DiskScreen(StepScreen):
     def compose(self) -> ComposeResult:
         yield from self.header()
         start = self.wizard.start_dir or Path.cwd()
-        image = self.draft.image_path()
-        if image is not None and image.parent.is_dir():
-            start = image.parent
+        # A saved profile's path may be anything: a name too long, a NUL, "~nobody/".
+        with contextlib.suppress(OSError, RuntimeError, ValueError):
+            image = self.draft.image_path()
+            if image is not None and image.parent.is_dir():
+                start = image.parent
         with Horizontal(id="disk"):
             with Vertical(id="tree-pane"):
                 yield Label("Disk images", classes="section-title")
@@ -272,6 +280,14 @@ class DiskScreen(StepScreen):
         result = probe_path(path)
         self.app.call_from_thread(self._probed, path, result)
 
+    def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
+        if worker.group == "probe":  # not "Probing …" for ever: the error, in the probe box
+            self._next_when_probed = False
+            self.query_one("#probe", ProbePanel).show_message(
+                f"cannot probe the image: {type(error).__name__}: {error}"[:200], bad=True
+            )
+        super().worker_failed(worker, error)
+
     def _probed(self, path: str, result: ProbeResult | str) -> None:
         if path != self.draft.get("source.path"):
             return  # the user typed on meanwhile
@@ -383,15 +399,34 @@ class DiskScreen(StepScreen):
 
 
 def probe_path(path: str) -> ProbeResult | str:
-    """What the image is, or a one-line reason the file cannot be probed."""
+    """What the image is, or a one-line reason the file cannot be probed. Never raises: a
+    typed path can be anything (too long, a symlink loop, a FIFO, a NUL, "~nobody/")."""
     from tui.core.disk import probe
 
-    p = Path(path).expanduser()
-    if not p.exists():
-        return f"no such file: {p}"
-    if p.is_dir():
-        return f"{p} is a folder: pick a disk image file"
+    shown = shown_path(path)
+    if "\0" in path:
+        return f"{shown}: a path cannot contain a NUL character"
     try:
-        return probe(p)
+        p = Path(path).expanduser()
+    except RuntimeError:  # "~name" of no user
+        return f"no such file: {shown} (no home folder for {shown_path(path.split('/')[0])})"
+    try:
+        st = p.stat()
+        if stat.S_ISREG(st.st_mode) and not os.access(p, os.R_OK):
+            return f"cannot read {shown}: permission denied"
+    except FileNotFoundError:
+        return f"no such file: {shown}"
+    except NotADirectoryError:
+        return f"no such file: {shown} (a part of it is a file, not a folder)"
+    except PermissionError:
+        return f"cannot read {shown}: permission denied"
+    except OSError as exc:  # ENAMETOOLONG, ELOOP, EIO …
+        return f"cannot read {shown}: {exc.strerror or exc}"
+    if stat.S_ISDIR(st.st_mode):
+        return f"{shown} is a folder: pick a disk image file"
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        return f"{shown} is not a disk image file (a FIFO, a socket or a device)"
+    try:
+        return probe(p)  # handles its own OS errors (the file may change meanwhile)
     except Exception as exc:
-        return f"cannot read {p}: {exc}"
+        return f"cannot read {shown}: {exc}"

@@ -21,6 +21,8 @@ from tui.screens.base import BaseScreen
 from tui.widgets.commands import Command
 
 if TYPE_CHECKING:
+    from textual.worker import Worker
+
     from tui.core.draft import Draft
     from tui.core.profiles import ProfileStore
 
@@ -131,6 +133,19 @@ class HomeScreen(BaseScreen):
         self._select = None
         if selected in names:
             table.move_cursor(row=names.index(selected))
+
+    def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
+        if worker.group == "home-details":  # not "loading …" for ever
+            table = self.query_one("#profiles", DataTable)
+            table.clear()
+            table.add_row(
+                Text("(cannot list)", style="red"),
+                "the profiles folder: see the error",
+                "",
+                "",
+                key="",
+            )
+        super().worker_failed(worker, error)
 
     @work(thread=True, exclusive=True, group="home-runs", exit_on_error=False)
     def _load_runs(self) -> None:

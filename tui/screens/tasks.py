@@ -9,6 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label, Static
 
@@ -135,7 +136,7 @@ class TasksScreen(BaseScreen):
     def _polled(self, tasks: list[TaskView] | Exception, marks: dict[str, str]) -> None:
         self._polling = False
         if isinstance(tasks, Exception):
-            self._set_status(f"[red]{tasks}[/red]")
+            self._set_status(f"[red]{escape(str(tasks))}[/red]")  # its text is not markup
         else:
             self._tasks = tasks
             self._marks = marks

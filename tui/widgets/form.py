@@ -94,8 +94,9 @@ class FormField(Vertical):
         with Horizontal():
             yield Label(self.label, classes="field-label")
             yield self._control()
-        yield Label("", classes="field-error")
-        yield Label(self.hint, classes="field-hint")
+        # Errors and hints quote what was typed (a path may hold "[/"): text, never markup.
+        yield Label("", classes="field-error", markup=False)
+        yield Label(self.hint, classes="field-hint", markup=False)
         if self.pick:
             yield OptionList(classes="field-pick")
 

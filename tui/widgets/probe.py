@@ -13,6 +13,17 @@ from tui.core.units import human_bytes
 if TYPE_CHECKING:
     from tui.core.disk import ProbeResult
 
+SHOWN_PATH = 120  # characters of a path in a message: a 10,000-character one stays one line
+
+
+def shown_path(path: str) -> str:
+    """A typed path as a message shows it: control characters escaped (a newline or a NUL
+    would break the line), a very long one cut in the middle."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
+    if len(text) <= SHOWN_PATH:
+        return text
+    return f"{text[: SHOWN_PATH * 2 // 3]}…{text[-(SHOWN_PATH // 3) :]}"
+
 
 class ProbePanel(Static):
     DEFAULT_CSS = """
@@ -29,12 +40,12 @@ class ProbePanel(Static):
 
     def show_busy(self, path: str) -> None:
         self.set_classes("")
-        self.update(Text(f"Probing {path} …", style="italic"))
+        self.update(Text(f"Probing {shown_path(path)} …", style="italic"))
 
     def show_message(self, message: str, *, bad: bool = False) -> None:
         self.set_class(bad, "-bad")
         self.set_class(False, "-good")
-        self.update(message)
+        self.update(Text(message))  # not markup: a path may hold "[" (a markup error)
 
     def show_result(self, result: ProbeResult) -> None:
         table = Table.grid(padding=(0, 2))

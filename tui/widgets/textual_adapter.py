@@ -10,6 +10,12 @@ in `PRIVATE_METHODS` and `PRIVATE_ATTRIBUTES`, and `check_datatable` makes sure,
 table is built, that the installed textual still has them (a renamed attribute would otherwise
 show as stale rows, not as an error). tests/ui/test_task_table_render.py checks that what the
 cache draws is what DataTable draws.
+
+It also holds `CrashGuard`, the app's last line of defence: textual prints an unhandled
+exception as a Rich traceback with every frame's locals (a revealed presigned URL on screen
+would be printed with them). `CrashGuard` overrides App's private `_handle_exception` (named in
+APP_PRIVATE_METHODS, checked by `check_app` when the app is built) so that a crash is reported
+by the app's own `crashed` (a log file) and textual prints one short message instead.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from collections.abc import Hashable
 from functools import cache
 from typing import TYPE_CHECKING, Self, TypeVar
 
+from rich.console import Console
 from rich.text import Text
+from textual.app import App
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
@@ -40,7 +48,15 @@ PRIVATE_METHODS: dict[str, tuple[str, ...]] = {
 # DataTable's private instance attributes that go into its own cache keys (so into ours).
 PRIVATE_ATTRIBUTES = ("_header_row_key", "_show_hover_cursor", "_pseudo_class_state")
 
+# App's private members CrashGuard relies on. `_handle_exception(error)` is where every
+# unhandled exception ends (workers with exit_on_error, handlers, compose, rendering); it sets
+# the return code, keeps the first error for run_test, and calls `panic(error)` for an error
+# that has `__rich__` instead of printing the traceback with locals.
+APP_PRIVATE_METHODS: dict[str, tuple[str, ...]] = {"_handle_exception": ("self", "error")}
+APP_HANDLE_EXCEPTION_CALLS = ("self._return_code = 1", 'hasattr(error, "__rich__")', "self.panic(")
+
 CellType = TypeVar("CellType")
+ReturnType = TypeVar("ReturnType")
 
 
 class TextualChanged(RuntimeError):
@@ -78,6 +94,88 @@ def check_datatable(table_class: type, table: object, version: str) -> None:
             + ". Check the per-row render cache against this textual "
             "(tests/ui/test_task_table_render.py), then update the adapter and PINNED_TEXTUAL."
         )
+
+
+def check_app(app_class: type, version: str | None = None, *, source: bool = False) -> None:
+    """Raise TextualChanged unless `app_class` has the methods of APP_PRIVATE_METHODS with those
+    parameters; with `version`, unless it is PINNED_TEXTUAL; with `source`, unless
+    `_handle_exception` still does APP_HANDLE_EXCEPTION_CALLS (reading textual's source takes
+    tens of ms: the app does that after its first paint, the signature check when it is built)."""
+    problems: list[str] = []
+    if version is not None and version != PINNED_TEXTUAL:
+        problems.append(f"textual {version} is installed, {PINNED_TEXTUAL} is pinned")
+    for name, expected in APP_PRIVATE_METHODS.items():
+        method = inspect.getattr_static(app_class, name, None)
+        if not callable(method):
+            problems.append(f"{app_class.__name__}.{name}() is gone")
+            continue
+        found = tuple(inspect.signature(method).parameters)
+        if found != expected:
+            problems.append(
+                f"{app_class.__name__}.{name}({', '.join(found)}) was {name}({', '.join(expected)})"
+            )
+            continue
+        if source:
+            try:
+                text = inspect.getsource(method)
+            except (OSError, TypeError):
+                text = ""
+            problems += [
+                f"{app_class.__name__}.{name}() no longer does {call}"
+                for call in APP_HANDLE_EXCEPTION_CALLS
+                if call not in text
+            ]
+    if problems:
+        raise TextualChanged(
+            "textual changed under tui/widgets/textual_adapter.py: "
+            + "; ".join(problems)
+            + ". Check CrashGuard against this textual (tests/ui/test_crash.py), then update "
+            "the adapter and PINNED_TEXTUAL."
+        )
+
+
+class Crashed(Exception):
+    """What textual is handed instead of the unhandled exception (its cause): rendered as
+    `message` alone, no traceback, no locals."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __rich__(self) -> Text:
+        # Not wrapped: the log's path must stay one line a user can copy.
+        return Text(self.message, style="bold red", no_wrap=True, overflow="ignore")
+
+
+class CrashGuard(App[ReturnType]):
+    """An App whose unhandled exceptions go to `crashed` (which reports the error and returns
+    the short message for stderr) and then end the app as textual does, with return code 1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        check_app(App)
+        self._crash_reported = False
+        # What textual prints on exit goes here: soft wrap, so a narrow terminal or a pipe
+        # neither wraps nor crops the log's path.
+        self.error_console = Console(markup=False, highlight=False, stderr=True, soft_wrap=True)
+
+    def crashed(self, error: BaseException) -> str:
+        """Report `error` (each one: a crash may bring others on the way out); return the one
+        or two lines textual prints on exit (used for the first)."""
+        return f"crashed: {type(error).__name__}"
+
+    def _handle_exception(self, error: Exception) -> None:
+        first = not self._crash_reported
+        self._crash_reported = True
+        try:
+            message = self.crashed(error)
+        except Exception as report_failed:  # the report itself failed: still no traceback
+            message = f"crashed: {type(error).__name__} (no report: {report_failed})"
+        if not first:  # a later error on the way out: reported, but the app is already ending
+            return
+        wrapped = Crashed(message)
+        wrapped.__cause__ = error
+        super()._handle_exception(wrapped)
 
 
 @cache
