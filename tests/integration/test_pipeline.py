@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers.aws import CREDENTIALS
 from tests.helpers.disks import MIB, make_source_raw
+from tests.helpers.proxy import FaultyProxy
 from tui.core.aws import Target
 from tui.core.errors import RefusedError
 from tui.core.events import (
@@ -128,3 +129,48 @@ def test_any_failure_is_one_error_event_and_a_resumable_record(
     final = done.run()
     assert isinstance(final, DoneEvent) and final.state == "completed", resumed
     assert Journal().load(run.run_id).state == "completed"
+
+
+def _part_requests(log: list[tuple[str, str, int]]) -> dict[str, list[str]]:
+    """The methods the proxy answered for each part key, in order."""
+    by_part: dict[str, list[str]] = {}
+    for method, path, _status in log:
+        if ".part" in path:
+            by_part.setdefault(path, []).append(method)
+    return by_part
+
+
+def test_a_new_run_costs_each_part_its_put_and_one_presigned_head(
+    env, sandbox, sandbox_bucket, tmp_path
+):
+    """A new run's folder is new: no HEAD before the PUT, then the check EC2's way (counted by
+    a recording proxy in front of the sandbox, not by our bookkeeping)."""
+    image = make_source_raw(tmp_path / "disk.raw", size=4 * MIB)
+    profile = Profile.model_validate(
+        {
+            "name": "count",
+            "source": {"path": str(image), "bucket": sandbox_bucket},
+            "request": {"Platform": "Windows"},
+        }
+    )
+    proxy = FaultyProxy(sandbox)
+    try:
+        run = ImportRun(
+            plan_import(profile, None),
+            Target(endpoint_url=proxy.url),
+            on_event=lambda e: None,
+            upload_only=True,
+            part_size=MIB // 4,
+            workers=4,
+        )
+        result = run.run()
+    finally:
+        proxy.close()
+    assert isinstance(result, DoneEvent) and result.state == "uploaded", result
+    by_part = _part_requests(proxy.log)
+    assert len(by_part) == 16
+    assert all(methods == ["PUT", "HEAD"] for methods in by_part.values()), by_part
+    part_total = sum(len(m) for m in by_part.values())
+    assert part_total / len(by_part) <= 2.0
+    # The rest does not grow with the parts: the bucket's check, the manifest's PUT and GET.
+    assert len(proxy.log) - part_total <= 5, [r for r in proxy.log if ".part" not in r[1]]

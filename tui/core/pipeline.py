@@ -392,7 +392,7 @@ class ImportRun:
         done = set(self.record.parts_done)
         last_saved = [0.0]
 
-        def part_done(index: int) -> None:
+        def part_done(index: int, md5: str) -> None:
             done.add(index)
             self.record.parts_done = sorted(done)
             # The HEAD on resume is what counts; the record only needs to be close.
@@ -404,12 +404,17 @@ class ImportRun:
             self.emit(UploadEvent(self.run_id, **dataclasses.asdict(p)))
 
         try:
-            options = upload.UploadOptions(part_size=part_size, expiry_days=src.url_expiry_days)
+            options = upload.UploadOptions(
+                part_size=part_size,
+                expiry_days=src.url_expiry_days,
+                # A new run's folder (its new run id) is empty: nothing there to look for.
+                check_existing=self.resumed,
+            )
             if self.workers:
                 options = dataclasses.replace(options, workers=self.workers)
             result = upload.upload_image(
                 # One try per call: the part's own retry budget (upload.PART_POLICY) is the only.
-                aws.client(self.target, "s3", aws.part_budget(part_size)),
+                aws.client(self.target, "s3", aws.part_budget(part_size, options.workers)),
                 self.plan.image_path,
                 src.bucket,
                 src.key_prefix,
