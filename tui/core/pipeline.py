@@ -93,6 +93,30 @@ class TaskSlots:
         self._sem.release()
 
 
+class PartLog:
+    """The parts a run has confirmed in S3 (index: MD5), kept in a dict as they come (O(1) a
+    part) and written into the record on a save: at most once a second, and on `flush`. The
+    listing on resume is what counts; the record only needs to be close."""
+
+    SAVE_INTERVAL_S = 1.0
+
+    def __init__(self, journal_: Journal, record: RunRecord, parts: dict[int, str]):
+        self.journal = journal_
+        self.record = record
+        self.parts = parts
+        self._saved_at = time.monotonic()
+
+    def done(self, index: int, md5: str) -> None:
+        self.parts[index] = md5
+        if time.monotonic() - self._saved_at > self.SAVE_INTERVAL_S:
+            self.flush()
+
+    def flush(self) -> None:
+        self._saved_at = time.monotonic()
+        self.record.set_confirmed_parts(self.parts)
+        self.journal.save(self.record)
+
+
 class ImportRun:
     """One import, start to finish. `run()` blocks: call it from a thread (worker) of your own."""
 
@@ -403,15 +427,7 @@ class ImportRun:
             self.record, state=RunState.UPLOADING, part_size=part_size, parts_total=parts_total
         )
         known = dict(done)
-        last_saved = [0.0]
-
-        def part_done(index: int, md5: str) -> None:
-            done[index] = md5
-            self.record.set_confirmed_parts(done)
-            # The listing on resume is what counts; the record only needs to be close.
-            if time.monotonic() - last_saved[0] > 1.0:
-                last_saved[0] = time.monotonic()
-                self.journal.save(self.record)
+        log = PartLog(self.journal, self.record, done)
 
         def progress(p: upload.UploadProgress) -> None:  # it has the event's own fields
             self.emit(UploadEvent(self.run_id, **dataclasses.asdict(p)))
@@ -436,20 +452,20 @@ class ImportRun:
                 volume_size=self.plan.volume_size,
                 options=options,
                 on_progress=progress,
-                on_part_done=part_done,
+                on_part_done=log.done,
                 cancel=self.cancel,
                 known_parts=known,
             )
         except (Interrupted, InputError, AwsError):
-            self.journal.save(self.record)
+            log.flush()
             raise
         except Exception as exc:
-            self.journal.save(self.record)
+            log.flush()
             if self.cancel.is_set():
                 raise Interrupted("interrupted") from None
             raise aws.map_error(exc) from None
         self.manifest_url = result.manifest_url
-        self.record.set_confirmed_parts(done)
+        self.record.set_confirmed_parts(log.parts)
         self.journal.update(self.record, manifest_key=result.manifest_key, parts_total=result.parts)
         # upload_image has fetched the manifest and HEADed every part through the presigned
         # URLs, as EC2 will: a wrong URL or a short part fails here, not an hour into a task.
