@@ -6,6 +6,7 @@ Reassembly goes through the manifest's presigned GET URLs with plain urllib, as 
 from __future__ import annotations
 
 import itertools
+import random
 import subprocess
 import sys
 import textwrap
@@ -711,3 +712,48 @@ def test_parse_s3_url(url: str, expected: tuple[str, str]) -> None:
 def test_parse_s3_url_rejects_non_objects() -> None:
     with pytest.raises(InputError):
         parse_s3_url("https://s3.amazonaws.com/bucket-only")
+
+
+def test_memory_does_not_grow_with_the_workers(
+    s3_endpoint: str, bucket: str, tmp_path: Path
+) -> None:
+    """16 workers of 4 MiB parts: a part streams from the file, so the uploading process's
+    peak RSS (its own VmHWM, read in a subprocess) grows by far less than the 64 MiB that 16
+    parts held whole would take."""
+    image = tmp_path / "random.raw"
+    with image.open("wb") as fh:
+        for _ in range(128):
+            fh.write(random.randbytes(1 << 20))
+    warm = tmp_path / "warm.raw"
+    warm.write_bytes(random.randbytes(1 << 20))
+    script = tmp_path / "mem.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            sys.path.insert(0, {str(Path(__file__).parents[2])!r})
+            from tests.helpers.aws import make_s3_client
+            from tui.core.upload import UploadOptions, upload_image
+
+            def hwm():
+                for line in open("/proc/self/status"):
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) * 1024
+
+            s3 = make_s3_client({s3_endpoint!r}, max_pool_connections=16)
+            def up(path, run, size):
+                upload_image(s3, path, {bucket!r}, "m", run, file_format="RAW", volume_size=1,
+                             options=UploadOptions(part_size=size, workers=16,
+                                                   check_existing=False))
+            # The first upload loads botocore's models and fills the pools.
+            up({str(warm)!r}, "warm", 64 * 1024)
+            before = hwm()
+            up({str(image)!r}, "run", 4 << 20)
+            print(hwm() - before)
+            """
+        )
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    growth = int(proc.stdout.split()[-1])
+    assert growth < 32 << 20, f"peak RSS grew {growth / 2**20:.0f} MiB"

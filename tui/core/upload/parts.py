@@ -1,8 +1,9 @@
 """Sending the parts: one S3 object per byte range, in parallel, verified, resumable.
 
-- parallel: `workers` threads each PUT one part at a time; a part is read with `os.pread` when
-  a worker starts it, so at most `workers` x `part_size` bytes are held whatever the image
-  size, and only a small window of futures is queued;
+- parallel: `workers` threads each PUT one part at a time; a part is never held whole: its MD5
+  is taken in a first pass of `os.pread` chunks, then its body streams from the file
+  (`RangeBody`), so memory stays flat at any concurrency, part size and image size, and
+  only a small window of futures is queued;
 - integrity: every PUT carries Content-MD5 (S3 refuses a body that does not match) and the
   ETag S3 returns is compared with our MD5 where it is one (not under SSE-KMS or SSE-C);
 - retries: one budget per part, PART_POLICY, and no other: the client makes one try
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import re
 import threading
@@ -32,7 +34,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from tui.core.errors import AwsError, ImageChanged, Interrupted, WizardError
 from tui.core.retry import Retry, RetryPolicy, http_status, is_transient
@@ -134,6 +136,56 @@ def list_folder(
             return found
 
 
+class RangeBody(io.RawIOBase):
+    """A byte range of the image as a seekable, read-only file: botocore streams it (and seeks
+    back to hash or resend it) without the part ever being in memory whole. Reads go through
+    `os.pread`, so the workers share one descriptor without sharing an offset."""
+
+    CHUNK = 1 << 20  # a pass over a part reads it a MiB at a time
+
+    def __init__(self, fd: int, start: int, length: int, path: Path):
+        super().__init__()
+        self._fd, self._start, self._length, self._path = fd, start, length, path
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._length}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = self._length - self._pos
+        n = left if size is None or size < 0 else min(size, left)
+        if n <= 0:
+            return b""
+        data = os.pread(self._fd, n, self._start + self._pos)
+        if len(data) != n:
+            raise ImageChanged(str(self._path), "shrank")
+        self._pos += n
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def chunks(self) -> Iterator[bytes]:
+        while chunk := self.read(self.CHUNK):
+            yield chunk
+
+
 class PartSender:
     """The per-part work, run on pool threads; what it shares is read-only or locked."""
 
@@ -176,13 +228,13 @@ class PartSender:
         attempts = metadata.get("RetryAttempts")
         self._count(attempts if isinstance(attempts, int) else 0)
 
-    def read(self, index: int) -> bytes:
+    def digest(self, index: int) -> str:
+        """The MD5 (hex) of part `index`, read in chunks from the file."""
         start, end = self.ranges[index]
-        length = end - start + 1
-        data = os.pread(self.fd, length, start)
-        if len(data) != length:
-            raise ImageChanged(str(self.path), "shrank")
-        return data
+        md5 = hashlib.md5(usedforsecurity=False)
+        for chunk in RangeBody(self.fd, start, end - start + 1, self.path).chunks():
+            md5.update(chunk)
+        return md5.hexdigest()
 
     def send(self, index: int, listed: Listed | None, known: str | None) -> tuple[str, bool]:
         """Make sure part `index` is in S3: (its MD5, True when it was sent, False when found
@@ -201,16 +253,18 @@ class PartSender:
             and self._call(index, lambda: self._present(key, listed.size, known))
         ):
             return known, False
-        data = self.read(index)
-        digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        if listed is not None and listed.size == len(data):
+        length = end - start + 1
+        digest = self.digest(index)
+        if listed is not None and listed.size == length:
             if listed.etag == digest:
                 return digest, False
-            if known is None and self._call(index, lambda: self._present(key, len(data), digest)):
+            if known is None and self._call(index, lambda: self._present(key, length, digest)):
                 return digest, False
 
         def attempt() -> bool:
-            self._put(key, data, digest, "application/octet-stream")
+            # A fresh stream per try: a failed try may have read part of the last one.
+            body = RangeBody(self.fd, start, length, self.path)
+            self._put(key, body, digest, "application/octet-stream")
             return True
 
         return digest, self._call(index, attempt)
@@ -281,11 +335,11 @@ class PartSender:
         etag = str(head.get("ETag", "")).strip('"')
         return etag == digest or head.get("Metadata", {}).get("md5") == digest
 
-    def _put(self, key: str, data: bytes, md5_hex: str, content_type: str) -> None:
+    def _put(self, key: str, data: bytes | RangeBody, md5_hex: str, content_type: str) -> None:
         response = self.s3.put_object(
             Bucket=self.bucket,
             Key=key,
-            Body=data,
+            Body=cast("IO[bytes]", data),  # RangeBody is a file; the stubs want IO
             ContentMD5=base64.b64encode(bytes.fromhex(md5_hex)).decode("ascii"),
             ContentType=content_type,
             # Kept so resume can check the part even when the ETag is not an MD5 (SSE-KMS).
