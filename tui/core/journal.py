@@ -194,7 +194,9 @@ class RunRecord(BaseModel):
         return s3keys.manifest_key(self.key_prefix, self.run_id, self.image_path)
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """The record as `runs --json` shows it: without the parts' checksums (16,384 of them
+        at most), which only a resume reads; the file (`dumps`) keeps them."""
+        return self.model_dump(mode="json", exclude={"parts_md5"})
 
     def dumps(self) -> str:
         # pydantic's serializer: json.dumps with indent runs in pure Python, 30 ms at 16k parts

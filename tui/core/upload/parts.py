@@ -291,6 +291,8 @@ class PartSender:
             raise _Skipped from None
         except IntegrityError as exc:
             raise AwsError(f"part {index}: {exc}", code="IntegrityError") from None
+        except ImageChanged:
+            raise  # the body, read as it is sent, came up short: not S3's doing
         except Exception as exc:
             if self._stopping():
                 raise _Skipped from None
