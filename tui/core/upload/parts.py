@@ -141,7 +141,7 @@ class RangeBody(io.RawIOBase):
     back to hash or resend it) without the part ever being in memory whole. Reads go through
     `os.pread`, so the workers share one descriptor without sharing an offset."""
 
-    CHUNK = 1 << 20  # a pass over a part reads it a MiB at a time
+    CHUNK = 256 * 1024  # our MD5 pass: a few pages per worker, whatever the part size
 
     def __init__(self, fd: int, start: int, length: int, path: Path):
         super().__init__()
