@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.aws import CREDENTIALS
+from tests.helpers.aws import CREDENTIALS, client
 from tests.helpers.disks import MIB, make_source_raw
+from tests.helpers.proxy import FaultyProxy
 from tui.core.aws import Target
 from tui.core.errors import RefusedError
 from tui.core.events import (
@@ -17,6 +18,7 @@ from tui.core.events import (
     Event,
     SubmittedEvent,
     TaskEvent,
+    UploadedEvent,
     UploadEvent,
     WarningEvent,
 )
@@ -128,3 +130,128 @@ def test_any_failure_is_one_error_event_and_a_resumable_record(
     final = done.run()
     assert isinstance(final, DoneEvent) and final.state == "completed", resumed
     assert Journal().load(run.run_id).state == "completed"
+
+
+def _part_requests(log: list[tuple[str, str, int]]) -> dict[str, list[str]]:
+    """The methods the proxy answered for each part key, in order."""
+    by_part: dict[str, list[str]] = {}
+    for method, path, _status in log:
+        if ".part" in path:
+            by_part.setdefault(path, []).append(method)
+    return by_part
+
+
+def test_a_new_run_costs_each_part_its_put_and_one_presigned_head(
+    env, sandbox, sandbox_bucket, tmp_path
+):
+    """A new run's folder is new: no HEAD before the PUT, then the check EC2's way (counted by
+    a recording proxy in front of the sandbox, not by our bookkeeping)."""
+    image = make_source_raw(tmp_path / "disk.raw", size=4 * MIB)
+    profile = Profile.model_validate(
+        {
+            "name": "count",
+            "source": {"path": str(image), "bucket": sandbox_bucket},
+            "request": {"Platform": "Windows"},
+        }
+    )
+    proxy = FaultyProxy(sandbox)
+    try:
+        run = ImportRun(
+            plan_import(profile, None),
+            Target(endpoint_url=proxy.url),
+            on_event=lambda e: None,
+            upload_only=True,
+            part_size=MIB // 4,
+            workers=4,
+        )
+        result = run.run()
+    finally:
+        proxy.close()
+    assert isinstance(result, DoneEvent) and result.state == "uploaded", result
+    by_part = _part_requests(proxy.log)
+    assert len(by_part) == 16
+    assert all(methods == ["PUT", "HEAD"] for methods in by_part.values()), by_part
+    part_total = sum(len(m) for m in by_part.values())
+    assert part_total / len(by_part) <= 2.0
+    # The rest does not grow with the parts: the bucket's check, the manifest's PUT and GET.
+    assert len(proxy.log) - part_total <= 5, [r for r in proxy.log if ".part" not in r[1]]
+
+
+def _uploaded_run(image: Path, bucket: str, endpoint: str) -> str:
+    """A run uploaded and verified by one process (`upload`), to be resumed by another."""
+    profile = Profile.model_validate(
+        {
+            "name": "resume-at-submit",
+            "source": {"path": str(image), "bucket": bucket},
+            "request": {"Platform": "Windows"},
+        }
+    )
+    run = ImportRun(
+        plan_import(profile, None),
+        Target(endpoint_url=endpoint),
+        on_event=lambda e: None,
+        upload_only=True,
+        part_size=MIB // 4,
+    )
+    assert isinstance(run.run(), DoneEvent)
+    return run.run_id
+
+
+def test_resume_of_an_uploaded_run_goes_straight_to_submit(env, sandbox, sandbox_bucket, tmp_path):
+    """No part is sent, HEADed or re-verified: one listing of the run's folder, the manifest
+    through its presigned URL, then the submission (counted by a recording proxy)."""
+    image = make_source_raw(tmp_path / "disk.raw", size=4 * MIB)
+    run_id = _uploaded_run(image, sandbox_bucket, sandbox)
+    record = Journal().load(run_id)
+    assert record.state == "uploaded" and len(record.confirmed_parts()) == 16
+    proxy = FaultyProxy(sandbox)
+    seen: list[Event] = []
+    try:
+        done = ImportRun.resume(
+            record, Target(endpoint_url=proxy.url), on_event=seen.append, poll=0.1
+        )
+        final = done.run()
+    finally:
+        proxy.close()
+    assert isinstance(final, DoneEvent) and final.state == "completed", seen
+    assert [r for r in proxy.log if ".part" in r[1]] == []
+    # Ours, before the submission (EC2's calls are POST /; after them the sandbox reads the
+    # manifest as EC2 does, through the same proxy).
+    first_post = next(i for i, r in enumerate(proxy.log) if r[:2] == ("POST", "/"))
+    s3_requests = [(m, p) for m, p, _ in proxy.log[:first_post]]
+    bucket_path = f"/{sandbox_bucket}"
+    lists = [r for r in s3_requests if r == ("GET", bucket_path)]
+    manifest = [r for r in s3_requests if r[1].endswith("manifest.xml")]
+    assert len(lists) == 1 and manifest == [("GET", manifest[0][1])], s3_requests
+    assert len(s3_requests) == 3, s3_requests  # and the bucket's check
+    uploaded = next(e for e in seen if isinstance(e, UploadedEvent))
+    assert (uploaded.parts_sent, uploaded.parts_skipped) == (0, 16)
+
+
+def test_resume_of_an_uploaded_run_with_a_part_gone_sends_that_part_alone(
+    env, sandbox, sandbox_bucket, tmp_path
+):
+    image = make_source_raw(tmp_path / "disk.raw", size=4 * MIB)
+    run_id = _uploaded_run(image, sandbox_bucket, sandbox)
+    record = Journal().load(run_id)
+    s3 = client(sandbox, "s3")
+    gone = f"{run_id}/disk.raw.part5"
+    s3.delete_object(Bucket=sandbox_bucket, Key=gone)
+    proxy = FaultyProxy(sandbox)
+    try:
+        final = ImportRun.resume(
+            record, Target(endpoint_url=proxy.url), on_event=lambda e: None, poll=0.1
+        ).run()
+    finally:
+        proxy.close()
+    assert isinstance(final, DoneEvent) and final.state == "completed", final
+    ours = proxy.log[: next(i for i, r in enumerate(proxy.log) if r[:2] == ("POST", "/"))]
+    puts = [p for m, p, _ in ours if m == "PUT" and ".part" in p]
+    assert puts == [f"/{sandbox_bucket}/{gone}"]
+    # The manifest is written again, so every part's new URL is checked (one HEAD each).
+    assert sum(1 for m, p, _ in ours if m == "HEAD" and ".part" in p) == 16
+    body = b"".join(
+        s3.get_object(Bucket=sandbox_bucket, Key=f"{run_id}/disk.raw.part{i}")["Body"].read()
+        for i in range(16)
+    )
+    assert body == image.read_bytes()

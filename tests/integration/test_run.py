@@ -195,8 +195,10 @@ def test_sigint_mid_upload_then_resume_sends_only_missing_parts(
 
     sent: list[str] = []
     target = aws.Target(region=REGION, endpoint_url=sandbox)
-    # The uploader's client: one try per part PUT, sized to the run's parts.
-    s3_ours = aws.client(target, "s3", aws.part_budget(record["part_size"]))
+    from tui.core.upload.image import DEFAULT_WORKERS
+
+    # The uploader's client: one try per part PUT, sized to the run's parts and workers.
+    s3_ours = aws.client(target, "s3", aws.part_budget(record["part_size"], DEFAULT_WORKERS))
 
     def count(request: Any, **_: Any) -> None:
         if request.method == "PUT" and ".part" in request.url:

@@ -6,6 +6,7 @@ Reassembly goes through the manifest's presigned GET URLs with plain urllib, as 
 from __future__ import annotations
 
 import itertools
+import random
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from tests.helpers.aws import TEST_CREDENTIALS, make_s3_client
+from tests.helpers.netproxy import NetProxy
 from tests.helpers.proxy import FaultyProxy
 from tui.core.errors import AwsError, InputError, RefusedError
 from tui.core.manifest import Manifest, parse_manifest
@@ -105,7 +107,7 @@ def test_upload_then_reassemble_through_presigned_urls(
         volume_size=1,
         options=UploadOptions(part_size=PART, workers=3),
         on_progress=progress.append,
-        on_part_done=done.append,
+        on_part_done=lambda i, _md5: done.append(i),
     )
     data = image.read_bytes()
     parts = -(-len(data) // PART)
@@ -158,6 +160,30 @@ def test_presigned_head_and_delete_urls_work(
     assert result.manifest_key not in keys_in(s3_client, bucket)
 
 
+def test_url_checks_ride_kept_alive_connections(
+    s3_endpoint: str, bucket: str, disk_images: dict[str, Path]
+) -> None:
+    """Each part's presigned HEAD reuses a pooled connection (a TCP proxy counts them): a new
+    connection per URL, 16 parts and the manifest, would cost a handshake each (a round trip
+    more over a WAN). The recording proxy in the middle keeps connections alive, as S3 does."""
+    recording = FaultyProxy(s3_endpoint)
+    try:
+        with NetProxy(recording.url, lifetime=120) as tcp:
+            s3 = make_s3_client(tcp.url, **ONE_TRY)
+            result = upload_image(
+                s3, disk_images["raw"], bucket, "", "run", file_format="RAW", volume_size=1,
+                options=UploadOptions(part_size=PART, workers=2, check_existing=False),
+            )  # fmt: skip
+            connections = tcp.stats().connections
+    finally:
+        recording.close()
+    heads = [r for r in recording.log if r[0] == "HEAD"]
+    assert len(heads) == result.parts == 16
+    # botocore's pool and the checker's, each at most `workers`; one each for the bucket's
+    # first calls and the manifest's GET at worst.
+    assert connections <= 6, connections
+
+
 # ---------------------------------------------------------------------------------------------
 # Cancel, kill, resume
 
@@ -171,7 +197,7 @@ def test_cancel_halfway_then_resume_sends_only_missing_parts(
     cancel = threading.Event()
     done: list[int] = []
 
-    def on_part_done(index: int) -> None:
+    def on_part_done(index: int, _md5: str) -> None:
         done.append(index)
         if len(done) == total // 2:
             cancel.set()
@@ -211,7 +237,7 @@ def test_killed_process_then_resume(
             from tests.helpers.aws import make_s3_client
             from tui.core.upload import UploadOptions, upload_image
             done = []
-            def on_part_done(i):
+            def on_part_done(i, md5):
                 done.append(i)
                 if len(done) == 2:
                     os._exit(9)
@@ -237,29 +263,39 @@ def test_killed_process_then_resume(
         file_format="VMDK",
         volume_size=1,
         options=SMALL,
-        on_part_done=done.append,
+        on_part_done=lambda i, _md5: done.append(i),
     )
     assert len(part_puts(puts)) == total - present
     assert result.parts_skipped == present
-    assert sorted(done) == list(range(total))  # found-by-HEAD parts count as done too
+    assert sorted(done) == list(range(total))  # parts found in the listing count as done too
     assert reassemble(result.manifest_url)[1] == image.read_bytes()
 
 
-def test_skip_parts_are_trusted(
-    s3_endpoint: str, bucket: str, disk_images: dict[str, Path]
+def test_confirmed_parts_are_trusted_without_being_read(
+    s3_endpoint: str, bucket: str, disk_images: dict[str, Path], tmp_path: Path
 ) -> None:
-    """Parts the journal already recorded are neither HEADed nor sent."""
-    image = disk_images["raw"]
+    """Parts the journal confirmed (with their MD5) whose size and ETag the one listing shows
+    are neither read, HEADed nor sent: seen here by changing their bytes on disk first (a part
+    that was read would be found different and sent)."""
+    image = tmp_path / "disk.raw"
+    image.write_bytes(disk_images["raw"].read_bytes())
     s3, puts = counting_client(s3_endpoint)
     args: dict[str, Any] = dict(file_format="RAW", volume_size=1, options=SMALL)
-    upload_image(s3, image, bucket, "", "run", **args)
+    md5s: dict[int, str] = {}
+    upload_image(s3, image, bucket, "", "run", on_part_done=md5s.__setitem__, **args)
+    with image.open("r+b") as fh:  # parts 0 to 3 change on disk; S3 keeps the old ones
+        for i in range(4):
+            fh.seek(i * PART)
+            fh.write(b"\xff" * 512)
     puts.clear()
     heads = sent_keys(s3, "HeadObject")
-    result = upload_image(s3, image, bucket, "", "run", skip_parts={0, 1, 2, 99}, **args)
-    assert part_puts(puts) == []
-    assert not any(k.endswith((".part0", ".part1", ".part2")) for k in heads)
-    assert len(heads) == result.parts - 3
-    assert result.parts_skipped == result.parts
+    lists = sent_keys(s3, "ListObjectsV2")
+    known = {i: md5s[i] for i in (0, 1, 2)}
+    result = upload_image(s3, image, bucket, "", "run", known_parts=known, **args)
+    assert part_puts(puts) == ["run/disk.raw.part3"]  # read, found different, sent
+    # Only the changed part is HEADed: its ETag could be no MD5 (SSE-KMS), our metadata tells.
+    assert heads == ["run/disk.raw.part3"] and len(lists) == 1
+    assert result.parts_skipped == result.parts - 1
 
 
 def test_changed_part_is_sent_again(
@@ -451,13 +487,21 @@ def test_connection_errors_spend_the_parts_budget(
     dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
     sock.close()
     s3 = make_s3_client(dead, connect_timeout=1, **ONE_TRY)
-    heads = sent_keys(s3, "HeadObject")
+    puts = sent_keys(s3, "PutObject")
+    new_run = UploadOptions(part_size=PART, part_retry=QUICK, check_existing=False)
+    with pytest.raises(AwsError) as info:
+        upload_image(s3, disk_images["raw"], bucket, "", "run", file_format="RAW",
+                     volume_size=1, options=new_run)  # fmt: skip
+    assert info.value.code == "NetworkError"
+    # The part that failed first spent its whole budget; the others stopped with it.
+    assert puts and max(Counter(puts).values()) == QUICK.attempts
+    # On resume the listing comes first, each page on the same budget.
+    lists = sent_keys(s3, "ListObjectsV2")
     with pytest.raises(AwsError) as info:
         upload_image(s3, disk_images["raw"], bucket, "", "run", file_format="RAW",
                      volume_size=1, options=UploadOptions(part_size=PART, part_retry=QUICK))  # fmt: skip
     assert info.value.code == "NetworkError"
-    # The part that failed first spent its whole budget; the others stopped with it.
-    assert heads and max(Counter(heads).values()) == QUICK.attempts
+    assert len(lists) == QUICK.attempts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -612,7 +656,7 @@ def test_delete_cancelled_upload_without_manifest(
             volume_size=1,
             options=UploadOptions(part_size=PART, workers=1),
             cancel=cancel,
-            on_part_done=lambda i: cancel.set() if i >= 2 else None,
+            on_part_done=lambda i, _md5: cancel.set() if i >= 2 else None,
         )
     sent = keys_in(s3_client, bucket)
     assert 3 <= len(sent) < 16  # the part in flight when cancelled may have finished too
@@ -668,3 +712,48 @@ def test_parse_s3_url(url: str, expected: tuple[str, str]) -> None:
 def test_parse_s3_url_rejects_non_objects() -> None:
     with pytest.raises(InputError):
         parse_s3_url("https://s3.amazonaws.com/bucket-only")
+
+
+def test_memory_does_not_grow_with_the_workers(
+    s3_endpoint: str, bucket: str, tmp_path: Path
+) -> None:
+    """16 workers of 4 MiB parts: a part streams from the file, so the uploading process's
+    peak RSS (its own VmHWM, read in a subprocess) grows by less than the 64 MiB that 16 parts
+    held whole take (it grew 94 MiB when they were)."""
+    image = tmp_path / "random.raw"
+    with image.open("wb") as fh:
+        for _ in range(128):
+            fh.write(random.randbytes(1 << 20))
+    warm = tmp_path / "warm.raw"
+    warm.write_bytes(random.randbytes(1 << 20))
+    script = tmp_path / "mem.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            sys.path.insert(0, {str(Path(__file__).parents[2])!r})
+            from tests.helpers.aws import make_s3_client
+            from tui.core.upload import UploadOptions, upload_image
+
+            def hwm():
+                for line in open("/proc/self/status"):
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) * 1024
+
+            s3 = make_s3_client({s3_endpoint!r}, max_pool_connections=16)
+            def up(path, run, size):
+                upload_image(s3, path, {bucket!r}, "m", run, file_format="RAW", volume_size=1,
+                             options=UploadOptions(part_size=size, workers=16,
+                                                   check_existing=False))
+            # The first upload loads botocore's models and fills the pools.
+            up({str(warm)!r}, "warm", 64 * 1024)
+            before = hwm()
+            up({str(image)!r}, "run", 4 << 20)
+            print(hwm() - before)
+            """
+        )
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    growth = int(proc.stdout.split()[-1])
+    assert growth < 48 << 20, f"peak RSS grew {growth / 2**20:.0f} MiB"

@@ -76,6 +76,8 @@ class Budget:
     attempts: int
     read_timeout: float = READ_TIMEOUT_S
     connect_timeout: float = CONNECT_TIMEOUT_S
+    # Connections botocore keeps per client: a thread beyond it waits for a free one.
+    pool: int = 10
 
 
 # An ordinary call: 3 tries of at most 12 s plus botocore's backoff, so a dead or frozen
@@ -86,10 +88,13 @@ ORDINARY = Budget(attempts=3)
 ONCE = Budget(attempts=1)
 
 
-def part_budget(part_size: int) -> Budget:
+def part_budget(part_size: int, workers: int = 10) -> Budget:
     """One try of a part PUT (PART_POLICY retries it). S3 answers once it has stored the whole
-    body, which for a part of several GiB takes seconds more than for 10 MiB."""
-    return Budget(attempts=1, read_timeout=READ_TIMEOUT_S + 10.0 * part_size / 2**30)
+    body, which for a part of several GiB takes seconds more than for 10 MiB. One connection
+    per upload worker, so that no worker waits for another's."""
+    return Budget(
+        attempts=1, read_timeout=READ_TIMEOUT_S + 10.0 * part_size / 2**30, pool=max(10, workers)
+    )
 
 
 _lock = threading.Lock()
@@ -129,6 +134,7 @@ def client(target: Target, service: str, budget: Budget = ORDINARY) -> Any:
         "retries": {"mode": "standard", "total_max_attempts": budget.attempts},
         "connect_timeout": budget.connect_timeout,
         "read_timeout": budget.read_timeout,
+        "max_pool_connections": budget.pool,
     }
     if service == "s3":
         options["signature_version"] = "s3v4"

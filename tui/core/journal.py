@@ -38,6 +38,7 @@ from tui.core.fsutil import atomic_write
 from tui.core.identity import ImageIdentity
 from tui.core.profiles import Profile, validation_error
 
+_MD5_HEX = re.compile(r"[0-9a-f]{32}")
 RUN_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -67,7 +68,8 @@ def now() -> str:
 
 
 # A record file holds at most this much: 16,384 parts (a 16 TiB image in 1 GiB parts) take
-# about 200 KB. Anything far larger is not one of ours, and is not read into memory.
+# about 900 KB with their checksums. Anything far larger is not one of ours, and is not read
+# into memory.
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 MAX_PART_SIZE = 5 << 30  # each part is a whole S3 object
 PROBE_BYTES = 64 * 1024  # what check_writable writes: a record of about 5,000 parts
@@ -99,6 +101,9 @@ class RunRecord(BaseModel):
     part_size: Annotated[int, Field(ge=1, le=MAX_PART_SIZE)] = DEFAULT_PART_SIZE
     parts_total: Annotated[int, Field(ge=0)] = 0
     parts_done: list[int] = Field(default_factory=list)
+    # The MD5 (hex) of each part in parts_done, in its order, so a resume need not read a
+    # confirmed part to hash it; empty in records of older versions (their parts are re-read).
+    parts_md5: list[str] = Field(default_factory=list)
     task_id: str | None = None
     instance_id: str | None = None
     volume_id: str | None = None
@@ -147,7 +152,28 @@ class RunRecord(BaseModel):
             raise ValueError(
                 f"parts_done: part {bad} is out of range (the run has {self.parts_total} parts)"
             )
+        md5s = self.parts_md5
+        if md5s:
+            if len(md5s) != len(done):
+                raise ValueError(
+                    f"parts_md5: {len(md5s)} checksums for the {len(done)} parts of parts_done"
+                )
+            bad_md5 = next((m for m in md5s if not _MD5_HEX.fullmatch(m)), None)
+            if bad_md5 is not None:
+                raise ValueError(f"parts_md5: {bad_md5[:40]!r} is not an MD5 in hex")
         return self
+
+    def confirmed_parts(self) -> dict[int, str]:
+        """The parts confirmed in S3 with their MD5 (index: hex); none from an older record."""
+        if len(self.parts_md5) != len(self.parts_done):
+            return {}
+        return dict(zip(self.parts_done, self.parts_md5, strict=True))
+
+    def set_confirmed_parts(self, parts: dict[int, str]) -> None:
+        """Write `parts` (index: MD5 hex) into parts_done and parts_md5, in index order."""
+        order = sorted(parts)
+        self.parts_done = order
+        self.parts_md5 = [parts[i] for i in order]
 
     @property
     def final(self) -> bool:
@@ -168,7 +194,9 @@ class RunRecord(BaseModel):
         return s3keys.manifest_key(self.key_prefix, self.run_id, self.image_path)
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """The record as `runs --json` shows it: without the parts' checksums (16,384 of them
+        at most), which only a resume reads; the file (`dumps`) keeps them."""
+        return self.model_dump(mode="json", exclude={"parts_md5"})
 
     def dumps(self) -> str:
         # pydantic's serializer: json.dumps with indent runs in pure Python, 30 ms at 16k parts

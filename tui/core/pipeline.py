@@ -13,8 +13,9 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core import aws, journal, retry
 from tui.core.errors import AwsError, InputError, Interrupted, coded
@@ -39,12 +40,18 @@ from tui.core.redact import redact_url
 from tui.core.retry import Retry, RetryPolicy
 from tui.core.tasks import TaskState, TaskView
 
+if TYPE_CHECKING:
+    from tui.core.manifest import Manifest
+
 
 def _queue_full(exc: BaseException) -> bool:
     """EC2's answer when the account already has its 5 active conversion tasks."""
     return aws.error_code(exc) == "ResourceLimitExceeded"
 
 
+# A resume submits the manifest already in S3 only while its URLs live this long: EC2 reads
+# the parts through them for as long as the conversion takes.
+MANIFEST_MIN_LIFE_S = 24 * 3600.0
 MAX_BACKOFF = 300.0  # seconds: the longest wait between two tries of anything here
 MAX_SUBMIT_FAILURES = 10
 # ImportInstance and the look for the task it may have made: throttling, 5xx, network errors.
@@ -86,10 +93,36 @@ class TaskSlots:
         self._sem.release()
 
 
+class PartLog:
+    """The parts a run has confirmed in S3 (index: MD5), kept in a dict as they come (O(1) a
+    part) and written into the record on a save: at most once a second, and on `flush`. The
+    listing on resume is what counts; the record only needs to be close."""
+
+    SAVE_INTERVAL_S = 1.0
+
+    def __init__(self, journal_: Journal, record: RunRecord, parts: dict[int, str]):
+        self.journal = journal_
+        self.record = record
+        self.parts = parts
+        self._saved_at = time.monotonic()
+
+    def done(self, index: int, md5: str) -> None:
+        self.parts[index] = md5
+        if time.monotonic() - self._saved_at > self.SAVE_INTERVAL_S:
+            self.flush()
+
+    def flush(self) -> None:
+        self._saved_at = time.monotonic()
+        self.record.set_confirmed_parts(self.parts)
+        self.journal.save(self.record)
+
+
 class ImportRun:
     """One import, start to finish. `run()` blocks: call it from a thread (worker) of your own."""
 
     warnings: tuple[str, ...] = ()  # emitted when the run starts (`resume` sets them)
+    # False when `resume` found the image touched: the journal's part checksums may be stale.
+    trust_journal: bool = True
 
     def __init__(
         self,
@@ -171,6 +204,7 @@ class ImportRun:
             warnings = _same_image(record, plan)
         run = cls(plan, target, record=record, **kw)
         run.warnings = tuple(warnings)
+        run.trust_journal = not warnings
         return run
 
     def _new_record(self) -> RunRecord:
@@ -383,33 +417,33 @@ class ImportRun:
             self.emit(WarningEvent(self.run_id, message=warning))
         # A resumed run keeps its part size: the part keys and ranges depend on it.
         part_size = self.record.part_size
+        parts_total = -(-self.plan.image_bytes // part_size)
+        # A touched image (its mtime moved) may hold other bytes than the journal's checksums:
+        # then every part is read and checked again.
+        done = self.record.confirmed_parts() if self.trust_journal else {}
+        if self._uploaded_before(done, parts_total) and self._resume_at_submit(done):
+            return
         self.journal.update(
-            self.record,
-            state=RunState.UPLOADING,
-            part_size=part_size,
-            parts_total=-(-self.plan.image_bytes // part_size),
+            self.record, state=RunState.UPLOADING, part_size=part_size, parts_total=parts_total
         )
-        done = set(self.record.parts_done)
-        last_saved = [0.0]
-
-        def part_done(index: int) -> None:
-            done.add(index)
-            self.record.parts_done = sorted(done)
-            # The HEAD on resume is what counts; the record only needs to be close.
-            if time.monotonic() - last_saved[0] > 1.0:
-                last_saved[0] = time.monotonic()
-                self.journal.save(self.record)
+        known = dict(done)
+        log = PartLog(self.journal, self.record, done)
 
         def progress(p: upload.UploadProgress) -> None:  # it has the event's own fields
             self.emit(UploadEvent(self.run_id, **dataclasses.asdict(p)))
 
         try:
-            options = upload.UploadOptions(part_size=part_size, expiry_days=src.url_expiry_days)
+            options = upload.UploadOptions(
+                part_size=part_size,
+                expiry_days=src.url_expiry_days,
+                # A new run's folder (its new run id) is empty: nothing there to look for.
+                check_existing=self.resumed,
+            )
             if self.workers:
                 options = dataclasses.replace(options, workers=self.workers)
             result = upload.upload_image(
                 # One try per call: the part's own retry budget (upload.PART_POLICY) is the only.
-                aws.client(self.target, "s3", aws.part_budget(part_size)),
+                aws.client(self.target, "s3", aws.part_budget(part_size, options.workers)),
                 self.plan.image_path,
                 src.bucket,
                 src.key_prefix,
@@ -418,24 +452,21 @@ class ImportRun:
                 volume_size=self.plan.volume_size,
                 options=options,
                 on_progress=progress,
-                on_part_done=part_done,
+                on_part_done=log.done,
                 cancel=self.cancel,
+                known_parts=known,
             )
         except (Interrupted, InputError, AwsError):
-            self.journal.save(self.record)
+            log.flush()
             raise
         except Exception as exc:
-            self.journal.save(self.record)
+            log.flush()
             if self.cancel.is_set():
                 raise Interrupted("interrupted") from None
             raise aws.map_error(exc) from None
         self.manifest_url = result.manifest_url
-        self.journal.update(
-            self.record,
-            manifest_key=result.manifest_key,
-            parts_total=result.parts,
-            parts_done=list(range(result.parts)),
-        )
+        self.record.set_confirmed_parts(log.parts)
+        self.journal.update(self.record, manifest_key=result.manifest_key, parts_total=result.parts)
         # upload_image has fetched the manifest and HEADed every part through the presigned
         # URLs, as EC2 will: a wrong URL or a short part fails here, not an hour into a task.
         self.uploaded_at = time.monotonic()
@@ -453,6 +484,89 @@ class ImportRun:
                 parts_skipped=result.parts_skipped,
             )
         )
+
+    def _uploaded_before(self, done: dict[int, str], parts_total: int) -> bool:
+        """Did an earlier process of this run upload and verify every part and the manifest?"""
+        stopped_in = self.record.state
+        if stopped_in == RunState.INTERRUPTED:
+            stopped_in = self.record.interrupted_in or RunState.PLANNED
+        return (
+            self.resumed
+            and stopped_in in (RunState.UPLOADED, RunState.SUBMITTING)
+            and self.record.manifest_key is not None
+            and len(done) == parts_total == self.record.parts_total
+        )
+
+    def _resume_at_submit(self, done: dict[int, str]) -> bool:
+        """Go straight to submit if S3 still holds what the run uploaded and verified: one
+        listing of the run's folder (every part with the size and MD5 the journal holds) and
+        the manifest through its presigned GET URL (its parts, and URLs that live a day more).
+        No part is read or checked again. False: something is missing or stale, and the
+        upload goes through again (sending only what it must)."""
+        from tui.core import s3keys, upload
+        from tui.core.manifest import ManifestError, parse_manifest, plan_parts
+        from tui.core.upload.parts import Listed, list_folder
+        from tui.core.upload.presign import Presigner, UrlChecker
+
+        src = self.plan.profile.source
+        key = self.record.manifest_key
+        assert self.plan.image_path is not None and src.bucket is not None and key is not None
+        s3 = aws.client(self.target, "s3", aws.part_budget(self.record.part_size))
+        ranges = plan_parts(self.plan.image_bytes, self.record.part_size)
+        keys = [
+            s3keys.part_key(src.key_prefix, self.run_id, str(self.plan.image_path), i)
+            for i in range(len(ranges))
+        ]
+        try:
+            found = list_folder(
+                s3, src.bucket, s3keys.run_folder(src.key_prefix, self.run_id), self.cancel
+            )
+        except upload.Cancelled:
+            raise Interrupted("interrupted") from None
+        if any(
+            found.get(k) != Listed(end - start + 1, done[i])
+            for i, (k, (start, end)) in enumerate(zip(keys, ranges, strict=True))
+        ):
+            return False
+        url = Presigner(s3, src.bucket, src.url_expiry_days * 86400)("get_object", key)
+        checker = UrlChecker(1, self.cancel)
+        try:
+            body = checker.fetch_manifest(url)
+        except upload.Cancelled:
+            raise Interrupted("interrupted") from None
+        finally:
+            checker.close()
+        try:
+            manifest = parse_manifest(body) if body is not None else None
+        except ManifestError:
+            manifest = None
+        expires = _earliest_expiry(manifest) if manifest is not None else None
+        if (
+            manifest is None
+            or manifest.size != self.plan.image_bytes
+            or [(p.key, p.start, p.end) for p in manifest.parts]
+            != [(k, s, e) for k, (s, e) in zip(keys, ranges, strict=True)]
+            or expires is None
+            or expires < time.time() + MANIFEST_MIN_LIFE_S
+        ):
+            return False
+        self.manifest_url = url
+        self.uploaded_at = time.monotonic()
+        self.journal.update(self.record, state=RunState.UPLOADED)
+        self.emit(
+            UploadedEvent(
+                self.run_id,
+                bucket=src.bucket,
+                manifest_key=key,
+                manifest_url=redact_url(url),
+                expires_at=datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds"),
+                parts=len(ranges),
+                bytes=self.plan.image_bytes,
+                parts_sent=0,
+                parts_skipped=len(ranges),
+            )
+        )
+        return True
 
     # -- submit -------------------------------------------------------------------------------
 
@@ -695,6 +809,26 @@ def _same_image(record: RunRecord, plan: ImportPlan) -> list[str]:
             f"{path} was modified since the run started: parts whose bytes changed are sent again"
         ]
     return []
+
+
+def _earliest_expiry(manifest: Manifest) -> float | None:
+    """When the first of a manifest's SigV4 URLs expires (epoch seconds); None if one is not
+    SigV4 or cannot be read."""
+    from urllib.parse import parse_qs, urlsplit
+
+    urls = [manifest.self_destruct_url]
+    for p in manifest.parts:
+        urls += [p.head_url, p.get_url, *([p.delete_url] if p.delete_url else [])]
+    earliest: float | None = None
+    for url in urls:
+        query = parse_qs(urlsplit(url).query)
+        try:
+            signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            ends = signed.timestamp() + int(query["X-Amz-Expires"][0])
+        except (KeyError, ValueError):
+            return None
+        earliest = ends if earliest is None else min(earliest, ends)
+    return earliest
 
 
 def _same_object(url: str, bucket: str | None, key: str) -> bool:

@@ -11,7 +11,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,15 +22,26 @@ from tui.core.errors import ImageChanged, InputError
 from tui.core.facts import DEFAULT_PART_SIZE, MAX_IMAGE_BYTES, MAX_URL_EXPIRY_DAYS, MIB
 from tui.core.manifest import FILE_FORMATS, Manifest, ManifestPart, plan_parts
 from tui.core.retry import RetryPolicy
-from tui.core.upload.parts import PART_POLICY, PartSender, UploadProgress, run_parts
-from tui.core.upload.presign import Presigner, require_sigv4, verify_urls
+from tui.core.upload.parts import (
+    PART_POLICY,
+    Listed,
+    PartSender,
+    UploadProgress,
+    list_folder,
+    run_parts,
+)
+from tui.core.upload.presign import Presigner, UrlChecker, require_sigv4
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MIN_PART_SIZE = 64 * 1024
 MAX_PART_SIZE = 5 * 1024 * MIB  # S3's limit for one PUT
-DEFAULT_WORKERS = 4
+# Parts in flight. One connection carries about one part per round trip's worth of window, so
+# 4 lost half the link at 80 ms RTT (44 vs 89 MiB/s for boto3's upload_file); 16 fills it.
+# Memory does not grow with it: a part streams from the file, never held whole (85 MiB peak
+# RSS at 16 workers and 10 MiB parts, 60 MiB at 4; 258 and 103 when parts were held).
+DEFAULT_WORKERS = 16
 MAX_WORKERS = 64
 
 
@@ -41,8 +52,10 @@ class UploadOptions:
     part_size: int = DEFAULT_PART_SIZE
     workers: int = DEFAULT_WORKERS
     expiry_days: int = MAX_URL_EXPIRY_DAYS  # of the presigned URLs
-    check_existing: bool = True  # HEAD each part first and skip it when S3 already has it
-    verify_urls: bool = True  # try every presigned URL once the manifest is written
+    # List the run's folder first and send only the parts S3 lacks (resume); a new run's
+    # folder is empty, so the pipeline turns it off and each part costs its PUT alone.
+    check_existing: bool = True
+    verify_urls: bool = True  # try every presigned URL as EC2 will (each part's once stored)
     # The one retry budget of each part (and the manifest); give the uploader a one-try
     # client (`tui.core.aws.part_budget`) so that botocore's retries do not stack on it.
     part_retry: RetryPolicy = PART_POLICY
@@ -92,18 +105,21 @@ def upload_image(
     volume_size: int,
     options: UploadOptions | None = None,
     on_progress: Callable[[UploadProgress], None] | None = None,
-    on_part_done: Callable[[int], None] | None = None,
+    on_part_done: Callable[[int, str], None] | None = None,
     cancel: threading.Event | None = None,
-    skip_parts: set[int] | None = None,
+    known_parts: Mapping[int, str] | None = None,
 ) -> UploadResult:
     """Upload `image_path` as parts and a manifest; return where the manifest is.
 
     `file_format` (RAW | VHD | VMDK) and `volume_size` (GiB) go into the manifest: take them
     from `tui.core.plan.plan_import`, which probed the image. `s3` must presign SigV4 (as
     `tui.core.aws.client` makes it); `options.part_retry` retries each part. Callbacks run on the
-    calling thread: `on_part_done(index)` once per part confirmed in S3 during this call (sent,
-    or found by HEAD; not for `skip_parts`, which are trusted), `on_progress` as parts
-    complete, throttled. Setting `cancel` starts no new part; the ones in flight finish.
+    calling thread: `on_part_done(index, md5_hex)` once per part confirmed in S3 during this
+    call (sent, or found there), `on_progress` as parts complete, throttled. `known_parts`
+    (index: MD5 hex, from the run's journal) are parts confirmed earlier: with
+    `check_existing`, one that the listing shows with that size and ETag is neither read nor
+    sent (nor told to `on_part_done`); without it, they are trusted outright. Setting `cancel`
+    starts no new part; the ones in flight finish.
 
     Raises InputError (bad arguments, unreadable file: nothing was sent), ImageChanged (the
     file changed while its parts were sent), AwsError (S3 refused or the network failed after
@@ -124,59 +140,97 @@ def upload_image(
     ranges = plan_parts(size, options.part_size)
     keys = [s3keys.part_key(key_prefix, run_id, str(path), i) for i in range(len(ranges))]
     manifest_key = s3keys.manifest_key(key_prefix, run_id, str(path))
-    skip = {i for i in (skip_parts or set()) if 0 <= i < len(ranges)}
+    known = {i: m for i, m in (known_parts or {}).items() if 0 <= i < len(ranges)}
     cancel = cancel or threading.Event()
     started = time.monotonic()
+    # The earliest URL's expiry: the parts' URLs are made as they are stored, from now on.
+    expires_in = options.expiry_days * 86400
+    expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
+    presign = Presigner(s3, bucket, expires_in)
+
+    listed: dict[int, Listed] = {}
+    if options.check_existing:
+        objects = list_folder(
+            s3, bucket, s3keys.run_folder(key_prefix, run_id), cancel, options.part_retry
+        )
+        listed = {i: objects[k] for i, k in enumerate(keys) if k in objects}
+        trusted = {
+            i: m
+            for i, m in known.items()
+            if i in listed and listed[i] == Listed(ranges[i][1] - ranges[i][0] + 1, m)
+        }
+    else:
+        trusted = known
+
+    checker = UrlChecker(options.workers, cancel) if options.verify_urls else None
+    urls: list[tuple[str, str, str] | None] = [None] * len(ranges)
+
+    def check(index: int) -> None:
+        # Presigning is local (no request): each part's URLs are made once it is stored, and
+        # its HEAD URL tried as EC2 will, while other parts still upload.
+        key = keys[index]
+        head = presign("head_object", key)
+        urls[index] = (head, presign("get_object", key), presign("delete_object", key))
+        if checker is not None:
+            start, end = ranges[index]
+            checker.head_part(index, head, end - start + 1)
 
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise InputError(f"{path}: cannot read the image: {exc.strerror or exc}") from None
     sender = PartSender(
-        s3,
-        bucket,
-        path,
-        fd,
-        ranges,
-        keys,
-        check_existing=options.check_existing,
-        cancel=cancel,
-        policy=options.part_retry,
+        s3, bucket, path, fd, ranges, keys, cancel=cancel, policy=options.part_retry
     )
     try:
-        sent = run_parts(sender, skip, options.workers, on_progress, on_part_done)
-    finally:
-        os.close(fd)
-    if _image_size(path) != (size, mtime):
-        raise ImageChanged(str(path), "changed")
-
-    # Every part is in S3: presign, write the manifest, then prove the URLs work.
-    expires_in = options.expiry_days * 86400
-    expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
-    presign = Presigner(s3, bucket, expires_in)
-    manifest = Manifest(
-        file_format=file_format,
-        size=size,
-        volume_size=volume_size,
-        parts=[
-            ManifestPart(
-                index=i,
-                start=start,
-                end=end,
-                key=keys[i],
-                head_url=presign("head_object", keys[i]),
-                get_url=presign("get_object", keys[i]),
-                delete_url=presign("delete_object", keys[i]),
+        try:
+            sent = run_parts(
+                sender,
+                workers=options.workers,
+                trusted=trusted,
+                listed=listed,
+                known=known,
+                on_progress=on_progress,
+                on_part_done=on_part_done,
+                check=check,
             )
-            for i, (start, end) in enumerate(ranges)
-        ],
-        self_destruct_url=presign("delete_object", manifest_key),
-    )
-    body = manifest.to_xml()
-    sender.put(manifest_key, body, "application/xml")
-    manifest_url = presign("get_object", manifest_key)
-    if options.verify_urls:
-        verify_urls(manifest, manifest_url, body, options.workers, cancel)
+        finally:
+            os.close(fd)
+        if _image_size(path) != (size, mtime):
+            raise ImageChanged(str(path), "changed")
+
+        # Every part is in S3 with its URLs made (and tried): write the manifest, then prove
+        # EC2 can read it.
+        parts = []
+        for i, (start, end) in enumerate(ranges):
+            made = urls[i]
+            assert made is not None  # run_parts returns once every part was checked
+            parts.append(
+                ManifestPart(
+                    index=i,
+                    start=start,
+                    end=end,
+                    key=keys[i],
+                    head_url=made[0],
+                    get_url=made[1],
+                    delete_url=made[2],
+                )
+            )
+        manifest = Manifest(
+            file_format=file_format,
+            size=size,
+            volume_size=volume_size,
+            parts=parts,
+            self_destruct_url=presign("delete_object", manifest_key),
+        )
+        body = manifest.to_xml()
+        sender.put(manifest_key, body, "application/xml")
+        manifest_url = presign("get_object", manifest_key)
+        if checker is not None:
+            checker.get_manifest(manifest_url, body)
+    finally:
+        if checker is not None:
+            checker.close()
     return UploadResult(
         bucket=bucket,
         manifest_key=manifest_key,

@@ -1,16 +1,22 @@
 """Sending the parts: one S3 object per byte range, in parallel, verified, resumable.
 
-- parallel: `workers` threads each PUT one part at a time; a part is read with `os.pread` when
-  a worker starts it, so at most `workers` x `part_size` bytes are held whatever the image
-  size, and only a small window of futures is queued;
+- parallel: `workers` threads each PUT one part at a time; a part is never held whole: its MD5
+  is taken in a first pass of `os.pread` chunks, then its body streams from the file
+  (`RangeBody`), so memory stays flat at any concurrency, part size and image size, and
+  only a small window of futures is queued;
 - integrity: every PUT carries Content-MD5 (S3 refuses a body that does not match) and the
   ETag S3 returns is compared with our MD5 where it is one (not under SSE-KMS or SSE-C);
 - retries: one budget per part, PART_POLICY, and no other: the client makes one try
   (`tui.core.aws.part_budget`, whose socket timeout aborts a stalled try), and 5xx,
   throttling, connection errors and integrity failures are retried here until PART_ATTEMPTS
   or PART_DEADLINE_S, so a frozen network fails a part in about a minute and a half;
-- resume: a part already in S3 with the right size and MD5 (ETag or our `md5` metadata) is not
-  sent again, found by HEAD; parts in `skip` (from the run journal) are trusted outright;
+- resume: one ListObjectsV2 of the run's folder (`list_folder`) gives every object's size and
+  ETag; a part the journal confirmed (with its MD5) whose listing matches is not even read, any
+  other part present is read and hashed, and sent only when it differs (under SSE-KMS or SSE-C
+  the ETag is no MD5: then our `md5` metadata, by HEAD, decides); a new run's folder is empty,
+  so it neither lists nor HEADs;
+- verification: `check(index)` (the part's presigned URLs, tried as EC2 will) runs on a pool
+  of its own as soon as a part is stored, beside the uploads still running;
 - cancel: no new part starts, the ones in flight finish, `Cancelled` is raised.
 """
 
@@ -18,15 +24,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import os
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from tui.core.errors import AwsError, ImageChanged, Interrupted, WizardError
 from tui.core.retry import Retry, RetryPolicy, http_status, is_transient
@@ -90,6 +98,94 @@ class _Skipped(Exception):
     """A part that did not start (or was not retried) because the upload is stopping."""
 
 
+@dataclass(frozen=True)
+class Listed:
+    """An object as ListObjectsV2 (or HEAD) tells it."""
+
+    size: int
+    etag: str  # without its quotes
+
+
+def list_folder(
+    s3: S3Client,
+    bucket: str,
+    folder: str,
+    cancel: threading.Event,
+    policy: RetryPolicy = PART_POLICY,
+) -> dict[str, Listed]:
+    """Every object under `folder`/ by key: one ListObjectsV2 pass, page by page (1,000 keys a
+    page), each page retried by `policy` (the client makes one try, as for the parts)."""
+    found: dict[str, Listed] = {}
+    token: str | None = None
+    while True:
+        params: dict[str, str] = {"Bucket": bucket, "Prefix": f"{folder}/"}
+        if token:
+            params["ContinuationToken"] = token
+        try:
+            page = policy.call(lambda p=params: s3.list_objects_v2(**p), cancel=cancel)  # type: ignore[misc]
+        except Interrupted:
+            raise Cancelled("upload cancelled while listing what S3 holds") from None
+        except Exception as exc:
+            from tui.core.aws import map_error
+
+            raise map_error(exc) from None
+        for item in page.get("Contents", []):
+            found[item["Key"]] = Listed(int(item["Size"]), str(item.get("ETag", "")).strip('"'))
+        token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+        if not token:
+            return found
+
+
+class RangeBody(io.RawIOBase):
+    """A byte range of the image as a seekable, read-only file: botocore streams it (and seeks
+    back to hash or resend it) without the part ever being in memory whole. Reads go through
+    `os.pread`, so the workers share one descriptor without sharing an offset."""
+
+    CHUNK = 256 * 1024  # our MD5 pass: a few pages per worker, whatever the part size
+
+    def __init__(self, fd: int, start: int, length: int, path: Path):
+        super().__init__()
+        self._fd, self._start, self._length, self._path = fd, start, length, path
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._length}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = self._length - self._pos
+        n = left if size is None or size < 0 else min(size, left)
+        if n <= 0:
+            return b""
+        data = os.pread(self._fd, n, self._start + self._pos)
+        if len(data) != n:
+            raise ImageChanged(str(self._path), "shrank")
+        self._pos += n
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def chunks(self) -> Iterator[bytes]:
+        while chunk := self.read(self.CHUNK):
+            yield chunk
+
+
 class PartSender:
     """The per-part work, run on pool threads; what it shares is read-only or locked."""
 
@@ -102,7 +198,6 @@ class PartSender:
         ranges: list[tuple[int, int]],
         keys: list[str],
         *,
-        check_existing: bool,
         cancel: threading.Event,
         policy: RetryPolicy = PART_POLICY,
     ):
@@ -112,7 +207,6 @@ class PartSender:
         self.fd = fd
         self.ranges = ranges
         self.keys = keys
-        self.check_existing = check_existing
         self.cancel = cancel
         self.policy = policy
         self.stop = threading.Event()  # set on the first failure or on cancel
@@ -134,31 +228,55 @@ class PartSender:
         attempts = metadata.get("RetryAttempts")
         self._count(attempts if isinstance(attempts, int) else 0)
 
-    def read(self, index: int) -> bytes:
+    def digest(self, index: int) -> str:
+        """The MD5 (hex) of part `index`, read in chunks from the file."""
         start, end = self.ranges[index]
-        length = end - start + 1
-        data = os.pread(self.fd, length, start)
-        if len(data) != length:
-            raise ImageChanged(str(self.path), "shrank")
-        return data
+        md5 = hashlib.md5(usedforsecurity=False)
+        for chunk in RangeBody(self.fd, start, end - start + 1, self.path).chunks():
+            md5.update(chunk)
+        return md5.hexdigest()
 
-    def send(self, index: int) -> bool:
-        """Make sure part `index` is in S3; True when it was sent, False when found there."""
+    def send(self, index: int, listed: Listed | None, known: str | None) -> tuple[str, bool]:
+        """Make sure part `index` is in S3: (its MD5, True when it was sent, False when found
+        there). `listed`: what the listing says is at its key; `known`: the MD5 the journal
+        holds for it (the part was confirmed by an earlier run of this image)."""
         if self._stopping():
             raise _Skipped
-        data = self.read(index)
-        digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
         key = self.keys[index]
+        start, end = self.ranges[index]
+        # Confirmed before, and its ETag is not our MD5 (SSE-KMS or SSE-C): our metadata tells,
+        # without reading the part.
+        if (
+            listed is not None
+            and known is not None
+            and listed.size == end - start + 1
+            and self._call(index, lambda: self._present(key, listed.size, known))
+        ):
+            return known, False
+        length = end - start + 1
+        digest = self.digest(index)
+        if listed is not None and listed.size == length:
+            if listed.etag == digest:
+                return digest, False
+            if known is None and self._call(index, lambda: self._present(key, length, digest)):
+                return digest, False
 
         def attempt() -> bool:
-            if self._stopping():  # another part failed, or cancel, while this one waited
-                raise _Skipped
-            if self.check_existing and self._present(key, len(data), digest):
-                return False
-            self._put(key, data, digest, "application/octet-stream")
+            # A fresh stream per try: a failed try may have read part of the last one.
+            body = RangeBody(self.fd, start, length, self.path)
+            self._put(key, body, digest, "application/octet-stream")
             return True
 
+        return digest, self._call(index, attempt)
+
+    def _call(self, index: int, attempt: Callable[[], bool]) -> bool:
+        """`attempt()` within the part's one budget, its failures as the user reads them."""
         tries = [1]
+
+        def once() -> bool:
+            if self._stopping():  # another part failed, or cancel, while this one waited
+                raise _Skipped
+            return attempt()
 
         def on_retry(retry: Retry) -> None:
             tries[0] += 1
@@ -166,13 +284,15 @@ class PartSender:
 
         started = time.monotonic()
         try:
-            return self.policy.call(attempt, cancel=self.cancel, on_retry=on_retry)
+            return self.policy.call(once, cancel=self.cancel, on_retry=on_retry)
         except _Skipped:
             raise
         except Interrupted:
             raise _Skipped from None
         except IntegrityError as exc:
             raise AwsError(f"part {index}: {exc}", code="IntegrityError") from None
+        except ImageChanged:
+            raise  # the body, read as it is sent, came up short: not S3's doing
         except Exception as exc:
             if self._stopping():
                 raise _Skipped from None
@@ -217,11 +337,11 @@ class PartSender:
         etag = str(head.get("ETag", "")).strip('"')
         return etag == digest or head.get("Metadata", {}).get("md5") == digest
 
-    def _put(self, key: str, data: bytes, md5_hex: str, content_type: str) -> None:
+    def _put(self, key: str, data: bytes | RangeBody, md5_hex: str, content_type: str) -> None:
         response = self.s3.put_object(
             Bucket=self.bucket,
             Key=key,
-            Body=data,
+            Body=cast("IO[bytes]", data),  # RangeBody is a file; the stubs want IO
             ContentMD5=base64.b64encode(bytes.fromhex(md5_hex)).decode("ascii"),
             ContentType=content_type,
             # Kept so resume can check the part even when the ETag is not an MD5 (SSE-KMS).
@@ -239,19 +359,26 @@ class PartSender:
 
 def run_parts(
     sender: PartSender,
-    skip: set[int],
+    *,
     workers: int,
+    trusted: Mapping[int, str],
+    listed: Mapping[int, Listed],
+    known: Mapping[int, str],
     on_progress: Callable[[UploadProgress], None] | None,
-    on_part_done: Callable[[int], None] | None,
+    on_part_done: Callable[[int, str], None] | None,
+    check: Callable[[int], None] | None,
 ) -> int:
-    """Send every part not in `skip` through a thread pool, a bounded window of futures at a
-    time; the number sent (the rest were found in S3). Callbacks run on the calling thread."""
+    """Make every part be in S3 through a pool of `workers` threads, a bounded window of
+    futures at a time, and run `check(index)` on a second pool as each part is (trusted ones
+    included); the number sent. `trusted` parts (index: MD5) are neither read nor sent;
+    `listed` and `known` are `PartSender.send`'s. Callbacks run on the calling thread:
+    `on_part_done(index, md5)` for each part confirmed here (not the trusted ones)."""
     ranges, cancel = sender.ranges, sender.cancel
     total = len(ranges)
     size = ranges[-1][1] + 1 if ranges else 0
-    done_parts = len(skip)
-    done_bytes = sum(ranges[i][1] - ranges[i][0] + 1 for i in skip)
-    sent_parts = sent_bytes = 0
+    done_parts = len(trusted)
+    done_bytes = sum(ranges[i][1] - ranges[i][0] + 1 for i in trusted)
+    sent_parts = sent_bytes = checked = 0
     send_started: float | None = None
     last_emit = 0.0
 
@@ -269,33 +396,59 @@ def run_parts(
         on_progress(UploadProgress(done_parts, total, done_bytes, size, rate, eta))
 
     emit(force=True)
-    queue: Iterator[int] = (i for i in range(total) if i not in skip)
-    pending: dict[Future[bool], int] = {}
+    queue: Iterator[int] = (i for i in range(total) if i not in trusted)
+    # Parts stored and not yet checked: the trusted ones first (they are ready now).
+    to_check: deque[int] = deque(sorted(trusted) if check is not None else ())
+    sending: dict[Future[tuple[str, bool]], int] = {}
+    checking: dict[Future[None], int] = {}
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload")
+    checks = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify")
     failure: BaseException | None = None
+
+    def fail(exc: BaseException) -> None:
+        nonlocal failure
+        if failure is None:
+            failure = exc
+            sender.stop.set()
+
     try:
         while True:
-            # Keep a small window queued so a 1.6M-part image never holds 1.6M futures.
-            while failure is None and not cancel.is_set() and len(pending) < 2 * workers:
+            # Small windows, so a 1.6M-part image never holds 1.6M futures.
+            while failure is None and not cancel.is_set() and len(sending) < 2 * workers:
                 index = next(queue, None)
                 if index is None:
                     break
                 if send_started is None:
                     send_started = time.monotonic()
-                pending[pool.submit(sender.send, index)] = index
-            if not pending:
+                sending[pool.submit(sender.send, index, listed.get(index), known.get(index))] = (
+                    index
+                )
+            while failure is None and not cancel.is_set() and to_check:
+                if len(checking) >= 2 * workers:
+                    break
+                assert check is not None
+                index = to_check.popleft()
+                checking[checks.submit(check, index)] = index
+            if not sending and not checking:
                 break
-            finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            running: list[Future[Any]] = [*sending, *checking]
+            finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
             for fut in finished:
-                index = pending.pop(fut)
+                if fut in checking:
+                    checking.pop(fut)
+                    try:
+                        fut.result()
+                        checked += 1
+                    except BaseException as exc:
+                        fail(exc)
+                    continue
+                index = sending.pop(fut)
                 try:
-                    was_sent = fut.result()
+                    digest, was_sent = fut.result()
                 except _Skipped:
                     continue
                 except BaseException as exc:
-                    if failure is None:
-                        failure = exc
-                        sender.stop.set()
+                    fail(exc)
                     continue
                 start, end = ranges[index]
                 done_parts += 1
@@ -304,7 +457,9 @@ def run_parts(
                     sent_parts += 1
                     sent_bytes += end - start + 1
                 if on_part_done is not None:
-                    on_part_done(index)
+                    on_part_done(index, digest)
+                if check is not None:
+                    to_check.append(index)
                 emit(force=done_parts == total)
             if cancel.is_set():
                 sender.stop.set()
@@ -314,6 +469,7 @@ def run_parts(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        checks.shutdown(wait=True, cancel_futures=True)
     if failure is not None:
         if isinstance(failure, WizardError):
             raise failure
@@ -325,4 +481,6 @@ def run_parts(
             f"upload cancelled: {done_parts} of {total} parts are in S3; resuming sends only "
             "the rest"
         )
+    if check is not None and checked < total:
+        raise Cancelled("upload cancelled while checking the presigned URLs")
     return sent_parts
