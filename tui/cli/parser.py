@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from tui.core.facts import DEFAULT_WORKERS
+
 PROG = "ec2-import-wizard"
 
 
@@ -88,7 +90,9 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 def _upload_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--part-size", type=_part_size, metavar="MIB", help="part size (default 10)")
-    p.add_argument("--workers", type=_workers, metavar="N", help="parallel part uploads (4)")
+    p.add_argument(
+        "--workers", type=_workers, metavar="N", help=f"parallel part uploads ({DEFAULT_WORKERS})"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -138,6 +138,9 @@ def client(target: Target, service: str, budget: Budget = ORDINARY) -> Any:
     }
     if service == "s3":
         options["signature_version"] = "s3v4"
+        # Every PUT carries Content-MD5, which S3 checks and whose ETag resume compares:
+        # botocore's default CRC32 on top would be a second pass over every byte sent.
+        options["request_checksum_calculation"] = "when_required"
         options["s3"] = {"addressing_style": "path" if target.endpoint_url else "virtual"}
     try:
         # Any: the stubs overload client() per literal service name.

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING
 
 from tui.core import s3keys
 from tui.core.errors import ImageChanged, InputError
-from tui.core.facts import DEFAULT_PART_SIZE, MAX_IMAGE_BYTES, MAX_URL_EXPIRY_DAYS, MIB
+from tui.core.facts import (
+    DEFAULT_PART_SIZE,
+    DEFAULT_WORKERS,
+    MAX_IMAGE_BYTES,
+    MAX_URL_EXPIRY_DAYS,
+    MIB,
+)
 from tui.core.manifest import FILE_FORMATS, Manifest, ManifestPart, plan_parts
 from tui.core.retry import RetryPolicy
 from tui.core.upload.parts import (
@@ -37,11 +43,6 @@ if TYPE_CHECKING:
 
 MIN_PART_SIZE = 64 * 1024
 MAX_PART_SIZE = 5 * 1024 * MIB  # S3's limit for one PUT
-# Parts in flight. One connection carries about one part per round trip's worth of window, so
-# 4 lost half the link at 80 ms RTT (44 vs 89 MiB/s for boto3's upload_file); 16 fills it.
-# Memory does not grow with it: a part streams from the file, never held whole (85 MiB peak
-# RSS at 16 workers and 10 MiB parts, 60 MiB at 4; 258 and 103 when parts were held).
-DEFAULT_WORKERS = 16
 MAX_WORKERS = 64
 
 
