@@ -170,7 +170,7 @@ def test_a_run_survives_30_percent_of_connections_reset(
     link.proxy.reset(0.3, after_bytes=after_bytes, seed=seed)
     run = link.start_run()
     rc = _finish(run, 240, "a run with 30% of its connections reset")
-    assert rc == 0, run.stderr
+    assert rc == 0, (run.stderr, run.events[-4:])
     _no_traceback(run)
     assert link.proxy.stats().resets > 0  # the faults did happen
     link.check_completed()

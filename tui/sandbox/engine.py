@@ -45,6 +45,13 @@ def iso(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+NETWORK_BLIPS_TOLERATED = 5  # dropped connections in a row while reading one object
+
+
+class _NetworkBlip(Exception):
+    """A presigned URL could not be reached this time (a reset, a timeout)."""
+
+
 class TaskFailed(Exception):
     """Ends a task `cancelled` with this message (already prefixed `ClientError: `)."""
 
@@ -277,12 +284,22 @@ class Converter:
         except (urllib.error.URLError, OSError) as exc:
             if isinstance(getattr(exc, "reason", None), ConnectionRefusedError):
                 return 404, {}, None
-            raise TaskFailed(f"ClientError: could not read the {what}: {exc}") from None
+            raise _NetworkBlip(f"ClientError: could not read the {what}: {exc}") from None
 
     def _wait_for(self, url: str, what: str, method: str = "GET") -> tuple[dict[str, str], Any]:
+        blips = 0
         while True:
             self._check()
-            status, headers, resp = self._fetch(url, what, method)
+            try:
+                status, headers, resp = self._fetch(url, what, method)
+            except _NetworkBlip as exc:
+                # Our reading: EC2 reads S3 from inside AWS and rides out a dropped
+                # connection; a link that keeps failing fails the task.
+                blips += 1
+                if blips >= NETWORK_BLIPS_TOLERATED:
+                    raise TaskFailed(str(exc)) from None
+                self._sleep(self.pacing.poll_s)
+                continue
             if status == 404:
                 self._sleep(self.pacing.poll_s)  # not uploaded yet: EC2 keeps waiting
                 continue
