@@ -20,7 +20,7 @@ import contextlib
 import logging
 import socket
 import threading
-from typing import Any
+from typing import IO, Any, cast
 
 from werkzeug.serving import DechunkedInput, WSGIRequestHandler
 from werkzeug.wsgi import LimitedStream
@@ -106,7 +106,7 @@ class KeepAlive(WSGIRequestHandler):
             except ValueError:
                 length = 0
                 self.close_connection = True  # cannot tell where the next request starts
-            body = LimitedStream(self.rfile, length)
+            body = LimitedStream(cast(IO[bytes], self.rfile), length)
             environ["wsgi.input"] = body
             environ["wsgi.input_terminated"] = True
         head = environ["REQUEST_METHOD"] == "HEAD"
@@ -187,4 +187,8 @@ class KeepAlive(WSGIRequestHandler):
                 state["status"] = state["headers"] = None
                 with contextlib.suppress(Exception):
                     execute(InternalServerError())
-            self.server.log("error", f"Error on request: {exc!r}")
+            from werkzeug.debug.tbtools import DebugTraceback
+
+            # As werkzeug's own run_wsgi reports it.
+            text = DebugTraceback(exc).render_traceback_text()
+            self.server.log("error", f"Error on request:\n{text}")
