@@ -400,9 +400,10 @@ def measure_requests(sb: Sandbox, size: int) -> list[dict[str, Any]]:
             new, _, res_new = count(["upload", str(profile)])
             run_id = next(p.stem for p in (home / "runs").glob("*.json"))
             again, ec2, res_resume = count(["resume", run_id, "--poll", "0.2"])
-            for label, calls, res, target in (
-                ("new run", new, res_new, targets.REQUESTS_NEW),
-                ("resume of an uploaded run", again, res_resume, targets.REQUESTS_RESUME),
+            pages = -(-parts // 1000)  # ListObjectsV2 pages of the run's prefix
+            for label, calls, res in (
+                ("new run", new, res_new),
+                ("resume of an uploaded run", again, res_resume),
             ):
                 total = sum(calls.values())
                 detail = ", ".join(f"{n} {m}" for m, n in sorted(calls.items()))
@@ -410,14 +411,20 @@ def measure_requests(sb: Sandbox, size: int) -> list[dict[str, Any]]:
                     f"{label}: {total} S3 requests for {parts} parts ({detail}); "
                     f"{res['rchar'] / MIB:.0f} MiB read by the client (image {size // MIB} MiB)"
                 )
-                rows.append(
-                    {
-                        "name": f"S3 requests per part, {label} ({parts} parts: {detail})",
+                if label == "new run":
+                    row = {
+                        "name": f"S3 requests per part, new run ({parts} parts: {detail})",
                         "ours": round(total / parts, 2),
-                        "target": target,
-                        "unit": "",
+                        "target": targets.REQUESTS_NEW,
                     }
-                )
+                else:  # the bound is on the whole resume: 1 + the listing's pages
+                    row = {
+                        "name": f"S3 requests, resume of an uploaded run ({parts} parts: "
+                        f"{detail}; {ec2} EC2 requests to submit and watch)",
+                        "ours": total,
+                        "target": targets.requests_resume(pages),
+                    }
+                rows.append(row)  # fmt: skip
                 # rchar counts every file the process read (its modules too, ~12 MiB): a
                 # resume that re-reads the image shows it as the image's size on top.
                 rows.append(
