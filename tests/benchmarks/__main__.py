@@ -24,6 +24,7 @@ MODULES = {
     "probe": "tests.benchmarks.bench_probe",
     "sandbox": "tests.benchmarks.bench_sandbox",
     "ui": "tests.benchmarks.bench_ui",
+    "wan": "tests.benchmarks.bench_wan",
 }
 README = Path(__file__).resolve().parents[2] / "README.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"

@@ -3,7 +3,8 @@
     python -m tests.benchmarks.bench_upload            # 512 MiB
     python -m tests.benchmarks.bench_upload --full     # 512 MiB and 2 GiB (RSS flatness)
 
-A moto server runs in its own process (its CPU and memory are not ours). Each upload runs in
+The sandbox (moto behind our middleware, with keep-alive connections as S3 has) runs in its
+own process (its CPU and memory are not ours). Each upload runs in
 a fresh child process that reports its wall time and peak RSS (VmHWM), so the figures are
 of that upload alone. Targets (issue 3): our throughput >= 1.0x upload_file's; our peak RSS
 <= 200 MiB and flat from 512 MiB to 2 GiB.
@@ -15,12 +16,10 @@ import argparse
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -41,28 +40,23 @@ def make_image(path: Path, size: int) -> Path:
     return path
 
 
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    code = (
-        "import logging, time\n"
-        "logging.getLogger('werkzeug').setLevel(logging.ERROR)\n"
-        "from moto.server import ThreadedMotoServer\n"
-        f"s = ThreadedMotoServer(ip_address='127.0.0.1', port={port}, verbose=False)\n"
-        "s.start()\n"
-        "while True: time.sleep(3600)\n"
+def start_sandbox() -> tuple[subprocess.Popen[bytes], str]:
+    """The sandbox's server (moto behind our middleware) in its own process. Not a bare
+    ThreadedMotoServer: werkzeug's server there answers `Connection: close` to every request,
+    so each client would pay a TCP handshake per part, as S3 never makes it pay; the sandbox
+    keeps connections alive (tui/sandbox/keepalive.py)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "sandbox", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-            return proc, url
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("moto server did not start")
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode()
+    if not line.startswith("endpoint: "):
+        proc.kill()
+        raise RuntimeError(f"the sandbox did not start: {line!r}")
+    return proc, line.split(" ", 1)[1].strip()
 
 
 def _client(endpoint: str) -> Any:
@@ -128,7 +122,7 @@ def _run_child(kind: str, endpoint: str, image: Path, bucket: str) -> dict[str, 
         env={**os.environ, **CREDS},
     )
     result: dict[str, float] = json.loads(out.stdout.decode().strip().splitlines()[-1])
-    # Empty the bucket so moto does not hold every run's bytes.
+    # Empty the bucket so the sandbox does not hold every run's bytes.
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
         if keys:
@@ -158,7 +152,7 @@ def run(quick: bool = True) -> list[dict[str, Any]]:
     sizes = [512 * MIB] if quick else [512 * MIB, 2048 * MIB]
     rounds = 1 if quick else 2
     results: list[dict[str, Any]] = []
-    proc, endpoint = start_moto()
+    proc, endpoint = start_sandbox()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-upload-") as tmp:
             rss: dict[int, float] = {}

@@ -28,3 +28,25 @@ def is_met(row: dict[str, Any]) -> bool | None:
         "<": value < bound,
         ">": value > bound,
     }[m.group(1)]
+
+
+# Issue 13's targets, one place for bench_wan's rows.
+WAN_PEAK_RSS = "<= 200 MiB"
+WAN_CPU_PER_GIB = "<= 1.2x"  # ours / upload_file, loopback (0 ms)
+FLAT = "<= 1.25x"  # 16k parts' ms per part / 1k parts'
+RESUME_DECISION = "<= 2x"  # all parts present vs one ListObjectsV2 scan of the prefix
+REQUESTS_NEW = "<= 2.0"  # S3 requests per part: the PUT and one presigned HEAD
+
+
+def requests_resume(pages: int) -> str:
+    """S3 requests of a resume of an uploaded run: one (the manifest) + the listing's pages;
+    the submit is EC2's, counted apart."""
+    return f"<= {1 + pages}"
+
+
+def wan_throughput(peer: str, rtt_ms: int) -> str:
+    """Ours / peer through the delay proxy: the ceiling >= 0.9x; the others >= 1.3x at 80 ms
+    (the users' links) and >= 1.0x nearer."""
+    if peer == "ceiling":
+        return ">= 0.9x"
+    return ">= 1.3x" if rtt_ms >= 80 else ">= 1.0x"

@@ -161,7 +161,9 @@ def _no_traceback(run: LiveRun) -> None:
 
 @pytest.mark.parametrize(
     ("after_bytes", "seed"),
-    [pytest.param(0, 1, id="at-first-byte"), pytest.param(300_000, 2, id="mid-part")],
+    # mid-part's seed draws 4 of the first 5 connections: the sandbox keeps connections alive,
+    # so a run opens few, and only the ones carrying parts ever reach 300 kB.
+    [pytest.param(0, 1, id="at-first-byte"), pytest.param(300_000, 28, id="mid-part")],
 )
 def test_a_run_survives_30_percent_of_connections_reset(
     link: Link, after_bytes: int, seed: int

@@ -444,3 +444,43 @@ def test_expired_and_overlong_presigned_urls(
     fresh = presign(s3, "get_object", upload.bucket, upload.manifest_key, 60)
     with urllib.request.urlopen(fresh, timeout=10) as resp:
         assert resp.read() == upload.manifest_xml
+
+
+def test_connections_are_kept_alive_across_requests(
+    s3: Any, sandbox: str, sandbox_bucket: str
+) -> None:
+    """HTTP/1.1 persistent connections, as S3 keeps them: a PUT with a body, a GET, a HEAD and
+    an error answered without reading its body all go over one TCP connection (counted by the
+    proxy's accepts), each answer framed so the next one reads cleanly."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from tests.helpers.netproxy import NetProxy
+
+    body = b"keep-alive " * 1000
+    with NetProxy(sandbox, lifetime=60) as proxy:
+        conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=10)
+
+        def request(method: str, url: str, data: bytes | None = None) -> http.client.HTTPResponse:
+            target = urlsplit(url)
+            conn.request(method, f"{target.path}?{target.query}", body=data)
+            response = conn.getresponse()
+            response.read()
+            assert response.getheader("Connection", "").lower() != "close"
+            return response
+
+        put = request("PUT", presign(s3, "put_object", sandbox_bucket, "ka"), body)
+        first = conn.sock
+        get = request("GET", presign(s3, "get_object", sandbox_bucket, "ka"))
+        head = request("HEAD", presign(s3, "head_object", sandbox_bucket, "ka"))
+        # A signature that does not match: answered 403, its body left unread by moto.
+        bad = presign(s3, "put_object", sandbox_bucket, "ka").replace("X-Amz-Signature=", "X=")
+        refused = request("PUT", bad, body)
+        again = request("GET", presign(s3, "get_object", sandbox_bucket, "ka"))
+        assert conn.sock is first
+        conn.close()
+        stats = proxy.stats()
+    assert (put.status, get.status, head.status, again.status) == (200, 200, 200, 200)
+    assert refused.status >= 400
+    assert int(head.getheader("Content-Length") or 0) == len(body)
+    assert stats.connections == 1

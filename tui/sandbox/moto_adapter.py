@@ -292,19 +292,19 @@ def _zone_problems(import_module: Importer) -> list[str]:
 def request_handler(on_handled: Callable[[], None]) -> type[WSGIRequestHandler]:
     """The request handler for moto's app: moto's own where it has one (from 5.2.5 it keeps S3
     metadata headers with underscores, which werkzeug drops), else werkzeug's, as moto's
-    server does. Quiet (no line per request) and HTTP/1.1; `on_handled` runs after each
-    connection."""
+    server does. Quiet (no line per request) and HTTP/1.1 with persistent connections
+    (`keepalive.KeepAlive`, as S3 keeps them); `on_handled` runs after each request."""
     check_moto("server")
     try:
         from moto.moto_server.werkzeug_app import MotoRequestHandler as Base
     except ImportError:
         from werkzeug.serving import WSGIRequestHandler as Base  # type: ignore[assignment]
 
-    class Handler(Base):
-        protocol_version = "HTTP/1.1"
+    from tui.sandbox.keepalive import KeepAlive
 
-        def handle(self) -> None:
-            super().handle()
+    class Handler(KeepAlive, Base):
+        def handle_one_request(self) -> None:
+            super().handle_one_request()
             on_handled()
 
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:

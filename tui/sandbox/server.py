@@ -148,7 +148,11 @@ class SandboxServer:
         moto_adapter.ensure_bucket(name, region)
 
     def stop(self) -> None:
+        from tui.sandbox.keepalive import close_idle
+
         self._httpd.shutdown()
+        # Kept-alive connections would otherwise go on being answered by a stopped sandbox.
+        close_idle(self._httpd)
         self.store.stop()
         self._httpd.server_close()
 
@@ -165,11 +169,11 @@ class SandboxServer:
 
 
 def _make_httpd(host: str, port: int, app: Any, ready: threading.Event) -> Any:
-    from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+    from werkzeug.serving import ThreadedWSGIServer
 
-    class EarlyHandler(WSGIRequestHandler):
-        protocol_version = "HTTP/1.1"
+    from tui.sandbox.keepalive import KeepAlive
 
+    class EarlyHandler(KeepAlive):
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             pass
 
