@@ -525,25 +525,19 @@ def adapter_verify(manifest: Any, manifest_url: str, body: bytes) -> None:
 
 
 def adapter_resume_decision(
-    s3: Any, image: Path, bucket: str, keys: list[str], part_size: int
+    s3: Any, bucket: str, folder: str, keys: list[str], sizes: list[int], known: dict[int, str]
 ) -> int:
-    """What a resume does, with every part in S3, before it sends anything: on main, each
-    part is read, hashed and HEADed (the journal's parts_done is not used). The parts it
-    would send (0 here)."""
-    from tui.core.manifest import plan_parts
-    from tui.core.upload.parts import PartSender, run_parts
+    """What a resume does, with every part in S3, before it sends anything: one listing of
+    the run's folder, each part the journal confirmed (`known`: index -> MD5) checked against
+    it by size and ETag; no part read from disk. The parts it would send (0 here)."""
+    import threading
 
-    ranges = plan_parts(image.stat().st_size, part_size)
-    fd = os.open(image, os.O_RDONLY)
-    try:
-        sender = PartSender(
-            s3, bucket, image, fd, ranges, keys, check_existing=True, cancel=threading.Event()
-        )
-        from tui.core.upload.image import DEFAULT_WORKERS
+    from tui.core.upload.parts import Listed, list_folder
 
-        return run_parts(sender, set(), DEFAULT_WORKERS, None, None)
-    finally:
-        os.close(fd)
+    objects = list_folder(s3, bucket, folder, threading.Event())
+    return sum(
+        1 for i, key in enumerate(keys) if objects.get(key) != Listed(sizes[i], known.get(i, ""))
+    )
 
 
 def adapter_list_prefix(s3: Any, bucket: str, prefix: str) -> int:
@@ -664,9 +658,19 @@ def measure_scaling(sb: Sandbox, counts: list[int], present: int) -> list[dict[s
             pages = adapter_list_prefix(s3, bucket, prefix)
 
         listing = timed(scan)
+        # What the journal holds: each confirmed part's MD5 (S3's ETag of a single PUT).
+        listed = {
+            o["Key"]: o
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for o in page.get("Contents", [])
+        }
+        known = {i: str(listed[k]["ETag"]).strip('"') for i, k in enumerate(keys) if k in listed}
+        sizes = [int(listed[k]["Size"]) if k in listed else -1 for k in keys]
         sent = [0]
         decision = timed(
-            lambda: sent.__setitem__(0, adapter_resume_decision(s3, image, bucket, keys, part_size))
+            lambda: sent.__setitem__(
+                0, adapter_resume_decision(s3, bucket, prefix, keys, sizes, known)
+            )
         )
         log(
             f"resume decision {present} parts: {decision:.1f} s (would send {sent[0]}); "
