@@ -217,7 +217,11 @@ def test_unknown_task_ids(ec2: Any) -> None:
         assert (_code(exc), _status(exc)) == ("InvalidConversionTaskId", 400)
 
 
-def test_dry_runs(ec2: Any, s3: Any, sandbox_bucket: str, disk_images: dict[str, Any]) -> None:
+def test_dry_runs(slow_sandbox: str, disk_images: dict[str, Any]) -> None:
+    # The slow sandbox: the task must still be active when its cancel is dry-run.
+    ec2, s3 = client(slow_sandbox, "ec2"), client(slow_sandbox, "s3")
+    sandbox_bucket = f"dry-runs-{time.monotonic_ns():x}"
+    s3.create_bucket(Bucket=sandbox_bucket)
     upload = prepare_upload(s3, sandbox_bucket, disk_images["vmdk_stream"], "VMDK")
     before = len(ec2.describe_conversion_tasks()["ConversionTasks"])
     with pytest.raises(ClientError) as exc:
