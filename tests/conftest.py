@@ -123,3 +123,28 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if suite is not None and suite.SUMMARY:
         counts = ", ".join(f"{n} {what}" for what, n in suite.SUMMARY.items())
         terminalreporter.write_line(f"fault suite: {counts}")
+
+
+@pytest.fixture
+def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The state folder of in-process `main()` calls, with throwaway credentials and no
+    ~/.aws read; created only by a case that writes state."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("EC2_IMPORT_WIZARD_HOME", str(home))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIATESTS00000000000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "tests-secret-never-written")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return home
+
+
+@pytest.fixture
+def dead_endpoint() -> str:
+    """A loopback port nobody listens on: every request fails at once."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

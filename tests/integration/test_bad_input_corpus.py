@@ -28,14 +28,9 @@ from tui.cli import main
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(cli_home: Path) -> Path:
     """State goes here; a case passes only if it was never even created."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("EC2_IMPORT_WIZARD_HOME", str(home))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIACORPUS0000000000")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "corpus-secret-never-written")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return home
+    return cli_home
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers.cli import cli, cli_env, events, records, write_profile
+from tests.helpers.cli import cli, cli_env, events, records, start_cli, write_profile
 
 
 @pytest.fixture
@@ -36,11 +35,8 @@ def test_a_missing_bucket_exits_2_and_leaves_no_record(sandbox, home, tmp_path):
 
 def _uploading(env: dict[str, str], endpoint: str, profile: Path) -> subprocess.Popen[str]:
     """`run` of 1 MiB parts one at a time, returned after its second part is in S3."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tui", "--endpoint-url", endpoint, "run", str(profile), "--json",
-         "--part-size", "1", "--workers", "1", "--poll", "0.2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+    proc = start_cli(env, endpoint, "run", str(profile), "--json", "--part-size", "1",
+                     "--workers", "1", "--poll", "0.2")  # fmt: skip
     assert proc.stdout is not None
     for line in proc.stdout:
         event = json.loads(line)

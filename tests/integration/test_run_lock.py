@@ -10,14 +10,13 @@ import random
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers.aws import client
-from tests.helpers.cli import cli, cli_env, events, records, tasks_for, write_profile
+from tests.helpers.cli import cli, cli_env, events, records, start_cli, tasks_for, write_profile
 
 
 @pytest.fixture
@@ -31,18 +30,11 @@ def _bucket(s3: Any) -> str:
     return name
 
 
-def _start(env: dict[str, str], endpoint: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tui", "--endpoint-url", endpoint, *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-
-
 def _run_until_parts(
     env: dict[str, str], endpoint: str, profile: Path, parts: int
 ) -> subprocess.Popen[str]:
     """`run` of 1 MiB parts one at a time, returned once `parts` of them are in S3."""
-    proc = _start(env, endpoint, "run", str(profile), "--json", "--part-size", "1",
+    proc = start_cli(env, endpoint, "run", str(profile), "--json", "--part-size", "1",
                   "--workers", "1", "--poll", "0.2")  # fmt: skip
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -70,7 +62,7 @@ def test_two_resumes_at_once_make_one_task(slow_sandbox, home, tmp_path):
     (record,) = records(home)
     assert record["state"] == "interrupted" and record["task_id"] is None
 
-    procs = [_start(env, slow_sandbox, "resume", record["run_id"], "--json", "--poll", "0.2")
+    procs = [start_cli(env, slow_sandbox, "resume", record["run_id"], "--json", "--poll", "0.2")
              for _ in range(2)]  # fmt: skip
     outs = [p.communicate(timeout=120) for p in procs]
     codes = sorted(p.returncode for p in procs)

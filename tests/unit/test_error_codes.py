@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,27 +12,6 @@ import tomli_w
 
 from tui.cli import main
 from tui.core.errors import AwsError
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("EC2_IMPORT_WIZARD_HOME", str(home))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIACODES00000000000")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "codes-secret")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return home
-
-
-@pytest.fixture
-def dead_endpoint() -> str:
-    """A loopback port nobody listens on: every request fails at once."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 def profile_file(tmp_path: Path, endpoint: str) -> Path:
@@ -61,7 +39,7 @@ def _once(code: str, text: str) -> bool:
     return re.sub(r"[\s_-]", "", text.lower()).count(code.lower()) == 1
 
 
-def test_a_network_error_prints_its_code_once(tmp_path, home, dead_endpoint, capsys):
+def test_a_network_error_prints_its_code_once(tmp_path, cli_home, dead_endpoint, capsys):
     profile = profile_file(tmp_path, dead_endpoint)
     code, _, err = cli(capsys, "upload", str(profile))
     assert code == 3

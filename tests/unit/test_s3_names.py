@@ -6,7 +6,6 @@ wizard's path field."""
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 
 import pytest
@@ -19,28 +18,6 @@ TIB = 1 << 40
 # A uuid4 run id is 36 characters; a 64 KiB image has one part, and its manifest's key,
 # `<prefix>/<run id>/disk.rawmanifest.xml`, is the longest: 1024 - 36 - 2 - 20 bytes are left.
 ROOM = 1024 - 36 - 2 - len("disk.rawmanifest.xml")
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """State goes here: a case that sends nothing writes nothing, so it is never created."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("EC2_IMPORT_WIZARD_HOME", str(home))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIANAMES00000000000")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "names-secret")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return home
-
-
-@pytest.fixture
-def dead_endpoint() -> str:
-    """A loopback port nobody listens on: whatever is sent there fails at once."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 def raw_image(path: Path, size: int) -> Path:
@@ -75,7 +52,7 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_a_prefix_whose_keys_pass_1024_bytes_is_refused_before_anything_is_sent(
-    tmp_path, home, dead_endpoint, capsys
+    tmp_path, cli_home, dead_endpoint, capsys
 ):
     image = raw_image(tmp_path / "disk.raw", 64 * 1024)
     fits = profile_file(tmp_path, image, dead_endpoint, "a" * ROOM)
@@ -92,11 +69,11 @@ def test_a_prefix_whose_keys_pass_1024_bytes_is_refused_before_anything_is_sent(
         assert "S3 takes at most 1024" in err
         assert f"shorten the prefix to at most {ROOM} bytes" in err
         assert err.count("\n") == 1 and "Traceback" not in err
-    assert not home.exists()
+    assert not cli_home.exists()
 
 
 def test_the_last_part_number_counts_with_the_part_size_asked_for(
-    tmp_path, home, dead_endpoint, capsys
+    tmp_path, cli_home, dead_endpoint, capsys
 ):
     # 10 TiB in 1 MiB parts ends with .part10485759, one byte longer than the manifest's
     # "manifest.xml"; in the default 10 MiB parts it ends with .part1048575, as long as it.
@@ -109,7 +86,7 @@ def test_the_last_part_number_counts_with_the_part_size_asked_for(
         assert code == 2, err
         assert "source.key_prefix" in err and ".part10485759" in err
         assert f"shorten the prefix to at most {ROOM - 1} bytes" in err
-    assert not home.exists()
+    assert not cli_home.exists()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +94,7 @@ def test_the_last_part_number_counts_with_the_part_size_asked_for(
 
 
 def test_an_image_name_with_spaces_and_parentheses_goes_into_keys_in_safe_characters(
-    tmp_path, home, dead_endpoint, capsys
+    tmp_path, cli_home, dead_endpoint, capsys
 ):
     image = raw_image(tmp_path / "Windows Server (2019).vhd", 64 * 1024)
     profile = profile_file(tmp_path, image, dead_endpoint, "imports")
@@ -126,7 +103,7 @@ def test_an_image_name_with_spaces_and_parentheses_goes_into_keys_in_safe_charac
     assert "s3://demo-imports/imports/RUN-ID/Windows_Server_(2019).vhdmanifest.xml>" in out, out
 
 
-def test_probe_refuses_an_image_name_with_a_newline(tmp_path, home, capsys):
+def test_probe_refuses_an_image_name_with_a_newline(tmp_path, cli_home, capsys):
     image = raw_image(tmp_path / "disk\n.raw", 64 * 1024)
     for argv in (["probe", str(image)], ["probe", str(image), "--json"]):
         code, out, err = cli(capsys, *argv)

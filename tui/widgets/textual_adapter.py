@@ -63,6 +63,22 @@ class TextualChanged(RuntimeError):
     """The installed textual is not the one whose DataTable internals this module relies on."""
 
 
+def _signature_problems(cls: type, expected: dict[str, tuple[str, ...]]) -> list[str]:
+    """Each method of `expected` that `cls` no longer has with those parameters, in words."""
+    problems = []
+    for name, parameters in expected.items():
+        method = inspect.getattr_static(cls, name, None)
+        if not callable(method):
+            problems.append(f"{cls.__name__}.{name}() is gone")
+            continue
+        found = tuple(inspect.signature(method).parameters)
+        if found != parameters:
+            problems.append(
+                f"{cls.__name__}.{name}({', '.join(found)}) was {name}({', '.join(parameters)})"
+            )
+    return problems
+
+
 def check_datatable(table_class: type, table: object, version: str) -> None:
     """Raise TextualChanged, naming each difference, unless `table_class` has the methods of
     PRIVATE_METHODS with those parameters, `table` (an instance) has PRIVATE_ATTRIBUTES, and
@@ -70,17 +86,7 @@ def check_datatable(table_class: type, table: object, version: str) -> None:
     problems: list[str] = []
     if version != PINNED_TEXTUAL:
         problems.append(f"textual {version} is installed, {PINNED_TEXTUAL} is pinned")
-    for name, expected in PRIVATE_METHODS.items():
-        method = inspect.getattr_static(table_class, name, None)
-        if not callable(method):
-            problems.append(f"{table_class.__name__}.{name}() is gone")
-            continue
-        found = tuple(inspect.signature(method).parameters)
-        if found != expected:
-            problems.append(
-                f"{table_class.__name__}.{name}({', '.join(found)}) "
-                f"was {name}({', '.join(expected)})"
-            )
+    problems += _signature_problems(table_class, PRIVATE_METHODS)
     own = vars(table) if hasattr(table, "__dict__") else {}
     problems += [
         f"{table_class.__name__} instances no longer have {name}"
@@ -104,27 +110,18 @@ def check_app(app_class: type, version: str | None = None, *, source: bool = Fal
     problems: list[str] = []
     if version is not None and version != PINNED_TEXTUAL:
         problems.append(f"textual {version} is installed, {PINNED_TEXTUAL} is pinned")
-    for name, expected in APP_PRIVATE_METHODS.items():
-        method = inspect.getattr_static(app_class, name, None)
-        if not callable(method):
-            problems.append(f"{app_class.__name__}.{name}() is gone")
-            continue
-        found = tuple(inspect.signature(method).parameters)
-        if found != expected:
-            problems.append(
-                f"{app_class.__name__}.{name}({', '.join(found)}) was {name}({', '.join(expected)})"
-            )
-            continue
-        if source:
-            try:
-                text = inspect.getsource(method)
-            except (OSError, TypeError):
-                text = ""
-            problems += [
-                f"{app_class.__name__}.{name}() no longer does {call}"
-                for call in APP_HANDLE_EXCEPTION_CALLS
-                if call not in text
-            ]
+    signatures = _signature_problems(app_class, APP_PRIVATE_METHODS)
+    problems += signatures
+    if source and not signatures:
+        try:
+            text = inspect.getsource(inspect.getattr_static(app_class, "_handle_exception"))
+        except (OSError, TypeError):
+            text = ""
+        problems += [
+            f"{app_class.__name__}._handle_exception() no longer does {call}"
+            for call in APP_HANDLE_EXCEPTION_CALLS
+            if call not in text
+        ]
     if problems:
         raise TextualChanged(
             "textual changed under tui/widgets/textual_adapter.py: "
