@@ -518,10 +518,20 @@ def adapter_manifest_xml(manifest: Any) -> bytes:
 
 
 def adapter_verify(manifest: Any, manifest_url: str, body: bytes) -> None:
-    from tui.core.upload.image import DEFAULT_WORKERS
-    from tui.core.upload.presign import verify_urls
+    """Every part's presigned HEAD and the manifest's GET, as the uploader checks them (here
+    all at the end, `DEFAULT_WORKERS` at a time; the uploader does it as parts are stored)."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    verify_urls(manifest, manifest_url, body, DEFAULT_WORKERS, threading.Event())
+    from tui.core.facts import DEFAULT_WORKERS
+    from tui.core.upload.presign import UrlChecker
+
+    checker = UrlChecker(DEFAULT_WORKERS, threading.Event())
+    try:
+        with ThreadPoolExecutor(DEFAULT_WORKERS) as pool:
+            list(pool.map(lambda p: checker.head_part(p.index, p.head_url, p.size), manifest.parts))
+        checker.get_manifest(manifest_url, body)
+    finally:
+        checker.close()
 
 
 def adapter_resume_decision(
