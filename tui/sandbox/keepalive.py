@@ -56,6 +56,9 @@ class KeepAlive(WSGIRequestHandler):
 
     protocol_version = "HTTP/1.1"
     idle_timeout = IDLE_TIMEOUT_S
+    # TCP_NODELAY: an answer is written as headers then body; on a kept-alive connection
+    # Nagle holds the body until the client's delayed ACK, 40 ms a request.
+    disable_nagle_algorithm = True
 
     def handle(self) -> None:
         self.close_connection = True
