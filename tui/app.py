@@ -296,6 +296,7 @@ class WizardApp(CrashGuard[int]):
                 dry_run=bool(profile.request.DryRun),
                 on_event=on_event,
                 cancel=run.cancel,
+                preflight=True,  # nothing is uploaded until the account and the disk say yes
             )
         except Exception as exc:  # no run yet (the image, the profile, the target): say why
             on_event(ErrorEvent.from_exception(run.run_id, exc))

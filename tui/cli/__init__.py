@@ -31,6 +31,7 @@ COMMANDS: dict[str, Command] = {
     "probe": Command("local", sends=False),
     "preview": Command("local", sends=False),
     "profiles": Command("local", sends=False),
+    "check": Command("check", sends=True),
     "upload": Command("imports", sends=True),
     "run": Command("imports", sends=True),
     "resume": Command("imports", sends=True),

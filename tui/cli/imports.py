@@ -21,6 +21,9 @@ def cmd_run(session: Session, args: argparse.Namespace) -> int:
     names = [p.name for p, _ in loaded]
     if len(set(names)) != len(names):
         raise InputError("the same profile is given twice", field="PROFILE")
+    from tui.core.preflight import validate_skips
+
+    skips = validate_skips(args.skip_check or ())
     cancel = threading.Event()
     slots = TaskSlots()
     labels: dict[str, str] = {}
@@ -42,6 +45,8 @@ def cmd_run(session: Session, args: argparse.Namespace) -> int:
             slots=slots,
             part_size=args.part_size,
             workers=args.workers,
+            preflight=True,
+            skip_checks=skips,
         )
         labels[run.run_id] = profile.name
         runs.append(run)
@@ -53,8 +58,17 @@ def cmd_resume(session: Session, args: argparse.Namespace) -> int:
     cancel = threading.Event()
     render = renderer(args.json, {record.run_id: record.profile_name})
     target = session.target_of(record)
+    from tui.core.preflight import validate_skips
+
+    skips = validate_skips(args.skip_check or ())
     run = ImportRun.resume(
-        record, target, on_event=render, cancel=cancel, poll=poll_interval(args.poll, target)
+        record,
+        target,
+        on_event=render,
+        cancel=cancel,
+        poll=poll_interval(args.poll, target),
+        preflight=True,  # when nothing is uploaded yet (ImportRun._nothing_sent)
+        skip_checks=skips,
     )
     return drive([run], cancel)
 

@@ -95,6 +95,15 @@ def _upload_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _skip_check(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--skip-check",
+        action="append",
+        metavar="ID",
+        help="do not run this preflight check (repeatable; ids: `check --help`)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -120,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--url", action="store_true", help="one GET-style URL")
     p.add_argument("--reveal", action="store_true", help="show presigned-URL signatures")
 
+    p = add("check", "the preflight: what the account and the disk say, before any upload")
+    p.add_argument("profile", metavar="PROFILE")
+    p.add_argument("--json", action="store_true", help='{"ok": ..., "checks": [...]}')
+    _skip_check(p)
+
     p = add("upload", "upload the image and its manifest only; print the manifest URL")
     p.add_argument("profile", metavar="PROFILE")
     p.add_argument("--json", action="store_true", help="JSON Lines events")
@@ -133,11 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON Lines events")
     p.add_argument("--poll", type=_poll, metavar="SECONDS", help="poll interval")
     _upload_options(p)
+    _skip_check(p)
 
     p = add("resume", "continue an interrupted run (uploads missing parts only)")
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("--json", action="store_true", help="JSON Lines events")
     p.add_argument("--poll", type=_poll, metavar="SECONDS", help="poll interval")
+    _skip_check(p)
 
     p = add("runs", "local run records")
     p.add_argument("--json", action="store_true")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tui.core.aws import Target
+from tui.core.errors import AwsError
 
 if TYPE_CHECKING:  # the table's model loads with the tasks screen, not with the first paint
     from tui.core.journal import RunRecord
@@ -27,6 +28,7 @@ class Subnet:
     cidr: str
     zone: str
     vpc_id: str
+    zone_id: str = ""
 
     @property
     def label(self) -> str:
@@ -121,6 +123,123 @@ class Account:
         from tui.core.request import enum_values
 
         return enum_values(shape)
+
+    # preflight reads (tui/core/preflight.py): each answers None or an empty set for "not
+    # there" and raises AwsError for anything else ---------------------------------------
+
+    def _missing_is_none(self, codes: tuple[str, ...], op: str, **kw: Any) -> Any:
+        try:
+            return self._call("ec2", op, **kw)
+        except AwsError as exc:
+            if exc.code in codes:
+                return None
+            raise
+
+    def subnet(self, subnet_id: str) -> Subnet | None:
+        resp = self._missing_is_none(
+            ("InvalidSubnetID.NotFound",), "describe_subnets", SubnetIds=[subnet_id]
+        )
+        if not resp or not resp.get("Subnets"):
+            return None
+        s = resp["Subnets"][0]
+        return Subnet(
+            s["SubnetId"],
+            s.get("CidrBlock", ""),
+            s.get("AvailabilityZone", ""),
+            s.get("VpcId", ""),
+            s.get("AvailabilityZoneId", ""),
+        )
+
+    def default_vpc(self) -> str | None:
+        resp = self._call("ec2", "describe_vpcs", Filters=[{"Name": "isDefault", "Values": ["true"]}])
+        vpcs = resp.get("Vpcs", [])
+        return str(vpcs[0]["VpcId"]) if vpcs else None
+
+    def groups_by_id(self, group_ids: Sequence[str]) -> list[SecurityGroup]:
+        """The groups of these ids that exist (a filter, so one missing id is no error)."""
+        resp = self._call(
+            "ec2",
+            "describe_security_groups",
+            Filters=[{"Name": "group-id", "Values": list(group_ids)}],
+        )
+        return [
+            SecurityGroup(g["GroupId"], g.get("GroupName", ""), g.get("VpcId", ""))
+            for g in resp.get("SecurityGroups", [])
+        ]
+
+    def groups_by_name(self, names: Sequence[str], vpc_id: str | None) -> list[SecurityGroup]:
+        filters = [{"Name": "group-name", "Values": list(names)}]
+        if vpc_id:
+            filters.append({"Name": "vpc-id", "Values": [vpc_id]})
+        resp = self._call("ec2", "describe_security_groups", Filters=filters)
+        return [
+            SecurityGroup(g["GroupId"], g.get("GroupName", ""), g.get("VpcId", ""))
+            for g in resp.get("SecurityGroups", [])
+        ]
+
+    def instance_type_offered(self, instance_type: str, zone: str | None) -> bool:
+        """Offered in the zone, or (no zone) somewhere in the region."""
+        filters = [{"Name": "instance-type", "Values": [instance_type]}]
+        if zone:
+            filters.append({"Name": "location", "Values": [zone]})
+        resp = self._call(
+            "ec2",
+            "describe_instance_type_offerings",
+            LocationType="availability-zone" if zone else "region",
+            Filters=filters,
+        )
+        return bool(resp.get("InstanceTypeOfferings"))
+
+    def instance_type_architectures(self, instance_type: str) -> list[str] | None:
+        resp = self._missing_is_none(
+            ("InvalidInstanceType",), "describe_instance_types", InstanceTypes=[instance_type]
+        )
+        types = (resp or {}).get("InstanceTypes", [])
+        if not types:
+            return None
+        return list(types[0].get("ProcessorInfo", {}).get("SupportedArchitectures", []))
+
+    def placement_group_exists(self, *, name: str | None = None, group_id: str | None = None) -> bool:
+        kw: dict[str, Any] = {"GroupNames": [name]} if name else {"GroupIds": [group_id]}
+        codes = ("InvalidPlacementGroup.Unknown", "InvalidPlacementGroupId.NotFound")
+        resp = self._missing_is_none(codes, "describe_placement_groups", **kw)
+        return bool((resp or {}).get("PlacementGroups"))
+
+    def host_exists(self, host_id: str) -> bool:
+        codes = ("InvalidHostID.NotFound", "InvalidHostId.NotFound", "InvalidHostId.Malformed")
+        resp = self._missing_is_none(codes, "describe_hosts", HostIds=[host_id])
+        return bool((resp or {}).get("Hosts"))
+
+    def ip_in_use(self, address: str, subnet_id: str) -> str | None:
+        """The network interface holding `address` in the subnet, or None."""
+        resp = self._call(
+            "ec2",
+            "describe_network_interfaces",
+            Filters=[
+                {"Name": "subnet-id", "Values": [subnet_id]},
+                {"Name": "addresses.private-ip-address", "Values": [address]},
+            ],
+        )
+        found = resp.get("NetworkInterfaces", [])
+        return str(found[0]["NetworkInterfaceId"]) if found else None
+
+    def dry_run_import(self, params: dict[str, Any]) -> tuple[str, str] | None:
+        """ImportInstance with DryRun=true: AWS's answer (code, message); DryRunOperation means
+        it would be allowed. None if EC2 ran it anyway. One try: botocore never repeats it."""
+        from botocore.exceptions import ClientError
+
+        from tui.core.aws import ONCE, client, map_error
+
+        try:
+            client(self.target(), "ec2", ONCE).import_instance(**{**params, "DryRun": True})
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            if err.get("Code"):
+                return str(err["Code"]), str(err.get("Message", ""))
+            raise map_error(exc) from None
+        except Exception as exc:
+            raise map_error(exc) from None
+        return None
 
     # conversion tasks ---------------------------------------------------------------------
 

@@ -23,6 +23,18 @@ DEFAULT_WORKERS = 16
 TASK_ID_RE = re.compile(r"import-(i|vol)-[0-9a-z]{8}([0-9a-z]{9})?")
 TASK_ID_FORM = "import-i-xxxxxxxx or import-vol-xxxxxxxx"
 
+# ImportInstance imports these architectures only (docs/protocol.md section 9).
+IMPORT_ARCHITECTURES = ("i386", "x86_64")
+# Presigned URLs die with the credentials that signed them, and EC2 reads the parts until the
+# conversion ends. Our estimate of how long that is (docs/protocol.md section 9): the upload at
+# UPLOAD_ESTIMATE_BYTES_PER_S, then a conversion of at least CONVERSION_ESTIMATE_MIN_S or at
+# CONVERSION_ESTIMATE_BYTES_PER_S, whichever is longer.
+UPLOAD_ESTIMATE_BYTES_PER_S = 10 * MIB
+CONVERSION_ESTIMATE_BYTES_PER_S = 20 * MIB
+CONVERSION_ESTIMATE_MIN_S = 3600.0
+# EC2 keeps the first four and the last address of every subnet's range for itself.
+SUBNET_RESERVED_HEAD = 4
+
 # ImportInstance exists only in these regions.
 IMPORT_REGIONS = frozenset(
     [

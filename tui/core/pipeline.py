@@ -141,6 +141,8 @@ class ImportRun:
         part_size: int | None = None,
         workers: int | None = None,
         pending_warning_after: float = 900.0,
+        preflight: bool = False,
+        skip_checks: frozenset[str] = frozenset(),
     ):
         self.plan = plan
         self.target = target
@@ -155,6 +157,9 @@ class ImportRun:
         self.part_size = part_size
         self.workers = workers
         self.pending_warning_after = pending_warning_after
+        # The preflight (tui/core/preflight.py) before anything is sent: run, resume, wizard.
+        self.preflight = preflight
+        self.skip_checks = skip_checks
         self.record = record or self._new_record()
         self.run_id = self.record.run_id
         self.manifest_url: str | None = plan.profile.source.manifest_url
@@ -278,6 +283,8 @@ class ImportRun:
     def _run(self) -> DoneEvent:
         self._emit_probe()
         self._emit_warnings()
+        if self.preflight and self._nothing_sent():
+            self._preflight()
         if self.dry_run:
             return self._dry_run()
         uploads = self.record.task_id is None and self.plan.image_path is not None
@@ -311,6 +318,33 @@ class ImportRun:
                 )
             )
         return self._watch()
+
+    def _nothing_sent(self) -> bool:
+        """No task, no part and no manifest yet: what a resume checks before going on."""
+        record = self.record
+        return record.task_id is None and record.manifest_key is None and not record.parts_done
+
+    def _preflight(self) -> None:
+        """Every check side by side; warnings are told, a fail stops the run before its record
+        is written (a resume's record stays as it was). A dry run writes no marker."""
+        from tui.core.preflight import run_checks
+
+        report = run_checks(
+            self.plan,
+            self.target,
+            run_id=self.run_id,
+            skip=self.skip_checks,
+            write_marker=not self.dry_run,
+        )
+        for check in report.warnings:
+            fix = f"; fix: {check.fix}" if check.fix else ""
+            where = f"{check.field}: " if check.field else ""
+            self.emit(
+                WarningEvent(
+                    self.run_id, message=f"check {check.id}: {where}{check.message}{fix}"
+                )
+            )
+        report.raise_for_failures()
 
     @property
     def recorded(self) -> bool:

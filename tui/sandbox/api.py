@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tui.core.facts import ACTIVE_TASK_LIMIT, TASK_ID_RE
-from tui.sandbox import ec2xml, moto_adapter
+from tui.sandbox import ec2xml, moto_adapter, placement
 from tui.sandbox.ec2xml import Ec2Error
 from tui.sandbox.engine import (
     ConversionTask,
@@ -141,6 +141,7 @@ def _new_task(
 
 
 def import_instance(store: TaskStore, params: Params, account: str, region: str) -> bytes:
+    placement.check_allowed("ImportInstance")
     platform = _enum(params, "Platform", "Platform", required=True)
     ls = "LaunchSpecification."
     arch = _enum(params, ls + "Architecture", "Architecture")
@@ -264,4 +265,5 @@ ACTIONS = {
     "ImportVolume": import_volume,
     "DescribeConversionTasks": describe,
     "CancelConversionTask": cancel,
+    **placement.ACTIONS,  # moto has no placement groups
 }
