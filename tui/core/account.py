@@ -151,7 +151,9 @@ class Account:
         )
 
     def default_vpc(self) -> str | None:
-        resp = self._call("ec2", "describe_vpcs", Filters=[{"Name": "isDefault", "Values": ["true"]}])
+        resp = self._call(
+            "ec2", "describe_vpcs", Filters=[{"Name": "isDefault", "Values": ["true"]}]
+        )
         vpcs = resp.get("Vpcs", [])
         return str(vpcs[0]["VpcId"]) if vpcs else None
 
@@ -199,7 +201,9 @@ class Account:
             return None
         return list(types[0].get("ProcessorInfo", {}).get("SupportedArchitectures", []))
 
-    def placement_group_exists(self, *, name: str | None = None, group_id: str | None = None) -> bool:
+    def placement_group_exists(
+        self, *, name: str | None = None, group_id: str | None = None
+    ) -> bool:
         kw: dict[str, Any] = {"GroupNames": [name]} if name else {"GroupIds": [group_id]}
         codes = ("InvalidPlacementGroup.Unknown", "InvalidPlacementGroupId.NotFound")
         resp = self._missing_is_none(codes, "describe_placement_groups", **kw)

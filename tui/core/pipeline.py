@@ -340,9 +340,7 @@ class ImportRun:
             fix = f"; fix: {check.fix}" if check.fix else ""
             where = f"{check.field}: " if check.field else ""
             self.emit(
-                WarningEvent(
-                    self.run_id, message=f"check {check.id}: {where}{check.message}{fix}"
-                )
+                WarningEvent(self.run_id, message=f"check {check.id}: {where}{check.message}{fix}")
             )
         report.raise_for_failures()
 

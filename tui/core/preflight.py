@@ -178,10 +178,9 @@ CheckFn = Callable[[Context], Iterable[CheckResult]]
 
 
 def check_region(ctx: Context) -> Iterable[CheckResult]:
+    # Also for an endpoint: the sandbox answers as EC2 would in that region.
     region = ctx.target.region
-    if ctx.target.endpoint_url is not None:
-        yield passed("region", "aws.region", f"{region} at {ctx.target.endpoint_url}")
-    elif region in facts.IMPORT_REGIONS:
+    if region in facts.IMPORT_REGIONS:
         yield passed("region", "aws.region", f"{region} offers ImportInstance")
     else:
         yield failed(
@@ -195,7 +194,9 @@ def check_region(ctx: Context) -> Iterable[CheckResult]:
 def estimated_life_s(image_bytes: int) -> float:
     """How long the presigned URLs must live: upload plus conversion (facts.py's estimate)."""
     upload = image_bytes / facts.UPLOAD_ESTIMATE_BYTES_PER_S
-    convert = max(facts.CONVERSION_ESTIMATE_MIN_S, image_bytes / facts.CONVERSION_ESTIMATE_BYTES_PER_S)
+    convert = max(
+        facts.CONVERSION_ESTIMATE_MIN_S, image_bytes / facts.CONVERSION_ESTIMATE_BYTES_PER_S
+    )
     return upload + convert
 
 
@@ -447,7 +448,10 @@ def check_security_groups(ctx: Context) -> Iterable[CheckResult]:
         subnet = ctx.subnet()
         if subnet is None:
             yield warned(
-                "security-groups", f"{LS}.GroupIds", "not checked: the subnet is unknown", "fix the subnet"
+                "security-groups",
+                f"{LS}.GroupIds",
+                "not checked: the subnet is unknown",
+                "fix the subnet",
             )
             return
         vpc, where = subnet.vpc_id, f"{subnet.subnet_id}'s VPC {subnet.vpc_id}"
@@ -606,7 +610,9 @@ def check_task_slots(ctx: Context) -> Iterable[CheckResult]:
             "wait for a task to end, or cancel one (`ec2-import-wizard tasks`)",
         )
     else:
-        yield passed("task-slots", "", f"{free} of {facts.ACTIVE_TASK_LIMIT} conversion-task slots free")
+        yield passed(
+            "task-slots", "", f"{free} of {facts.ACTIVE_TASK_LIMIT} conversion-task slots free"
+        )
 
 
 def manifest_url_for(ctx: Context) -> str:
@@ -620,7 +626,9 @@ def manifest_url_for(ctx: Context) -> str:
     s3 = aws.client(ctx.target, "s3")
     return str(
         s3.generate_presigned_url(
-            "get_object", Params={"Bucket": src.bucket, "Key": key}, ExpiresIn=src.url_expiry_days * 86400
+            "get_object",
+            Params={"Bucket": src.bucket, "Key": key},
+            ExpiresIn=src.url_expiry_days * 86400,
         )
     )
 
@@ -731,9 +739,7 @@ def run_checks(
             return [_unanswered(check_id, "", exc)]
 
     with ThreadPoolExecutor(max_workers=len(todo), thread_name_prefix="preflight") as pool:
-        futures = {
-            cid: pool.submit(one, cid, fn) for cid, fn in todo.items() if cid not in skipped
-        }
+        futures = {cid: pool.submit(one, cid, fn) for cid, fn in todo.items() if cid not in skipped}
         results: list[CheckResult] = []
         for cid in todo:
             if cid in skipped:

@@ -77,7 +77,9 @@ def create(store: object, params: Params, account: str, region: str) -> bytes:
             )
         group = PlacementGroup(name, f"pg-{secrets.token_hex(9)[:17]}", strategy)
         groups[name] = group
-    return ec2xml.response("CreatePlacementGroup", {"return": "true", "placementGroup": _xml(group)})
+    return ec2xml.response(
+        "CreatePlacementGroup", {"return": "true", "placementGroup": _xml(group)}
+    )
 
 
 def describe(store: object, params: Params, account: str, region: str) -> bytes:
@@ -87,7 +89,9 @@ def describe(store: object, params: Params, account: str, region: str) -> bytes:
         groups = list(_groups.get((account, region), {}).values())
     for name in names:
         if not any(g.name == name for g in groups):
-            raise Ec2Error("InvalidPlacementGroup.Unknown", f"The Placement Group '{name}' is unknown.")
+            raise Ec2Error(
+                "InvalidPlacementGroup.Unknown", f"The Placement Group '{name}' is unknown."
+            )
     for gid in ids:
         if not any(g.group_id == gid for g in groups):
             raise Ec2Error(
