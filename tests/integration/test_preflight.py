@@ -345,7 +345,7 @@ def test_broken_profile_is_refused_by_check_and_run(
     assert mine["field"] == field and fix in mine["fix"], mine
     assert set(mine) == {"id", "status", "field", "message", "fix"}
 
-    text_code, text, text_err = in_process(capsys, "--endpoint-url", sandbox, "check", profile)
+    text_code, text, _ = in_process(capsys, "--endpoint-url", sandbox, "check", profile)
     assert text_code == 2 and f"fail {check_id}" in text and fix in text
 
     code, out, err = in_process(capsys, "--endpoint-url", sandbox, "run", profile, "--json")

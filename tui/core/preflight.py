@@ -15,7 +15,8 @@ import ipaddress
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +66,7 @@ class CheckResult:
     message: str
     fix: str = ""
     # AWS could not be asked (network, throttling, 5xx): a fail of this kind exits 3, not 2.
-    unanswered: bool = field(default=False, compare=False)
+    unanswered: bool = dataclass_field(default=False, compare=False)
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -150,7 +151,7 @@ class Context:
     target: aws.Target
     run_id: str
     write_marker: bool = True
-    account: Account = field(init=False)
+    account: Account = dataclass_field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "account", Account.of(self.target))
@@ -229,7 +230,8 @@ def check_credentials(ctx: Context) -> Iterable[CheckResult]:
             "credentials",
             fld,
             "the credentials are temporary (a session token) and say not when they expire: the "
-            f"manifest's presigned URLs die with them, and this import needs about {need / 3600:.1f} h",
+            "manifest's presigned URLs die with them, and this import needs about "
+            f"{need / 3600:.1f} h",
             "use long-term credentials (an IAM user's access key) for the import",
         )
         return
@@ -454,7 +456,8 @@ def check_security_groups(ctx: Context) -> Iterable[CheckResult]:
                 "fix the subnet",
             )
             return
-        vpc, where = subnet.vpc_id, f"{subnet.subnet_id}'s VPC {subnet.vpc_id}"
+        vpc: str | None = subnet.vpc_id
+        where = f"{subnet.subnet_id}'s VPC {subnet.vpc_id}"
         default = ctx.account.default_vpc()
     else:
         default = ctx.account.default_vpc()
