@@ -48,3 +48,81 @@ def make_differencing_vhd(dynamic: Path, dst: Path) -> Path:
     data[:512] = footer
     dst.write_bytes(bytes(data))
     return dst
+
+
+# ---------------------------------------------------------------------------------------------
+# Guests: disks partitioned by sfdisk and formatted by mkntfs or mkfs.vfat, as a test run makes
+# them (tests/unit/test_guest.py)
+
+GUEST_DISK = 24 * MIB
+PART_START = 2048  # sectors: 1 MiB, where every partitioner puts the first partition
+PART_SECTORS = 16 * MIB // 512
+ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+
+
+def _tool(name: str) -> str:
+    import shutil
+
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if found is None:
+        import pytest
+
+        pytest.skip(f"{name} is not installed (.ci/run installs it)")
+    return found
+
+
+def _partition(disk: Path, script: str) -> None:
+    subprocess.run(
+        [_tool("sfdisk"), "-q", "--no-reread", "--no-tell-kernel", str(disk)],
+        input=script,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
+def _format_into(disk: Path, mkfs: list[str]) -> None:
+    """Format a partition-sized file, then write it into the disk at the partition's start."""
+    part = disk.with_suffix(".part")
+    with part.open("wb") as fh:
+        fh.truncate(PART_SECTORS * 512)
+    subprocess.run([*mkfs, str(part)], check=True, capture_output=True)
+    with disk.open("r+b") as out, part.open("rb") as src:
+        out.seek(PART_START * 512)
+        out.write(src.read())
+    part.unlink()
+
+
+def make_guest_raw(path: Path, kind: str) -> Path:
+    """A RAW disk of one kind: "none" (no partition table), "mbr-active" and "mbr-inactive"
+    (one NTFS partition), "gpt-esp" (an EFI system partition with FAT)."""
+    with path.open("wb") as fh:
+        fh.truncate(GUEST_DISK)
+        fh.seek(3 * MIB)
+        fh.write(random.Random(kind).randbytes(64 * 1024))  # data, but no table
+    if kind == "none":
+        return path
+    if kind.startswith("mbr"):
+        bootable = ", bootable" if kind == "mbr-active" else ""
+        _partition(path, f"label: dos\nstart={PART_START}, size={PART_SECTORS}, type=7{bootable}\n")
+        _format_into(
+            path,
+            [_tool("mkntfs"), "-F", "-Q", "-q", "-p", str(PART_START), "-H", "255", "-S", "63"],
+        )
+    elif kind == "gpt-esp":
+        _partition(path, f"label: gpt\nstart={PART_START}, size={PART_SECTORS}, type={ESP_TYPE}\n")
+        _format_into(path, [_tool("mkfs.vfat")])
+    else:
+        raise ValueError(kind)
+    return path
+
+
+def with_mbr(data: bytes) -> bytes:
+    """Random "disk" bytes behind an MBR with one active NTFS-typed partition from 1 MiB on:
+    the transport tests' images pass the preflight's partition-table check (the guest's
+    file system stays unknown, which only warns)."""
+    mbr = bytearray(512)
+    sectors = max(1, len(data) // 512 - PART_START)
+    mbr[446:462] = bytes([0x80, 0, 0, 0, 0x07, 0, 0, 0]) + struct.pack("<II", PART_START, sectors)
+    mbr[510:512] = b"\x55\xaa"
+    return bytes(mbr) + data[512:]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.cli import cli, cli_env, events, records, start_cli, write_profile
+from tests.helpers.disks import with_mbr
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def home(tmp_path: Path) -> Path:
 
 def test_a_missing_bucket_exits_2_and_leaves_no_record(sandbox, home, tmp_path):
     image = tmp_path / "disk.raw"
-    image.write_bytes(os.urandom(2 << 20))
+    image.write_bytes(with_mbr(os.urandom(2 << 20)))
     profile = write_profile(tmp_path, "nobucket", image, "no-such-bucket-for-this-run")
     env = cli_env(home, tmp_path)
     for _ in range(2):  # and not one record per try
@@ -57,7 +58,7 @@ def test_an_image_changed_mid_upload_is_exit_1_and_resumable(
     sandbox: str, sandbox_bucket: str, home: Path, tmp_path: Path, change: Any, said: str
 ) -> None:
     image = tmp_path / "moving.raw"
-    image.write_bytes(os.urandom(24 << 20))
+    image.write_bytes(with_mbr(os.urandom(24 << 20)))
     profile = write_profile(tmp_path, "moving", image, sandbox_bucket)
     env = cli_env(home, tmp_path)
     proc = _uploading(env, sandbox, profile)

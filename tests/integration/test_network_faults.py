@@ -35,6 +35,7 @@ from tests.helpers.cli import (
     tasks_for,
     write_profile,
 )
+from tests.helpers.disks import with_mbr
 from tests.helpers.netproxy import NetProxy
 
 MIB = 1 << 20
@@ -124,7 +125,7 @@ def link(
     bucket = f"net-{random.randrange(16**8):08x}"
     s3.create_bucket(Bucket=bucket)
     image = tmp_path / "disk.raw"
-    image.write_bytes(random.Random(request.node.name).randbytes(PARTS * MIB))
+    image.write_bytes(with_mbr(random.Random(request.node.name).randbytes(PARTS * MIB)))
     profile = write_profile(tmp_path, "net", image, bucket)
     home = tmp_path / "home"
     with NetProxy(endpoint, lifetime=600) as proxy:

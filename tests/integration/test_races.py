@@ -51,6 +51,7 @@ from tests.helpers.cli import (
     tasks_for,
     write_profile,
 )
+from tests.helpers.disks import with_mbr
 from tests.helpers.proxy import HoldingProxy
 
 TRIES = 20
@@ -161,7 +162,9 @@ def race(sandbox: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterat
     r = Race(sandbox, s3, ec2, tmp_path, bucket, cli_env(tmp_path / "home", tmp_path))
     for n in range(TRIES):
         image = tmp_path / f"d{n}.raw"
-        image.write_bytes(random.Random(f"{request.node.name}/{n}").randbytes(PARTS * MIB))
+        image.write_bytes(
+            with_mbr(random.Random(f"{request.node.name}/{n}").randbytes(PARTS * MIB))
+        )
         r.images[n] = image
         r.profiles[n] = write_profile(tmp_path, f"race{n}", image, bucket)
     try:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.helpers.aws import CREDENTIALS, REGION, SESSION_TOKEN, client, spawn_sandbox
 from tests.helpers.cli import cli, cli_env, events, reassemble, records, tasks_for, write_profile
-from tests.helpers.disks import make_source_raw
+from tests.helpers.disks import make_source_raw, with_mbr
 
 
 @pytest.fixture
@@ -159,7 +159,7 @@ def test_sigint_mid_upload_then_resume_sends_only_missing_parts(
     sandbox, sandbox_bucket, s3, home, tmp_path, monkeypatch
 ):
     image = tmp_path / "random.raw"
-    image.write_bytes(os.urandom(40 << 20))
+    image.write_bytes(with_mbr(os.urandom(40 << 20)))
     profile = write_profile(tmp_path, "sigint", image, sandbox_bucket)
     env = cli_env(home, tmp_path)
     proc = subprocess.Popen(

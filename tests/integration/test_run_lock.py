@@ -17,6 +17,7 @@ import pytest
 
 from tests.helpers.aws import client
 from tests.helpers.cli import cli, cli_env, events, records, start_cli, tasks_for, write_profile
+from tests.helpers.disks import with_mbr
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def _run_until_parts(
 
 
 def _random_image(path: Path, mib: int) -> Path:
-    path.write_bytes(os.urandom(mib << 20))
+    path.write_bytes(with_mbr(os.urandom(mib << 20)))
     return path
 
 

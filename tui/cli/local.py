@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING, Any
 
 from tui.cli.output import emit_json
 from tui.core.errors import EXIT_BAD_INPUT, EXIT_OK, InputError
 from tui.core.session import Session
+
+if TYPE_CHECKING:
+    from tui.core.disk import ProbeResult
 
 
 def cmd_probe(session: Session, args: argparse.Namespace) -> int:
@@ -20,7 +24,7 @@ def cmd_probe(session: Session, args: argparse.Namespace) -> int:
         raise InputError(problem, field="IMAGE")
     result = probe(args.image)
     if args.json:
-        emit_json(result.to_json())
+        emit_json({**result.to_json(), "guest": _guest(result)})
         return EXIT_OK if result.importable else EXIT_BAD_INPUT
     fmt = result.format or "not importable"
     variant = f" ({result.variant})" if result.variant else ""
@@ -35,6 +39,21 @@ def cmd_probe(session: Session, args: argparse.Namespace) -> int:
     for problem in result.problems:
         print(f"problem: {problem}", file=sys.stderr)
     return EXIT_OK if result.importable else EXIT_BAD_INPUT
+
+
+def _guest(result: ProbeResult) -> dict[str, Any] | None:
+    """What is inside an importable image (tui/core/guest.py); None when it cannot be read."""
+    import zlib
+
+    from tui.core.guest import inspect
+
+    if not result.importable or result.format is None:
+        return None
+    try:
+        report = inspect(result.path, result.format, result.variant, result.virtual_bytes)
+    except (OSError, ValueError, zlib.error):
+        return None
+    return report.to_json()
 
 
 def cmd_preview(session: Session, args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tui.core.aws import Target
+from tui.core.aws import Budget, Target
 from tui.core.errors import AwsError
 
 if TYPE_CHECKING:  # the table's model loads with the tasks screen, not with the first paint
@@ -49,16 +49,19 @@ class SecurityGroup:
 class Account:
     """The account behind a Target, resolved lazily (with --sandbox, resolving starts it)."""
 
-    def __init__(self, resolve_target: Callable[[], Target], label: str):
+    def __init__(
+        self, resolve_target: Callable[[], Target], label: str, budget: Budget | None = None
+    ):
         self._resolve = resolve_target
+        self.budget = budget  # None: aws.ORDINARY
         self._target: Target | None = None
         self._lock = threading.Lock()
         self.label = label  # shown before the target is resolved (the header must not wait)
 
     @classmethod
-    def of(cls, target: Target) -> Account:
+    def of(cls, target: Target, budget: Budget | None = None) -> Account:
         """The account behind a target already resolved (the commands)."""
-        return cls(lambda: target, target.label)
+        return cls(lambda: target, target.label, budget)
 
     def target(self) -> Target:
         with self._lock:
@@ -67,9 +70,9 @@ class Account:
             return self._target
 
     def client(self, service: str) -> Any:
-        from tui.core.aws import client
+        from tui.core.aws import ORDINARY, client
 
-        return client(self.target(), service)
+        return client(self.target(), service, self.budget or ORDINARY)
 
     def _call(self, service: str, op: str, **kw: Any) -> Any:
         from tui.core.aws import map_error
@@ -229,13 +232,14 @@ class Account:
 
     def dry_run_import(self, params: dict[str, Any]) -> tuple[str, str] | None:
         """ImportInstance with DryRun=true: AWS's answer (code, message); DryRunOperation means
-        it would be allowed. None if EC2 ran it anyway. One try: botocore never repeats it."""
+        it would be allowed. None if EC2 ran it anyway."""
         from botocore.exceptions import ClientError
 
-        from tui.core.aws import ONCE, client, map_error
+        from tui.core.aws import map_error
 
         try:
-            client(self.target(), "ec2", ONCE).import_instance(**{**params, "DryRun": True})
+            # A dry run creates nothing, so the account's budget may retry it.
+            self.client("ec2").import_instance(**{**params, "DryRun": True})
         except ClientError as exc:
             err = exc.response.get("Error", {})
             if err.get("Code"):

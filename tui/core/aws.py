@@ -83,6 +83,10 @@ class Budget:
 # An ordinary call: 3 tries of at most 12 s plus botocore's backoff, so a dead or frozen
 # network is a clear error within about 45 s.
 ORDINARY = Budget(attempts=3)
+# The preflight's reads (and its DryRun ImportInstance, which creates nothing): 5 tries, so a
+# throttled account still gets answers; its checks run side by side, so a dead network still
+# costs one budget, not one per check.
+PREFLIGHT = Budget(attempts=5)
 # One try: ImportInstance (botocore must never repeat it blindly), and every call a policy of
 # ours retries (the watch, the parts), so that retries never stack.
 ONCE = Budget(attempts=1)

@@ -154,7 +154,7 @@ class Context:
     account: Account = dataclass_field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "account", Account.of(self.target))
+        object.__setattr__(self, "account", Account.of(self.target, aws.PREFLIGHT))
 
     @property
     def spec(self) -> LaunchSpec:
@@ -260,7 +260,7 @@ def check_bucket(ctx: Context) -> Iterable[CheckResult]:
     if ctx.plan.image_path is None or src.bucket is None:
         yield passed("bucket", "source.manifest_url", "the image is already uploaded")
         return
-    s3 = aws.client(ctx.target, "s3")
+    s3 = aws.client(ctx.target, "s3", aws.PREFLIGHT)
     try:
         buckets.check_bucket(s3, src.bucket, ctx.target.region, create=False)
     except InputError as exc:
@@ -626,7 +626,7 @@ def manifest_url_for(ctx: Context) -> str:
         return src.manifest_url
     assert ctx.plan.image_path is not None and src.bucket is not None
     key = s3keys.manifest_key(src.key_prefix, ctx.run_id, str(ctx.plan.image_path))
-    s3 = aws.client(ctx.target, "s3")
+    s3 = aws.client(ctx.target, "s3", aws.PREFLIGHT)
     return str(
         s3.generate_presigned_url(
             "get_object",
@@ -662,6 +662,59 @@ def check_import_dry_run(ctx: Context) -> Iterable[CheckResult]:
         )
 
 
+GUEST_CHECKS = ("guest-table", "guest-boot", "guest-filesystem")
+
+
+def check_guest(ctx: Context) -> Iterable[CheckResult]:
+    """What is inside the image (tui/core/guest.py), each problem as its check's result."""
+    from tui.core.guest import inspect
+
+    plan = ctx.plan
+    if plan.image_path is None or plan.probe is None:
+        for check_id in GUEST_CHECKS:
+            yield passed(check_id, "source.manifest_url", "the image is already uploaded")
+        return
+    try:
+        report = inspect(
+            plan.image_path, plan.image_format, plan.probe.variant, plan.probe.virtual_bytes
+        )
+    except (OSError, ValueError, zlib_error()) as exc:
+        yield warned(
+            "guest-table",
+            "source.path",
+            f"could not read inside the image ({exc})",
+            "check the image with `ec2-import-wizard probe IMAGE`",
+        )
+        return
+    shown = {
+        "guest-table": f"{(report.partition_table or '').upper()} partition table",
+        "guest-boot": f"boots by {report.boot}" if report.boot else "boot mode unknown",
+        "guest-filesystem": ", ".join(
+            f"{p.number}: {p.filesystem or 'unknown'}" for p in report.partitions
+        )
+        or "no partitions",
+    }
+    for check_id in GUEST_CHECKS:
+        problems = [p for p in report.problems if p.check == check_id]
+        if not problems:
+            yield passed(check_id, "source.path", shown[check_id])
+            continue
+        worst = next((p for p in problems if p.status == "fail"), problems[0])
+        yield CheckResult(
+            check_id,
+            Status(worst.status),
+            "source.path",
+            "; ".join(p.message for p in problems),
+            worst.fix,
+        )
+
+
+def zlib_error() -> type[Exception]:
+    import zlib
+
+    return zlib.error
+
+
 # The order results are shown in; the ids are what `--skip-check` takes.
 CHECKS: dict[str, tuple[CheckFn, tuple[str, ...]]] = {
     "region": (check_region, ("region",)),
@@ -677,6 +730,7 @@ CHECKS: dict[str, tuple[CheckFn, tuple[str, ...]]] = {
     "volume-size": (check_volume_size, ("volume-size",)),
     "task-slots": (check_task_slots, ("task-slots",)),
     "import-dry-run": (check_import_dry_run, ("import-dry-run",)),
+    "guest": (check_guest, GUEST_CHECKS),
 }
 # Checks whose answers come from the disk, not the account (tui/core/guest.py adds them).
 LOCAL_CHECKS: dict[str, Callable[[Context], Iterable[CheckResult]]] = {}
