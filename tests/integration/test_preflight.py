@@ -21,6 +21,7 @@ import tomli_w
 
 from tests.helpers.aws import REGION, client, spawn_sandbox
 from tests.helpers.cli import cli, cli_env
+from tests.helpers.disks import make_guest_raw, qemu_convert
 from tui.cli import main
 
 ZONE = "us-east-1a"
@@ -280,6 +281,13 @@ BROKEN: list[tuple[str, Edit, str, str, str]] = [
         "allocate it first",
     ),
     (
+        "guest-no-table",
+        source(path="{no_table_image}"),
+        "guest-table",
+        "source.path",
+        "import the whole disk",
+    ),
+    (
         "volume-too-small",
         source(volume_size=1, path="{big_image}"),
         "volume-size",
@@ -295,6 +303,22 @@ def big_image(tmp_path_factory: pytest.TempPathFactory, qemu_img: str) -> Path:
     path = tmp_path_factory.mktemp("big") / "big.vhd"
     subprocess.run([qemu_img, "create", "-q", "-f", "vpc", str(path), "2G"], check=True)
     return path
+
+
+@pytest.fixture(scope="module")
+def guest_images(qemu_img: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Stream-optimized VMDKs of a disk without a partition table and of a bootable NTFS one."""
+    root = tmp_path_factory.mktemp("guests")
+    return {
+        kind: qemu_convert(
+            make_guest_raw(root / f"{kind}.raw", kind),
+            root / f"{kind}.vmdk",
+            "vmdk",
+            "-o",
+            "subformat=streamOptimized",
+        )
+        for kind in ("none", "mbr-active")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -316,6 +340,7 @@ def test_broken_profile_is_refused_by_check_and_run(
     world,
     big_image,
     euro_bucket,
+    guest_images,
     disk_images,
     sandbox,
     sandbox_bucket,
@@ -326,7 +351,12 @@ def test_broken_profile_is_refused_by_check_and_run(
     capsys,
 ):
     started = time.monotonic()
-    names = {**world, "big_image": str(big_image), "euro_bucket": euro_bucket}
+    names = {
+        **world,
+        "big_image": str(big_image),
+        "euro_bucket": euro_bucket,
+        "no_table_image": str(guest_images["none"]),
+    }
     data = profile_data(disk_images["vmdk_stream"], sandbox_bucket)
     edit(data, names)
     if "path" in data["source"]:
@@ -360,10 +390,10 @@ def test_broken_profile_is_refused_by_check_and_run(
 
 
 def test_valid_profile_passes_and_leaves_the_bucket_empty(
-    disk_images, world, sandbox, sandbox_bucket, s3, ec2, cli_home, tmp_path, capsys
+    guest_images, world, sandbox, sandbox_bucket, s3, ec2, cli_home, tmp_path, capsys
 ):
     data = profile_data(
-        disk_images["vmdk_stream"],
+        guest_images["mbr-active"],
         sandbox_bucket,
         SubnetId=world["subnet_a"],
         PrivateIpAddress="172.31.0.40",
@@ -393,6 +423,9 @@ def test_valid_profile_passes_and_leaves_the_bucket_empty(
         "volume-size",
         "task-slots",
         "import-dry-run",
+        "guest-table",
+        "guest-boot",
+        "guest-filesystem",
     ):
         assert expected in ids
     assert objects(s3, sandbox_bucket) == []  # the marker was deleted
