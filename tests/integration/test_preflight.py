@@ -572,3 +572,34 @@ def test_credentials_that_expire_before_the_conversion_fail(
     result = cli(env, "--endpoint-url", sandbox, "run", profile, "--json")
     assert result.returncode == 2 and "aws.profile" in result.stdout
     assert objects(s3, sandbox_bucket) == []
+
+
+def test_resume_with_nothing_uploaded_runs_the_checks(
+    disk_images, sandbox, sandbox_bucket, s3, ec2, cli_home, tmp_path, capsys
+):
+    """A run recorded before its first part (e.g. interrupted while checking its bucket) is
+    checked again by `resume`; a recorded run with parts in S3 is not (nothing to protect)."""
+    from tests.helpers.records import make_record
+    from tui.core.journal import Journal, RunState
+
+    image = disk_images["vmdk_stream"]
+    data = profile_data(image, sandbox_bucket, InstanceType="mac1.metal")
+    record = make_record(
+        "resumed",
+        profile=data,
+        image_path=str(image),
+        image_bytes=image.stat().st_size,
+        image_format="VMDK",
+        volume_size=1,
+        bucket=sandbox_bucket,
+        endpoint_url=sandbox,
+        state=RunState.INTERRUPTED,
+        interrupted_in=RunState.PLANNED,
+    )
+    Journal().save(record)
+    tasks_before = task_count(ec2)
+    code, out, err = in_process(capsys, "resume", record.run_id, "--json")
+    assert code == 2, (out, err)
+    assert f"{LS}.InstanceType" in out and "pick a type offered there" in out
+    assert objects(s3, sandbox_bucket) == []
+    assert task_count(ec2) == tasks_before

@@ -782,6 +782,7 @@ def run_checks(
     run_id: str,
     skip: Iterable[str] = (),
     write_marker: bool = True,
+    workers: int | None = None,
 ) -> Report:
     """Every check side by side; the results in CHECKS' order. Never raises for what a check
     finds: an AWS error becomes that check's fail."""
@@ -795,7 +796,9 @@ def run_checks(
         except Exception as exc:
             return [_unanswered(check_id, "", exc)]
 
-    with ThreadPoolExecutor(max_workers=len(todo), thread_name_prefix="preflight") as pool:
+    # One thread per check by default (`workers=1`: in series, the benchmark's peer).
+    pool_size = workers or len(todo)
+    with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="preflight") as pool:
         futures = {cid: pool.submit(one, cid, fn) for cid, fn in todo.items() if cid not in skipped}
         results: list[CheckResult] = []
         for cid in todo:
