@@ -287,7 +287,14 @@ def test_dry_run_unauthorized_exits_3_with_aws_message(disk_images, tmp_path, ca
             service_message="You are not authorized to perform this operation.",
             http_status_code=403,
         )
-        code = main(["--endpoint-url", target.endpoint_url, "run", str(profile), "--dry-run"])
+        # The preflight asks the same (tests/integration/test_preflight.py, the real sandbox):
+        # skipped here, where only the pipeline's own dry run has an answer.
+        from tui.core.preflight import check_ids
+
+        skips = [arg for check in check_ids() for arg in ("--skip-check", check)]
+        code = main(
+            ["--endpoint-url", target.endpoint_url, "run", str(profile), "--dry-run", *skips]
+        )
     assert code == 3
     err = capsys.readouterr().err
     assert "UnauthorizedOperation: You are not authorized" in err
