@@ -85,6 +85,23 @@ async def test_errors_appear_next_to_the_field_as_you_type(ui_home: S.Folders) -
         assert S.toasts(app) == ["1 field to fix before going on"]  # the instance type
 
 
+async def test_an_unknown_group_id_is_marked_before_next(ui_home: S.Folders) -> None:
+    """Well-formed, but not one of the account's groups: marked, and Next refuses."""
+    app = S.make_app(ui_home)
+    async with app.run_test(size=S.SIZE, notifications=True) as pilot:
+        await S.to_spec(pilot)
+        groups = app.screen.query_one(f"#f-{LS.replace('.', '-')}-GroupIds", FormField)
+        await S.until(pilot, lambda: bool(S.picks(groups)))
+        await S.type_into(pilot, f"{LS}.GroupIds", "sg-0123abcd, sg-0fffffff")
+        assert groups.error is not None and "sg-0fffffff: no such security group" in groups.error
+        assert "sg-0123abcd" not in groups.error  # the account's own group is fine
+        await pilot.press("ctrl+n")
+        await S.settle(pilot)
+        assert app.screen.sub_title == "2/4 Launch specification"
+        await S.type_into(pilot, f"{LS}.GroupIds", "sg-0123abcd")
+        assert groups.error is None
+
+
 async def test_instance_types_filter_as_you_type(ui_home: S.Folders) -> None:
     app = S.make_app(ui_home)
     async with app.run_test(size=S.SIZE) as pilot:

@@ -9,6 +9,7 @@ inside the chosen subnet, the subnet in the chosen zone.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -34,6 +35,10 @@ class SpecScreen(StepScreen):
     def __init__(self) -> None:
         super().__init__()
         self._subnets: dict[str, Subnet] = {}
+        # The account's lists once loaded (None: not, or they could not be): a well-formed id
+        # missing from them is marked before Next, as the preflight would refuse it.
+        self._listed_subnets: set[str] | None = None
+        self._listed_groups: set[str] | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.header()
@@ -171,6 +176,7 @@ class SpecScreen(StepScreen):
             self._cannot_list(f"{LS}.SubnetId", "subnets", subnets)
         else:
             self._subnets = {s.subnet_id: s for s in subnets}
+            self._listed_subnets = set(self._subnets)
             self._subnet_hint()
             self._field(f"{LS}.SubnetId").set_options([(s.subnet_id, s.label) for s in subnets])
         if isinstance(groups, Exception):
@@ -180,6 +186,7 @@ class SpecScreen(StepScreen):
                 f"{counted(len(groups), 'group')}: comma-separated; ↓ picks"
             )
             self._field(f"{LS}.GroupIds").set_options([(g.group_id, g.label) for g in groups])
+            self._listed_groups = {g.group_id for g in groups}
         self.show_errors()
 
     def _cannot_list(self, path: str, what: str, exc: Exception) -> None:
@@ -222,10 +229,33 @@ class SpecScreen(StepScreen):
         zone = self.draft.get(f"{PL}.AvailabilityZone")
         if subnet and zone and subnet.zone and zone != subnet.zone:
             errors[f"{PL}.AvailabilityZone"] = f"{subnet.subnet_id} is in {subnet.zone}, not {zone}"
+        where = self.wizard.account.label
+        subnet_id = self.draft.get(f"{LS}.SubnetId")
+        if (
+            self._listed_subnets is not None
+            and isinstance(subnet_id, str)
+            and _SUBNET_ID.fullmatch(subnet_id)
+            and subnet_id not in self._listed_subnets
+        ):
+            errors[f"{LS}.SubnetId"] = f"{subnet_id} is not a subnet of {where}: pick one (↓)"
+        group_ids = self.draft.get(f"{LS}.GroupIds") or []
+        if self._listed_groups is not None and isinstance(group_ids, list):
+            unknown = [
+                g
+                for g in group_ids
+                if isinstance(g, str) and _GROUP_ID.fullmatch(g) and g not in self._listed_groups
+            ]
+            if unknown:
+                errors[f"{LS}.GroupIds"] = (
+                    f"{', '.join(unknown)}: no such security group in {where}: pick one (↓)"
+                )
         return errors
 
 
 T = TypeVar("T")
+# Well-formed ids only: a malformed one is the request model's error, said already.
+_SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?")
+_GROUP_ID = re.compile(r"sg-[0-9a-f]{8}([0-9a-f]{9})?")
 
 
 def _listed(call: Callable[[], list[T]]) -> list[T] | Exception:
