@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from textual.widgets import DirectoryTree, Input
 
+from tests.helpers.disks import qemu_convert, with_mbr
 from tests.ui import scenarios as S
 from tui.app import WizardApp
 from tui.widgets.form import FormField
@@ -35,6 +36,11 @@ async def test_walk_the_whole_wizard_against_the_sandbox(
     ui_home: S.Folders, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EC2_IMPORT_WIZARD_SANDBOX_RATE", str(256 * 1024 * 1024))
+    # A disk with a partition table: the preflight refuses one without (the snapshots' images
+    # are empty, which the other screens show as they are).
+    raw = ui_home.root / "walk.raw"
+    raw.write_bytes(with_mbr(bytes(8 << 20)))
+    qemu_convert(raw, ui_home.disks / "walk.vmdk", "vmdk", "-o", "subformat=streamOptimized")
     session = S.make_session("--sandbox")
     app = WizardApp(session, blink=False, warm_up=False, start_dir=ui_home.disks, poll=0.5)
     try:
@@ -46,10 +52,10 @@ async def test_walk_the_whole_wizard_against_the_sandbox(
             # 1. the disk image, picked in the tree
             tree = app.screen.query_one("#tree", DirectoryTree)
             await S.until(pilot, lambda: len(tree.root.children) > 0)
-            node = next(n for n in tree.root.children if str(n.label) == "win2012.vmdk")
+            node = next(n for n in tree.root.children if str(n.label) == "walk.vmdk")
             tree.select_node(node)
             await S.settle(pilot)
-            image = str(ui_home.disks / "win2012.vmdk")
+            image = str(ui_home.disks / "walk.vmdk")
             await S.until(pilot, lambda: app.state.draft.get("source.path") == image)
             await S.type_into(pilot, "source.bucket", "walk-bucket")
             await S.type_into(pilot, "source.key_prefix", "imports")
