@@ -29,6 +29,7 @@ from tests.helpers.cli import (
     LiveRun,
     cli,
     cli_env,
+    no_preflight,
     reassemble,
     records,
     start_cli,
@@ -40,7 +41,7 @@ from tests.helpers.netproxy import NetProxy
 
 MIB = 1 << 20
 PARTS = 4
-RUN_ARGS = ("--json", "--part-size", "1", "--workers", "1", "--poll", "0.2")
+RUN_ARGS = ("--json", "--part-size", "1", "--workers", "1", "--poll", "0.2", *no_preflight())
 _NETWORK_WORDS = re.compile(r"network|time[sd]? ?out|connect|respond|reach|stall", re.I)
 
 

@@ -45,6 +45,7 @@ from tests.helpers.aws import client
 from tests.helpers.cli import (
     LiveRun,
     cli_env,
+    no_preflight,
     reassemble,
     records,
     start_cli,
@@ -59,7 +60,7 @@ MIB = 1 << 20
 PARTS = 4  # a 4 MiB image in 1 MiB parts, one at a time: small, and still several parts
 BOUND = 60.0  # seconds: generous bounds on waits that only a hang would reach
 UPLOAD = ("--part-size", "1", "--workers", "1")
-POLL = ("--json", "--poll", "0.2")
+POLL = ("--json", "--poll", "0.2", *no_preflight())
 _PART = re.compile(r"/d(\d+)\.raw\.part(\d+)$")  # the try and the part, from a part's key
 
 
