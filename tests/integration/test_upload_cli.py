@@ -97,10 +97,13 @@ def test_probe_json(capsys: pytest.CaptureFixture[str], disk_images: dict[str, P
         "importable",
         "problems",
         "warnings",
+        "guest",  # issue 14: what is inside (tests/unit/test_guest.py)
     ]
     assert (data["format"], data["variant"], data["importable"]) == ("VHD", "fixed", True)
+    assert data["guest"]["partition_table"] == "mbr"  # make_source_raw's table
     code, out, _ = run(capsys, "probe", str(disk_images["qcow2"]), "--json")
     assert code == 2 and json.loads(out)["format"] is None
+    assert json.loads(out)["guest"] is None  # not importable: not read
 
 
 def test_probe_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
