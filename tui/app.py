@@ -96,6 +96,10 @@ def write_report(kind: str, errors: Sequence[BaseException], path: Path | None =
     return path
 
 
+# The app's actions bound to a bare letter (BINDINGS below).
+LETTER_ACTIONS = frozenset({"new_import", "tasks", "profiles"})
+
+
 class WizardApp(CrashGuard[int]):
     CSS_PATH = "app.tcss"
     TITLE = "ec2-import-wizard"
@@ -132,6 +136,11 @@ class WizardApp(CrashGuard[int]):
     @property
     def sandbox(self) -> bool:
         return self.session.sandbox
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The app's letter keys are off on a form (BaseScreen.TYPING): there, a letter typed
+        # while a select or a button has the focus is nothing, never a jump to another screen.
+        return not (action in LETTER_ACTIONS and getattr(self.screen, "TYPING", False))
 
     def compose(self) -> ComposeResult:
         yield from ()
