@@ -17,7 +17,7 @@ message on stderr and the whole traceback, redacted, in a log file (`crashed`).
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,8 @@ from tui.widgets.textual_adapter import CrashGuard
 
 if TYPE_CHECKING:
     from tui.core.events import Event
+    from tui.core.journal import RunRecord
+    from tui.core.pipeline import ImportRun
     from tui.core.profiles import Profile
     from tui.screens.base import BaseScreen
 
@@ -95,6 +97,9 @@ def write_report(kind: str, errors: Sequence[BaseException], path: Path | None =
     atomic_write(path, redact_text(head + body))
     return path
 
+
+# How long a quit waits for stopped uploads to be recorded (a part's socket read timeout is 12 s).
+QUIT_GRACE_S = 15.0
 
 # The app's actions bound to a bare letter (BINDINGS below).
 LETTER_ACTIONS = frozenset({"new_import", "tasks", "profiles"})
@@ -255,6 +260,54 @@ class WizardApp(CrashGuard[int]):
 
         self.push_screen(AccountScreen(self.session), switched)
 
+    # quitting -------------------------------------------------------------------------------
+
+    def uploading(self) -> list[RunState]:
+        """This session's runs that EC2 does not have yet: quitting would stop them."""
+        return [r for r in self.state.runs.values() if r.done is None and not r.task_id]
+
+    async def action_quit(self) -> None:
+        """Quit; with an upload running, only once the user says so, and only after the run
+        has been recorded as interrupted (it then resumes from Recent runs or `resume`)."""
+        from tui.core.units import counted
+        from tui.screens.dialogs import ConfirmScreen
+
+        running = self.uploading()
+        if not running:
+            self.exit()
+            return
+        names = ", ".join(r.profile_name for r in running)
+
+        def answered(stop: bool | None) -> None:
+            if stop:
+                self._stop_then_quit(running)
+
+        self.push_screen(
+            ConfirmScreen(
+                f"{counted(len(running), 'import')} still uploading ({names}). Stop and quit? "
+                "What is uploaded stays: resume from Recent runs, or with "
+                "`ec2-import-wizard resume RUN_ID`.",
+                yes="Stop and quit",
+                danger=True,
+            ),
+            answered,
+        )
+
+    def _stop_then_quit(self, runs: list[RunState]) -> None:
+        import time
+
+        for run in runs:
+            run.cancel.set()
+        self.notify("Stopping: the parts in flight finish, then the run is recorded …")
+        # The parts in flight end within the socket's read timeout; then quit regardless.
+        deadline = time.monotonic() + QUIT_GRACE_S
+
+        def check() -> None:
+            if all(r.done is not None for r in runs) or time.monotonic() > deadline:
+                self.exit()
+
+        self.set_interval(0.1, check)
+
     def palette_commands(self) -> list[Command]:
         return [
             ("New import", "start the wizard with an empty profile", self.action_new_import),
@@ -265,7 +318,6 @@ class WizardApp(CrashGuard[int]):
                 "change the account context",
                 self.action_switch_account,
             ),
-            ("Quit", "leave the wizard", self.exit),
         ]
 
     # import runs ---------------------------------------------------------------------------
@@ -283,21 +335,12 @@ class WizardApp(CrashGuard[int]):
         from uuid import uuid4
 
         run = self.state.new_run(f"pending-{uuid4().hex[:8]}", profile.name)
-        self._run_worker(run, profile, origin)
-        return run
 
-    @work(thread=True, group="runs", exit_on_error=False)
-    def _run_worker(self, run: RunState, profile: Profile, origin: Path | None) -> None:
-        from tui.core.events import ErrorEvent
-
-        def on_event(event: Event) -> None:
-            self.call_from_thread(self.run_event, run, event)
-
-        try:
+        def importer(on_event: Callable[[Event], None]) -> ImportRun:
             from tui.core.pipeline import ImportRun
             from tui.core.plan import plan_import
 
-            importer = ImportRun(
+            return ImportRun(
                 plan_import(profile, origin),
                 self.account.target(),
                 poll=self.poll,
@@ -306,11 +349,52 @@ class WizardApp(CrashGuard[int]):
                 on_event=on_event,
                 cancel=run.cancel,
             )
+
+        self._run_worker(run, importer)
+        return run
+
+    def resume_run(self, record: RunRecord) -> RunState:
+        """Go on with a recorded run (stopped here or elsewhere) and show its progress."""
+        from tui.screens.submit import SubmitScreen
+
+        # A sandbox run can go on only in the sandbox it used: this app's, if it started here.
+        sandbox_alive = self.sandbox and record.run_id in self.state.runs
+        run = self.state.new_run(record.run_id, record.profile_name)
+
+        def importer(on_event: Callable[[Event], None]) -> ImportRun:
+            from tui.core.pipeline import ImportRun
+
+            target = self.account.target() if sandbox_alive else self.session.target_of(record)
+            return ImportRun.resume(
+                record,
+                target,
+                sandbox_alive=sandbox_alive,
+                poll=self.poll,
+                on_event=on_event,
+                cancel=run.cancel,
+            )
+
+        self._run_worker(run, importer)
+        self.push_screen(SubmitScreen(run))
+        return run
+
+    @work(thread=True, group="runs", exit_on_error=False)
+    def _run_worker(
+        self, run: RunState, importer: Callable[[Callable[[Event], None]], ImportRun]
+    ) -> None:
+        from tui.core.events import ErrorEvent
+
+        def on_event(event: Event) -> None:
+            self.call_from_thread(self.run_event, run, event)
+
+        try:
+            started = importer(on_event)
         except Exception as exc:  # no run yet (the image, the profile, the target): say why
             on_event(ErrorEvent.from_exception(run.run_id, exc))
             return
-        self.call_from_thread(self.state.rename_run, run, importer.run_id)
-        importer.run()  # never raises: a failure is its last event, an ErrorEvent
+        if started.run_id != run.run_id:
+            self.call_from_thread(self.state.rename_run, run, started.run_id)
+        started.run()  # never raises: a failure is its last event, an ErrorEvent
 
     def run_event(self, run: RunState, event: Event) -> None:
         """One event of a run, on the UI thread: the run takes it in, then every screen."""
