@@ -102,7 +102,7 @@ def write_report(kind: str, errors: Sequence[BaseException], path: Path | None =
 QUIT_GRACE_S = 15.0
 
 # The app's actions bound to a bare letter (BINDINGS below).
-LETTER_ACTIONS = frozenset({"new_import", "tasks", "profiles"})
+LETTER_ACTIONS = frozenset({"new_import", "tasks", "profiles", "help", "back_or_quit", "cursor"})
 
 
 class WizardApp(CrashGuard[int]):
@@ -113,6 +113,11 @@ class WizardApp(CrashGuard[int]):
         Binding("n", "new_import", "New import", id="app.new_import"),
         Binding("t", "tasks", "Tasks", id="app.tasks"),
         Binding("p", "profiles", "Profiles", id="app.profiles"),
+        Binding("question_mark", "help", "Keys", id="app.help"),
+        Binding("f1", "help_on_form", "Keys", id="app.help_on_form"),
+        Binding("q", "back_or_quit", "Back/quit", id="app.back_or_quit", show=False),
+        Binding("j", "cursor('down')", "Down", id="app.down", show=False),
+        Binding("k", "cursor('up')", "Up", id="app.up", show=False),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
 
@@ -145,7 +150,12 @@ class WizardApp(CrashGuard[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The app's letter keys are off on a form (BaseScreen.TYPING): there, a letter typed
         # while a select or a button has the focus is nothing, never a jump to another screen.
-        return not (action in LETTER_ACTIONS and getattr(self.screen, "TYPING", False))
+        typing = getattr(self.screen, "TYPING", False)
+        if (
+            action == "help_on_form"
+        ):  # where `?` is text, f1 shows the keys (and the footer says so)
+            return typing
+        return not (action in LETTER_ACTIONS and typing)
 
     def compose(self) -> ComposeResult:
         yield from ()
@@ -260,6 +270,54 @@ class WizardApp(CrashGuard[int]):
 
         self.push_screen(AccountScreen(self.session), switched)
 
+    # keys -----------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        """The keys that work here, from the bindings themselves (what the footer shows, and
+        what it has no room for)."""
+        from tui.screens.dialogs import HelpScreen
+
+        here: dict[str, str] = {}
+        everywhere: dict[str, str] = {}
+        for active in self.active_bindings.values():
+            binding = active.binding
+            if not binding.description or not active.enabled or binding.action.startswith("help"):
+                continue
+            if active.node is self:
+                everywhere.setdefault(binding.description, self.get_key_display(binding))
+            elif active.node is self.screen:
+                here.setdefault(binding.description, self.get_key_display(binding))
+        everywhere["Keys"] = "f1" if getattr(self.screen, "TYPING", False) else "?"
+        title = self.screen.sub_title or self.screen.title or "ec2-import-wizard"
+        self.push_screen(
+            HelpScreen(
+                title,
+                [
+                    ("This screen", [(k, d) for d, k in here.items()]),
+                    ("Everywhere", [(k, d) for d, k in everywhere.items()]),
+                ],
+            )
+        )
+
+    def action_help_on_form(self) -> None:
+        self.action_help()
+
+    async def action_back_or_quit(self) -> None:
+        """`q`: back one screen; on the first screen, quit (asking first during an upload)."""
+        from tui.screens.home import HomeScreen
+
+        back = getattr(self.screen, "action_back", None)
+        if isinstance(self.screen, HomeScreen) or back is None:
+            await self.action_quit()
+        else:
+            back()
+
+    def action_cursor(self, direction: str) -> None:
+        """`j`/`k`: down and up in the table or list that has the focus."""
+        move = getattr(self.focused, f"action_cursor_{direction}", None)
+        if move is not None:
+            move()
+
     # quitting -------------------------------------------------------------------------------
 
     def uploading(self) -> list[RunState]:
@@ -310,14 +368,19 @@ class WizardApp(CrashGuard[int]):
 
     def palette_commands(self) -> list[Command]:
         return [
-            ("New import", "start the wizard with an empty profile", self.action_new_import),
-            ("Conversion tasks", "the live table of DescribeConversionTasks", self.action_tasks),
-            ("Saved profiles", "the home screen", self.action_profiles),
+            ("New import", "start the wizard with an empty profile (n)", self.action_new_import),
             (
-                "Switch AWS profile or region",
-                "change the account context",
+                "Conversion tasks",
+                "the live table of DescribeConversionTasks (t)",
+                self.action_tasks,
+            ),
+            ("Saved profiles", "the home screen (p)", self.action_profiles),
+            (
+                "Switch account (AWS profile, region)",
+                "change the account context (a on the home screen)",
                 self.action_switch_account,
             ),
+            ("Keys", "every key of this screen and of the app (? or f1)", self.action_help),
         ]
 
     # import runs ---------------------------------------------------------------------------

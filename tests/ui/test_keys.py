@@ -109,3 +109,82 @@ async def test_after_a_pick_the_next_keys_add_to_the_choice(ui_home: S.Folders) 
         await pilot.press(*", sg-0456")
         await S.settle(pilot)
         assert control.value == "sg-0123abcd, sg-0456"
+
+
+async def test_question_mark_lists_the_keys_of_the_screen(ui_home: S.Folders) -> None:
+    from tui.screens.dialogs import HelpScreen
+    from tui.screens.home import HomeScreen
+
+    app = S.make_app(ui_home)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await S.settle(pilot)
+        await pilot.press("question_mark")
+        await S.settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        text = S.screen_text(app)
+        for line in ("Duplicate", "Rename", "Delete", "New import", "Tasks", "Quit"):
+            assert line in text
+        await pilot.press("escape")
+        await S.settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
+
+        # On a form, ? is text; f1 shows the keys there.
+        await pilot.press("n")
+        await S.settle(pilot)
+        await pilot.press("question_mark")
+        await S.settle(pilot)
+        assert isinstance(app.screen, DiskScreen)
+        assert app.screen.query_one("#f-source-path .field-control", Input).value == "?"
+        await pilot.press("f1")
+        await S.settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        assert "Demo image" in S.screen_text(app) and "Next" in S.screen_text(app)
+        await pilot.press("q")
+        await S.settle(pilot)
+        assert isinstance(app.screen, DiskScreen)
+
+
+async def test_q_goes_back_then_quits(ui_home: S.Folders) -> None:
+    from tui.screens.home import HomeScreen
+    from tui.screens.tasks import TasksScreen
+
+    app = S.make_app(ui_home)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await S.settle(pilot)
+        await pilot.press("t")
+        await S.settle(pilot)
+        assert isinstance(app.screen, TasksScreen)
+        await pilot.press("q")
+        await S.settle(pilot)
+        assert isinstance(app.screen, HomeScreen)
+        await pilot.press("q")
+        await S.settle(pilot)
+    assert app.return_code == 0  # the app ended: nothing was uploading, so it did not ask
+
+
+async def test_escape_clears_the_task_filter_before_leaving(ui_home: S.Folders) -> None:
+    from tui.screens.tasks import TasksScreen
+    from tui.widgets.task_table import TaskTable
+
+    app = S.make_app(ui_home)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await S.to_tasks(pilot)
+        table = app.screen.query_one(TaskTable)
+        everything = table.row_count
+        await pilot.press("slash", *"completed")
+        await S.settle(pilot)
+        assert 0 < table.row_count < everything
+        await pilot.press("escape")  # the filter's text goes, the table is whole again
+        await S.settle(pilot)
+        assert isinstance(app.screen, TasksScreen) and table.row_count == everything
+        assert table.has_focus
+        row = table.cursor_row
+        await pilot.press("j")
+        await S.settle(pilot)
+        assert table.cursor_row == row + 1
+        await pilot.press("k")
+        await S.settle(pilot)
+        assert table.cursor_row == row
+        await pilot.press("escape")
+        await S.settle(pilot)
+        assert not isinstance(app.screen, TasksScreen)

@@ -32,7 +32,7 @@ class HomeScreen(BaseScreen):
         Binding("enter", "open", "Open", id="home.open", show=False),
         Binding("d", "duplicate", "Duplicate", id="home.duplicate"),
         Binding("r", "rename", "Rename", id="home.rename"),
-        Binding("delete,x", "delete", "Delete", id="home.delete"),
+        Binding("x,delete", "delete", "Delete", id="home.delete"),
         Binding("a", "app.switch_account", "Account", id="home.account"),
     ]
 
