@@ -17,7 +17,7 @@ message on stderr and the whole traceback, redacted, in a log file (`crashed`).
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,8 @@ from tui.widgets.textual_adapter import CrashGuard
 
 if TYPE_CHECKING:
     from tui.core.events import Event
+    from tui.core.journal import RunRecord
+    from tui.core.pipeline import ImportRun
     from tui.core.profiles import Profile
     from tui.screens.base import BaseScreen
 
@@ -96,6 +98,13 @@ def write_report(kind: str, errors: Sequence[BaseException], path: Path | None =
     return path
 
 
+# How long a quit waits for stopped uploads to be recorded (a part's socket read timeout is 12 s).
+QUIT_GRACE_S = 15.0
+
+# The app's actions bound to a bare letter (BINDINGS below).
+LETTER_ACTIONS = frozenset({"new_import", "tasks", "profiles", "help", "back_or_quit", "cursor"})
+
+
 class WizardApp(CrashGuard[int]):
     CSS_PATH = "app.tcss"
     TITLE = "ec2-import-wizard"
@@ -104,6 +113,11 @@ class WizardApp(CrashGuard[int]):
         Binding("n", "new_import", "New import", id="app.new_import"),
         Binding("t", "tasks", "Tasks", id="app.tasks"),
         Binding("p", "profiles", "Profiles", id="app.profiles"),
+        Binding("question_mark", "help", "Keys", id="app.help"),
+        Binding("f1", "help_on_form", "Keys", id="app.help_on_form"),
+        Binding("q", "back_or_quit", "Back/quit", id="app.back_or_quit", show=False),
+        Binding("j", "cursor('down')", "Down", id="app.down", show=False),
+        Binding("k", "cursor('up')", "Up", id="app.up", show=False),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
 
@@ -132,6 +146,16 @@ class WizardApp(CrashGuard[int]):
     @property
     def sandbox(self) -> bool:
         return self.session.sandbox
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The app's letter keys are off on a form (BaseScreen.TYPING): there, a letter typed
+        # while a select or a button has the focus is nothing, never a jump to another screen.
+        typing = getattr(self.screen, "TYPING", False)
+        if (
+            action == "help_on_form"
+        ):  # where `?` is text, f1 shows the keys (and the footer says so)
+            return typing
+        return not (action in LETTER_ACTIONS and typing)
 
     def compose(self) -> ComposeResult:
         yield from ()
@@ -246,17 +270,117 @@ class WizardApp(CrashGuard[int]):
 
         self.push_screen(AccountScreen(self.session), switched)
 
+    # keys -----------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        """The keys that work here, from the bindings themselves (what the footer shows, and
+        what it has no room for)."""
+        from tui.screens.dialogs import HelpScreen
+
+        here: dict[str, str] = {}
+        everywhere: dict[str, str] = {}
+        for active in self.active_bindings.values():
+            binding = active.binding
+            if not binding.description or not active.enabled or binding.action.startswith("help"):
+                continue
+            if active.node is self:
+                everywhere.setdefault(binding.description, self.get_key_display(binding))
+            elif active.node is self.screen:
+                here.setdefault(binding.description, self.get_key_display(binding))
+        everywhere["Keys"] = "f1" if getattr(self.screen, "TYPING", False) else "?"
+        title = self.screen.sub_title or self.screen.title or "ec2-import-wizard"
+        self.push_screen(
+            HelpScreen(
+                title,
+                [
+                    ("This screen", [(k, d) for d, k in here.items()]),
+                    ("Everywhere", [(k, d) for d, k in everywhere.items()]),
+                ],
+            )
+        )
+
+    def action_help_on_form(self) -> None:
+        self.action_help()
+
+    async def action_back_or_quit(self) -> None:
+        """`q`: back one screen; on the first screen, quit (asking first during an upload)."""
+        from tui.screens.home import HomeScreen
+
+        back = getattr(self.screen, "action_back", None)
+        if isinstance(self.screen, HomeScreen) or back is None:
+            await self.action_quit()
+        else:
+            back()
+
+    def action_cursor(self, direction: str) -> None:
+        """`j`/`k`: down and up in the table or list that has the focus."""
+        move = getattr(self.focused, f"action_cursor_{direction}", None)
+        if move is not None:
+            move()
+
+    # quitting -------------------------------------------------------------------------------
+
+    def uploading(self) -> list[RunState]:
+        """This session's runs that EC2 does not have yet: quitting would stop them."""
+        return [r for r in self.state.runs.values() if r.done is None and not r.task_id]
+
+    async def action_quit(self) -> None:
+        """Quit; with an upload running, only once the user says so, and only after the run
+        has been recorded as interrupted (it then resumes from Recent runs or `resume`)."""
+        from tui.core.units import counted
+        from tui.screens.dialogs import ConfirmScreen
+
+        running = self.uploading()
+        if not running:
+            self.exit()
+            return
+        names = ", ".join(r.profile_name for r in running)
+
+        def answered(stop: bool | None) -> None:
+            if stop:
+                self._stop_then_quit(running)
+
+        self.push_screen(
+            ConfirmScreen(
+                f"{counted(len(running), 'import')} still uploading ({names}). Stop and quit? "
+                "What is uploaded stays: resume from Recent runs, or with "
+                "`ec2-import-wizard resume RUN_ID`.",
+                yes="Stop and quit",
+                danger=True,
+            ),
+            answered,
+        )
+
+    def _stop_then_quit(self, runs: list[RunState]) -> None:
+        import time
+
+        for run in runs:
+            run.cancel.set()
+        self.notify("Stopping: the parts in flight finish, then the run is recorded …")
+        # The parts in flight end within the socket's read timeout; then quit regardless.
+        deadline = time.monotonic() + QUIT_GRACE_S
+
+        def check() -> None:
+            if all(r.done is not None for r in runs) or time.monotonic() > deadline:
+                self.exit()
+
+        self.set_interval(0.1, check)
+
     def palette_commands(self) -> list[Command]:
         return [
-            ("New import", "start the wizard with an empty profile", self.action_new_import),
-            ("Conversion tasks", "the live table of DescribeConversionTasks", self.action_tasks),
-            ("Saved profiles", "the home screen", self.action_profiles),
+            ("New import", "start the wizard with an empty profile (n)", self.action_new_import),
             (
-                "Switch AWS profile or region",
-                "change the account context",
+                "Conversion tasks",
+                "the live table of DescribeConversionTasks (t)",
+                self.action_tasks,
+            ),
+            ("Saved profiles", "the home screen (p)", self.action_profiles),
+            (
+                "Switch account (AWS profile, region)",
+                "change the account context (a on the home screen)",
                 self.action_switch_account,
             ),
-            ("Quit", "leave the wizard", self.exit),
+            ("Keys", "every key of this screen and of the app (? or f1)", self.action_help),
         ]
 
     # import runs ---------------------------------------------------------------------------
@@ -274,21 +398,12 @@ class WizardApp(CrashGuard[int]):
         from uuid import uuid4
 
         run = self.state.new_run(f"pending-{uuid4().hex[:8]}", profile.name)
-        self._run_worker(run, profile, origin)
-        return run
 
-    @work(thread=True, group="runs", exit_on_error=False)
-    def _run_worker(self, run: RunState, profile: Profile, origin: Path | None) -> None:
-        from tui.core.events import ErrorEvent
-
-        def on_event(event: Event) -> None:
-            self.call_from_thread(self.run_event, run, event)
-
-        try:
+        def importer(on_event: Callable[[Event], None]) -> ImportRun:
             from tui.core.pipeline import ImportRun
             from tui.core.plan import plan_import
 
-            importer = ImportRun(
+            return ImportRun(
                 plan_import(profile, origin),
                 self.account.target(),
                 poll=self.poll,
@@ -298,11 +413,52 @@ class WizardApp(CrashGuard[int]):
                 cancel=run.cancel,
                 preflight=True,  # nothing is uploaded until the account and the disk say yes
             )
+
+        self._run_worker(run, importer)
+        return run
+
+    def resume_run(self, record: RunRecord) -> RunState:
+        """Go on with a recorded run (stopped here or elsewhere) and show its progress."""
+        from tui.screens.submit import SubmitScreen
+
+        # A sandbox run can go on only in the sandbox it used: this app's, if it started here.
+        sandbox_alive = self.sandbox and record.run_id in self.state.runs
+        run = self.state.new_run(record.run_id, record.profile_name)
+
+        def importer(on_event: Callable[[Event], None]) -> ImportRun:
+            from tui.core.pipeline import ImportRun
+
+            target = self.account.target() if sandbox_alive else self.session.target_of(record)
+            return ImportRun.resume(
+                record,
+                target,
+                sandbox_alive=sandbox_alive,
+                poll=self.poll,
+                on_event=on_event,
+                cancel=run.cancel,
+            )
+
+        self._run_worker(run, importer)
+        self.push_screen(SubmitScreen(run))
+        return run
+
+    @work(thread=True, group="runs", exit_on_error=False)
+    def _run_worker(
+        self, run: RunState, importer: Callable[[Callable[[Event], None]], ImportRun]
+    ) -> None:
+        from tui.core.events import ErrorEvent
+
+        def on_event(event: Event) -> None:
+            self.call_from_thread(self.run_event, run, event)
+
+        try:
+            started = importer(on_event)
         except Exception as exc:  # no run yet (the image, the profile, the target): say why
             on_event(ErrorEvent.from_exception(run.run_id, exc))
             return
-        self.call_from_thread(self.state.rename_run, run, importer.run_id)
-        importer.run()  # never raises: a failure is its last event, an ErrorEvent
+        if started.run_id != run.run_id:
+            self.call_from_thread(self.state.rename_run, run, started.run_id)
+        started.run()  # never raises: a failure is its last event, an ErrorEvent
 
     def run_event(self, run: RunState, event: Event) -> None:
         """One event of a run, on the UI thread: the run takes it in, then every screen."""

@@ -563,7 +563,7 @@ async def platform_error(pilot: Pilot[Any]) -> None:
 
 async def preview_filled(pilot: Pilot[Any]) -> None:
     await to_preview(pilot)
-    await pilot.press("r")
+    await pilot.press("v")
     await settle(pilot)
     await pilot.click("#preview-tabs Tab#--content-tab-json")
     await settle(pilot)

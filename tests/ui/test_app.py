@@ -144,8 +144,7 @@ async def test_profiles_duplicate_rename_delete(ui_home: S.Folders) -> None:
         await pilot.press("d")
         await S.settle(pilot)
         await pilot.press("enter")  # accepts "sql-2016-copy"
-        await S.settle(pilot)
-        assert "sql-2016-copy" in store.names()
+        await S.until(pilot, lambda: "sql-2016-copy" in store.names())  # a worker writes it
         await pilot.press("r")
         await S.settle(pilot)
         prompt = app.screen.query_one(Input)
@@ -155,8 +154,8 @@ async def test_profiles_duplicate_rename_delete(ui_home: S.Folders) -> None:
         prompt.value = "sql-2016-b"
         await S.settle(pilot)
         await pilot.press("enter")
-        await S.settle(pilot)
-        assert "sql-2016-b" in store.names() and "sql-2016-copy" not in store.names()
+        await S.until(pilot, lambda: "sql-2016-copy" not in store.names())
+        assert "sql-2016-b" in store.names()
         await pilot.press("x")
         await S.settle(pilot)
         await pilot.press("escape")  # no: nothing deleted
@@ -165,8 +164,7 @@ async def test_profiles_duplicate_rename_delete(ui_home: S.Folders) -> None:
         await pilot.press("x")
         await S.settle(pilot)
         await pilot.click("#yes")
-        await S.settle(pilot)
-        assert "sql-2016-b" not in store.names()
+        await S.until(pilot, lambda: "sql-2016-b" not in store.names())
 
 
 async def test_open_profile_fills_the_wizard(ui_home: S.Folders) -> None:

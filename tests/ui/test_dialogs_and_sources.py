@@ -178,12 +178,12 @@ async def test_an_uploaded_manifest_instead_of_a_disk_image(ui_home: S.Folders) 
         url_line = next(x for x in lines.splitlines() if "ImportManifestUrl" in x)
         assert "imports/win2012.vmdkmanifest.xml" in url_line
         assert FAKE_SIGNATURE not in lines  # redacted unless revealed
-        # The manifest tab names the uploaded manifest, redacted too; r reveals everything.
+        # The manifest tab names the uploaded manifest, redacted too; v reveals everything.
         assert preview.texts["manifest"].startswith("Already uploaded")
         assert "imports/win2012.vmdkmanifest.xml" in preview.texts["manifest"]
         assert not any(FAKE_SIGNATURE in text for text in preview.texts.values())
         assert "X-Amz-Credential=EXAMPLE" not in "".join(preview.texts.values())
-        await pilot.press("r")
+        await pilot.press("v")
         await S.settle(pilot)
         assert FAKE_SIGNATURE in preview.texts["lines"]
         assert FAKE_SIGNATURE in preview.texts["manifest"]

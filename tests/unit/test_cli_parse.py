@@ -58,3 +58,34 @@ def test_help_is_the_full_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "preview" in out and "--sandbox" in out
+
+
+def test_version_and_help_say_what_a_newcomer_needs(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as done:
+        parse_args(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ec2-import-wizard {version('ec2-import-wizard')}"
+
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert "examples:" in text and "ec2-import-wizard run web01" in text
+    for code in ("0 ", "1 ", "2 ", "3 ", "130 "):  # every exit code, each with its meaning
+        assert f"\n  {code}" in text
+
+
+def test_every_positional_argument_is_explained() -> None:
+    """`resume --help` says what RUN_ID is; so does every command of its argument."""
+    import argparse
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    unexplained = [
+        f"{name} {action.metavar}"
+        for name, sub in commands.choices.items()
+        for action in sub._actions
+        if not action.option_strings and not action.help
+    ]
+    assert unexplained == []

@@ -8,9 +8,42 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from tui.core.errors import EXIT_AWS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from tui.core.facts import DEFAULT_WORKERS
+from tui.core.paths import HOME_ENV
 
 PROG = "ec2-import-wizard"
+
+_EXAMPLES = [
+    ("--sandbox", "the wizard, on the embedded sandbox"),
+    ("probe disk.vmdk", "what the image is and what it needs"),
+    ("preview web01", "the request, exactly as it will be sent"),
+    ("run web01 --json", "replay a saved profile (JSON Lines events)"),
+    ("runs", "the local run records, newest first"),
+    ("resume 308cd8c7", "go on with an interrupted run (an id or its prefix)"),
+    ("tasks --watch", "follow the conversion tasks"),
+]
+EXAMPLES = (
+    "examples:\n"
+    + "".join(f"  {PROG} {cmd:<18} {what}\n" for cmd, what in _EXAMPLES)
+    + f"""
+exit codes:
+  {EXIT_OK}    done (the import completed, or the command did what it says)
+  {EXIT_FAILED}    the import ended cancelled or failed, or a cleanup was refused
+  {EXIT_BAD_INPUT}    bad input: the message names the field and the fix; nothing was sent
+  {EXIT_AWS}    AWS or the network failed (resume goes on from where it stopped)
+  {EXIT_INTERRUPTED}  interrupted (ctrl+c): the run is recorded and resumable
+
+Credentials come from the AWS chain (aws configure, AWS_PROFILE, SSO, environment), never from a
+profile. {HOME_ENV}=DIR keeps every folder of the tool (profiles, runs, logs) under DIR.
+"""
+)
+
+# What the positional arguments mean, said once for every command that takes them.
+IMAGE_HELP = "a disk image file (VMDK stream-optimized, VHD fixed or dynamic, RAW)"
+PROFILE_HELP = "a saved profile's name (see `profiles list`) or the path of a .toml file"
+RUN_ID_HELP = "a run's id as `runs` lists it, or a prefix of it that only it has"
+TASK_ID_HELP = "a conversion task's id (import-i-...), as `tasks` lists it"
 
 
 def _positive_float(text: str) -> float:
@@ -109,7 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Import a single-volume Windows VM into Amazon EC2 (ImportInstance). "
         "With no command, opens the wizard.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     _global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -119,11 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("probe", "format, variant, sizes, suggested volume and problems of a disk image")
-    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("image", metavar="IMAGE", help=IMAGE_HELP)
     p.add_argument("--json", action="store_true", help="one JSON object")
 
     p = add("preview", "the flattened ImportInstance request, exactly as it will be sent")
-    p.add_argument("profile", metavar="PROFILE", help="a saved profile name or a .toml path")
+    p.add_argument("profile", metavar="PROFILE", help=PROFILE_HELP)
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help='{"endpoint": ..., "params": {...}}')
     fmt.add_argument("--url", action="store_true", help="one GET-style URL")
@@ -135,13 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     _skip_check(p)
 
     p = add("upload", "upload the image and its manifest only; print the manifest URL")
-    p.add_argument("profile", metavar="PROFILE")
+    p.add_argument("profile", metavar="PROFILE", help=PROFILE_HELP)
     p.add_argument("--json", action="store_true", help="JSON Lines events")
     p.add_argument("--reveal", action="store_true", help="show the presigned URL's signature")
     _upload_options(p)
 
     p = add("run", "replay profiles headlessly: probe, upload, submit, watch")
-    p.add_argument("profiles", metavar="PROFILE", nargs="+")
+    p.add_argument("profiles", metavar="PROFILE", nargs="+", help=PROFILE_HELP)
     p.add_argument("--dry-run", action="store_true", help="validate and ask EC2 with DryRun=true")
     p.add_argument("--no-wait", action="store_true", help="exit once the task is submitted")
     p.add_argument("--json", action="store_true", help="JSON Lines events")
@@ -150,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     _skip_check(p)
 
     p = add("resume", "continue an interrupted run (uploads missing parts only)")
-    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("run_id", metavar="RUN_ID", help=RUN_ID_HELP)
     p.add_argument("--json", action="store_true", help="JSON Lines events")
     p.add_argument("--poll", type=_poll, metavar="SECONDS", help="poll interval")
     _skip_check(p)
@@ -159,21 +195,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = add("tasks", "DescribeConversionTasks as a table")
-    p.add_argument("task_ids", metavar="TASK_ID", nargs="*")
+    p.add_argument("task_ids", metavar="TASK_ID", nargs="*", help=f"{TASK_ID_HELP} (default all)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--watch", action="store_true", help="refresh in place until interrupted")
 
     p = add("cancel", "CancelConversionTask")
-    p.add_argument("task_id", metavar="TASK_ID")
+    p.add_argument("task_id", metavar="TASK_ID", help=TASK_ID_HELP)
     p.add_argument("--reason", metavar="TEXT")
 
     p = add("cleanup", "delete a run's uploaded parts and manifest")
-    p.add_argument("ref", metavar="TASK_ID|RUN_ID")
+    p.add_argument("ref", metavar="TASK_ID|RUN_ID", help="the task, or the run (before it had one)")
     p.add_argument("--force", action="store_true", help="even while the task is active")
 
     p = add("profiles", "saved profiles: list, show NAME, delete NAME, path")
-    p.add_argument("action", choices=["list", "show", "delete", "path"])
-    p.add_argument("name", metavar="NAME", nargs="?")
+    p.add_argument(
+        "action",
+        choices=["list", "show", "delete", "path"],
+        help="list them, show or delete one, or print the folder they live in",
+    )
+    p.add_argument("name", metavar="NAME", nargs="?", help="a saved profile's name (show, delete)")
 
     p = add("sandbox", "serve the sandbox endpoint until interrupted")
     p.add_argument("--host", default="127.0.0.1")
@@ -181,6 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=_positive_float, metavar="BYTES_PER_S", help="conversion speed")
     p.add_argument("--faults", metavar="SPEC", help='e.g. "s3-put=0.1,throttle=0.2"')
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ec2-import-wizard")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 class _NotJustGlobalOptions(Exception):

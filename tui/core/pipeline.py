@@ -179,12 +179,16 @@ class ImportRun:
         return cls(plan_import(profile, origin, kw.get("part_size")), target, **kw)
 
     @classmethod
-    def resume(cls, record: RunRecord, target: aws.Target, **kw: Any) -> ImportRun:
+    def resume(
+        cls, record: RunRecord, target: aws.Target, *, sandbox_alive: bool = False, **kw: Any
+    ) -> ImportRun:
         """Continue a recorded run: re-attach to its task, or upload what is missing. `target`
-        is where the record's requests go (`Session.target_of`, which checks the endpoint)."""
+        is where the record's requests go (`Session.target_of`, which checks the endpoint).
+        `sandbox_alive`: the run used the sandbox that `target` is (the wizard's own, still
+        running), so its state is still there."""
         if record.final:
             raise InputError(f"run {record.short_id} already ended {record.state}", field="RUN_ID")
-        if record.sandbox:
+        if record.sandbox and not (sandbox_alive and target.sandbox):
             raise InputError(
                 "this run used --sandbox, whose state died with its process: start it again",
                 field="RUN_ID",

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Label
+from textual.widgets import Button, Footer, Header, Input, Label, Tabs, Tree
 from textual.worker import Worker, WorkerState
 
 from tui.widgets.commands import Command, ScreenCommands
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 class BaseScreen(Screen[None]):
     COMMANDS = {ScreenCommands}
+    TYPING: ClassVar[bool] = False
+    """A form: every printable key is text, never a shortcut (a form's shortcuts use ctrl)."""
 
     @property
     def wizard(self) -> WizardApp:
@@ -72,6 +74,7 @@ class StepScreen(BaseScreen):
 
     PREFIXES: ClassVar[tuple[str, ...]] = ()
     STEP: ClassVar[str] = ""
+    TYPING = True
     BINDINGS = [
         Binding("ctrl+n", "next", "Next", id="step.next"),
         Binding("escape", "back", "Back", id="step.back"),
@@ -96,6 +99,27 @@ class StepScreen(BaseScreen):
                 f.set_value(value)
                 self._touched.add(f.path)
         self.call_after_refresh(self.show_errors)
+
+    def on_key(self, event: events.Key) -> None:
+        # A character typed before the focus settles (the screen just opened), or while the
+        # focus is on something that takes no text (the file tree, the tabs), is the start of
+        # the first field's text: it must not be lost, and never act as a shortcut.
+        focused = self.focused
+        if not event.is_printable or event.character in (None, " "):
+            return
+        if focused is not None and not isinstance(focused, Tree | Tabs):
+            return
+        field = self.first_field()
+        control = field.query_one(".field-control") if field is not None else None
+        if isinstance(control, Input):
+            event.stop()
+            self.set_focus(control)  # now, not later as focus() does: the next key follows
+            # Queued behind the focus (which selects the field's text), as the keys after it.
+            control.post_message(events.Key(event.key, event.character))
+
+    def first_field(self) -> FormField | None:
+        """The field that takes what is typed before anything else has the focus."""
+        return next(iter(self.fields()), None)
 
     def on_form_field_changed(self, event: FormField.Changed) -> None:
         self._touched.add(event.field.path)

@@ -1,4 +1,5 @@
-"""Modal dialogs: confirm, a name prompt (validated as you type), and the account switcher."""
+"""Modal dialogs: confirm, a name prompt (validated as you type), the account switcher, and the
+keys (`?`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import TYPE_CHECKING, TypeVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select
+from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
@@ -200,3 +201,33 @@ class AccountScreen(Dialog[tuple[str | None, str | None]]):
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
         self.dismiss(None)
+
+
+class HelpScreen(Dialog[None]):
+    """The keys of the screen below and of the whole app, as their bindings say (`?`)."""
+
+    BINDINGS = [
+        Binding("escape,q,question_mark,f1", "cancel", "Close", id="help.close"),
+    ]
+
+    def __init__(self, title: str, sections: list[tuple[str, list[tuple[str, str]]]]):
+        super().__init__()
+        self.title_text = title
+        self.sections = sections  # (heading, [(key, what it does)])
+
+    def compose(self) -> ComposeResult:
+        from rich.table import Table
+
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True, min_width=8)
+        grid.add_column()
+        for heading, keys in self.sections:
+            if grid.row_count:
+                grid.add_row("", "")
+            grid.add_row(f"[u]{heading}[/u]", "")
+            for key, what in keys:
+                grid.add_row(key, what)
+        with VerticalScroll(classes="dialog help"):
+            yield Label(f"Keys · {self.title_text}", classes="section-title")
+            yield Static(grid)
+            yield Label("escape, q or ? closes this", classes="dialog-hint")

@@ -25,7 +25,7 @@ from tui.core.units import counted
 from tui.messages import AccountChanged
 from tui.screens.base import StepScreen
 from tui.widgets.commands import Command
-from tui.widgets.form import FieldValue, Form, FormField
+from tui.widgets.form import FieldValue, Form, FormField, field_id
 from tui.widgets.probe import ProbePanel, shown_path
 
 if TYPE_CHECKING:
@@ -226,6 +226,11 @@ class DiskScreen(StepScreen):
     @property
     def mode(self) -> str:
         return self.query_one("#source-mode", TabbedContent).active or "local"
+
+    def first_field(self) -> FormField:
+        # Typing on the tree or the tabs goes to the visible kind of source: a path or a URL.
+        path = "source.path" if self.mode == "local" else "source.manifest_url"
+        return self.query_one(f"#{field_id(path)}", FormField)
 
     @on(TabbedContent.TabActivated, "#source-mode")
     def _mode_changed(self) -> None:

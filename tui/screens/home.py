@@ -32,7 +32,7 @@ class HomeScreen(BaseScreen):
         Binding("enter", "open", "Open", id="home.open", show=False),
         Binding("d", "duplicate", "Duplicate", id="home.duplicate"),
         Binding("r", "rename", "Rename", id="home.rename"),
-        Binding("delete,x", "delete", "Delete", id="home.delete"),
+        Binding("x,delete", "delete", "Delete", id="home.delete"),
         Binding("a", "app.switch_account", "Account", id="home.account"),
     ]
 
@@ -172,12 +172,22 @@ class HomeScreen(BaseScreen):
             if rec.task_id in finished and not rec.final:
                 state = finished[rec.task_id]
             updated = rec.updated_at[:19].replace("T", " ")
-            rows.append((rec.short_id, rec.profile_name, state, rec.task_id or "", updated))
-        known = {r[0] for r in rows}  # short ids
+            rows.append(
+                (rec.run_id, rec.short_id, rec.profile_name, state, rec.task_id or "", updated)
+            )
+        known = {r[0] for r in rows}
         for run in session_runs:  # started in this session, not yet recorded
-            if run.run_id[:8] not in known:
+            if run.run_id not in known:
                 rows.insert(
-                    0, (run.run_id[:8], run.profile_name, run.status, run.task_id or "", "")
+                    0,
+                    (
+                        run.run_id,
+                        run.run_id[:8],
+                        run.profile_name,
+                        run.status,
+                        run.task_id or "",
+                        "",
+                    ),
                 )
         self.app.call_from_thread(self._show_runs, rows)
 
@@ -192,10 +202,10 @@ class HomeScreen(BaseScreen):
     def _show_runs(self, rows: list[tuple[str, ...]]) -> None:
         table = self.query_one("#runs", DataTable)
         table.clear()
-        for row in rows:
-            table.add_row(*row)
+        for run_id, *cells in rows:
+            table.add_row(*cells, key=run_id)
         if not rows:
-            table.add_row("", "(no runs yet)", "", "", "")  # the Run column is too narrow
+            table.add_row("", "(no runs yet)", "", "", "", key="")  # the Run column is narrow
 
     # actions --------------------------------------------------------------------------------
 
@@ -209,6 +219,15 @@ class HomeScreen(BaseScreen):
     @on(DataTable.RowSelected, "#profiles")
     def _row_selected(self) -> None:
         self.action_open()
+
+    @on(DataTable.RowSelected, "#runs")
+    def _run_selected(self, event: DataTable.RowSelected) -> None:
+        from tui.core.journal import RUN_ID_RE
+        from tui.screens.run import RunScreen
+
+        run_id = event.row_key.value or ""
+        if RUN_ID_RE.fullmatch(run_id):  # not "(no runs yet)", not a run still without an id
+            self.app.push_screen(RunScreen(run_id))
 
     @on(Button.Pressed)
     def _button(self, event: Button.Pressed) -> None:

@@ -59,8 +59,8 @@ def manifest_sketch(plan: ImportPlan, *, reveal: bool = False) -> str:
 
 class PreviewScreen(BaseScreen):
     BINDINGS = [
-        Binding("r", "reveal", "Reveal", id="preview.reveal"),
-        Binding("c", "copy", "Copy", id="preview.copy"),
+        Binding("v", "reveal", "Reveal", id="preview.reveal"),
+        Binding("y", "copy", "Copy", id="preview.copy"),
         Binding("s", "save", "Save profile", id="preview.save"),
         Binding("u", "submit", "Upload & submit", id="preview.submit"),
         Binding("escape", "back", "Back", id="preview.back"),
@@ -84,8 +84,8 @@ class PreviewScreen(BaseScreen):
                     yield Static("Building the preview …", id=f"text-{tab}", classes="preview-text")
         with Horizontal(classes="buttons"):
             yield Button("Back", id="back")
-            yield Button("Reveal (r)", id="reveal")
-            yield Button("Copy (c)", id="copy")
+            yield Button("Reveal (v)", id="reveal")
+            yield Button("Copy (y)", id="copy")
             yield Button("Save as profile (s)", id="save")
             yield Button("Upload & submit (u)", variant="success", id="submit")
         yield from self.footer()
@@ -148,11 +148,11 @@ class PreviewScreen(BaseScreen):
         }
         for tab, text in self.texts.items():
             self.query_one(f"#text-{tab}", Static).update(Text(text))
-        state = "revealed: signatures shown" if self.reveal else "secrets REDACTED (r reveals)"
+        state = "revealed: signatures shown" if self.reveal else "secrets REDACTED (v reveals)"
         self.query_one("#preview-status", Label).update(
             f"Endpoint {p.endpoint} · {len(p.params)} parameters · {state}"
         )
-        self.query_one("#reveal", Button).label = "Hide (r)" if self.reveal else "Reveal (r)"
+        self.query_one("#reveal", Button).label = "Hide (v)" if self.reveal else "Reveal (v)"
 
     # actions --------------------------------------------------------------------------------
 

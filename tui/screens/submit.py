@@ -7,8 +7,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.widgets import Button, Label, Log, ProgressBar
 
+from tui.core.errors import coded
 from tui.core.events import DoneEvent, ErrorEvent, SubmittedEvent, UploadedEvent, UploadEvent
 from tui.core.units import human_bytes, human_duration
 from tui.messages import RunUpdated
@@ -79,6 +81,7 @@ class SubmitScreen(BaseScreen):
                     self.wizard.action_tasks()
             case DoneEvent() | ErrorEvent() as end:
                 self._finished(end)
+        self.refresh_bindings()
         log = self.query_one("#run-log", Log)
         if log.line_count < len(run.log):
             log.write_lines(run.log[log.line_count :])
@@ -101,15 +104,24 @@ class SubmitScreen(BaseScreen):
     def _finished(self, event: DoneEvent | ErrorEvent) -> None:
         self.query_one("#cancel", Button).disabled = True
         if isinstance(event, ErrorEvent):
-            self._phase(f"[b red]Failed[/]: {event.code}: {event.message}")
+            self._phase(f"[b red]Failed[/]: {escape(coded(event.code, event.message))}")
         else:
             self._phase(f"Finished: [b]{event.state}[/] {event.message}".rstrip())
 
+    def cancellable(self) -> bool:
+        """Until EC2 has the task (then the tasks screen cancels it) and while it runs."""
+        return self.run.done is None and not self.run.task_id and not self.run.cancel.is_set()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Once the run can no longer be cancelled here, the footer stops offering it.
+        return self.cancellable() if action == "cancel_run" else True
+
     @on(Button.Pressed, "#cancel")
     def action_cancel_run(self) -> None:
-        if self.run.done is not None or self.run.task_id:
+        if not self.cancellable():
             return
         self.run.cancel.set()
+        self.refresh_bindings()
         self._phase("Cancelling: finishing the parts in flight …")
         self.query_one("#cancel", Button).disabled = True
 

@@ -274,7 +274,14 @@ class TasksScreen(BaseScreen):
         self.app.call_from_thread(self.notify, summary, title="Cleanup", timeout=5)
 
     def action_back(self) -> None:
-        if len(self.app.screen_stack) > 2:
+        # Escape undoes the filter first (its text, then its focus), then leaves.
+        needle = self.query_one("#filter", Input)
+        if needle.value:
+            needle.value = ""
+            self.query_one(TaskTable).focus()
+        elif needle.has_focus:
+            self.query_one(TaskTable).focus()
+        elif len(self.app.screen_stack) > 2:
             self.app.pop_screen()
 
     def palette_commands(self) -> list[Command]:

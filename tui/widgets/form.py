@@ -113,7 +113,14 @@ class FormField(Vertical):
             return TextArea(
                 classes="field-control", soft_wrap=True, show_line_numbers=False, compact=True
             )
-        return Input(placeholder=self.placeholder, compact=True, classes="field-control")
+        # A pick-list field keeps its cursor where a choice left it (at the end), so the next
+        # key adds to the choice ("sg-1, " then the next group) instead of replacing it.
+        return Input(
+            placeholder=self.placeholder,
+            compact=True,
+            classes="field-control",
+            select_on_focus=not self.pick,
+        )
 
     def on_mount(self) -> None:
         self.set_class(bool(self.hint), "-hinted")
