@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import stat
+import struct
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
 DISK_SUFFIXES = frozenset({".vmdk", ".vhd", ".raw", ".img", ".bin", ".vhdx", ".qcow2", ".ova"})
 LOCAL_PATHS = ("source.path", "source.bucket", "source.key_prefix", "source.url_expiry_days")
 MANIFEST_PATHS = ("source.manifest_url", "source.bytes")
-DEMO_NAME = "demo-windows.vmdk"
+DEMO_NAME = "demo-disk.vmdk"
+DEMO_RAW = "demo-disk.raw"
+DEMO_BYTES = 8 << 20
 DEMO_BUCKET = "ec2-import-wizard-demo"
 
 
@@ -76,32 +79,34 @@ class PathSuggester(Suggester):
 
 
 def make_demo_image(folder: Path) -> Path:
-    """A small stream-optimized VMDK (qemu-img), else a RAW file: something to import now."""
+    """A small disk to import now: a stream-optimized VMDK (qemu-img) of a RAW disk with an MBR
+    and one active NTFS-typed partition (what the preflight wants of a boot disk; the partition
+    holds no file system, which it only warns about); the RAW itself without qemu-img."""
     make_private_dir(folder)
+    raw = folder / DEMO_RAW
+    if not raw.exists():
+        mbr = bytearray(512)
+        start, sectors = 2048, DEMO_BYTES // 512 - 2048  # from 1 MiB on, as partitioners do
+        # status 0x80 (active), CHS unused, type 0x07 (NTFS), then LBA start and length
+        mbr[446:462] = bytes([0x80, 0, 0, 0, 0x07, 0, 0, 0]) + struct.pack("<II", start, sectors)
+        mbr[510:512] = b"\x55\xaa"
+        tmp = raw.with_name(raw.name + ".tmp")
+        with tmp.open("wb") as f:
+            f.write(mbr)
+            f.truncate(DEMO_BYTES)
+        os.replace(tmp, raw)
     qemu = shutil.which("qemu-img")
-    if qemu:
-        path = folder / DEMO_NAME
-        if not path.exists():
-            subprocess.run(
-                [
-                    qemu,
-                    "create",
-                    "-q",
-                    "-f",
-                    "vmdk",
-                    "-o",
-                    "subformat=streamOptimized",
-                    str(path),
-                    "64M",
-                ],
-                check=True,
-                capture_output=True,
-            )
-        return path
-    path = folder / "demo-windows.raw"
+    if not qemu:
+        return raw
+    path = folder / DEMO_NAME
     if not path.exists():
-        with path.open("wb") as f:
-            f.truncate(8 * 1024 * 1024)
+        tmp = path.with_name(path.name + ".tmp")
+        subprocess.run(
+            [qemu, "convert", "-q", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, tmp],
+            check=True,
+            capture_output=True,
+        )
+        os.replace(tmp, path)
     return path
 
 
