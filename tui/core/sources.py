@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from tui.core import qemu
 from tui.core.disk import SECTOR, WINDOW, ProbeResult, probe_bytes, volume_gib
-from tui.core.facts import CONVERT_MIN_SAVING, MAX_IMAGE_BYTES
+from tui.core.facts import CONVERT_MIN_SAVED_BYTES, CONVERT_MIN_SAVING, MAX_IMAGE_BYTES
 
 ConvertMode = Literal["auto", "always", "never"]
 CONVERT_MODES: tuple[ConvertMode, ...] = ("auto", "always", "never")
@@ -168,7 +168,8 @@ def _plan_image(result: ProbeResult, p: Path, convert: ConvertMode) -> ProbeResu
     saving = 1.0 - allocated / result.file_bytes if result.file_bytes else 0.0
     if convert == "always":
         return _set_plan(result, CONVERT, 'the profile says convert = "always"', allocated, source)
-    if fixed and saving > CONVERT_MIN_SAVING:
+    saved = result.file_bytes - allocated
+    if fixed and saving > CONVERT_MIN_SAVING and saved >= CONVERT_MIN_SAVED_BYTES:
         return _set_plan(
             result,
             CONVERT,
@@ -178,8 +179,8 @@ def _plan_image(result: ProbeResult, p: Path, convert: ConvertMode) -> ProbeResu
             source,
         )
     why = (
-        f"only about {saving:.0%} of it is zeros (converting pays over "
-        f"{CONVERT_MIN_SAVING:.0%})"
+        f"about {saving:.0%} of it is zeros, {saved} bytes (converting pays over "
+        f"{CONVERT_MIN_SAVING:.0%} and {CONVERT_MIN_SAVED_BYTES >> 20} MiB): sent as it is"
         if fixed
         else "ImportInstance takes it as it is"
     )

@@ -109,6 +109,7 @@ def upload_image(
     on_part_done: Callable[[int, str], None] | None = None,
     cancel: threading.Event | None = None,
     known_parts: Mapping[int, str] | None = None,
+    key_name: str | None = None,
 ) -> UploadResult:
     """Upload `image_path` as parts and a manifest; return where the manifest is.
 
@@ -120,7 +121,8 @@ def upload_image(
     (index: MD5 hex, from the run's journal) are parts confirmed earlier: with
     `check_existing`, one that the listing shows with that size and ETag is neither read nor
     sent (nor told to `on_part_done`); without it, they are trusted outright. Setting `cancel`
-    starts no new part; the ones in flight finish.
+    starts no new part; the ones in flight finish. `key_name` names the S3 keys (default
+    `image_path`).
 
     Raises InputError (bad arguments, unreadable file: nothing was sent), ImageChanged (the
     file changed while its parts were sent), AwsError (S3 refused or the network failed after
@@ -139,8 +141,10 @@ def upload_image(
     if size >= MAX_IMAGE_BYTES:
         raise InputError(f"{path}: {size} bytes is not under 16 TiB")
     ranges = plan_parts(size, options.part_size)
-    keys = [s3keys.part_key(key_prefix, run_id, str(path), i) for i in range(len(ranges))]
-    manifest_key = s3keys.manifest_key(key_prefix, run_id, str(path))
+    # Keys are named after `key_name` (the source image, when `image_path` is its conversion).
+    named = key_name or str(path)
+    keys = [s3keys.part_key(key_prefix, run_id, named, i) for i in range(len(ranges))]
+    manifest_key = s3keys.manifest_key(key_prefix, run_id, named)
     known = {i: m for i, m in (known_parts or {}).items() if 0 <= i < len(ranges)}
     cancel = cancel or threading.Event()
     started = time.monotonic()
