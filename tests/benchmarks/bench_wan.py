@@ -190,7 +190,10 @@ def write_profile(folder: Path, image: Path, bucket: str) -> Path:
         "aws": {"region": REGION},
         # The WAN figures are of the upload as it is: no conversion of the RAW (bench_convert).
         "source": {
-            "path": str(image), "bucket": bucket, "key_prefix": "imports", "convert": "never"
+            "path": str(image),
+            "bucket": bucket,
+            "key_prefix": "imports",
+            "convert": "never",
         },
         "request": {
             "Platform": "Windows",

@@ -178,7 +178,9 @@ def test_upload_unimportable_image_sends_nothing(
     disk_images: dict[str, Path],
     tmp_path: Path,
 ) -> None:
-    profile = write_profile(tmp_path / "p.toml", disk_images["vhd_differencing"], bucket, s3_endpoint)
+    profile = write_profile(
+        tmp_path / "p.toml", disk_images["vhd_differencing"], bucket, s3_endpoint
+    )
     code, _, err = run(capsys, "upload", str(profile))
     assert code == 2
     assert "qemu-img convert" in err and "Traceback" not in err

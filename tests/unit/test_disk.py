@@ -87,7 +87,9 @@ def test_other_formats_refused_with_hint_when_never_converted(
     assert f"{CONVERT} {path} {path.with_suffix('.vmdk')}" in r.problems[0]
 
 
-@pytest.mark.parametrize(("name", "fmt"), [("vhdx", "VHDX"), ("qcow2", "QCOW2"), ("vmdk_sparse", "VMDK")])
+@pytest.mark.parametrize(
+    ("name", "fmt"), [("vhdx", "VHDX"), ("qcow2", "QCOW2"), ("vmdk_sparse", "VMDK")]
+)
 def test_other_formats_planned_for_conversion(
     disk_images: dict[str, Path], name: str, fmt: str
 ) -> None:

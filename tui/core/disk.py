@@ -205,7 +205,9 @@ class _Prober:
             f"{shlex.quote(src)} {shlex.quote(str(dst))}"
         )
 
-    def reject(self, what: str, variant: str, virtual: int = 0, fmt: str | None = None) -> ProbeResult:
+    def reject(
+        self, what: str, variant: str, virtual: int = 0, fmt: str | None = None
+    ) -> ProbeResult:
         problem = (
             f"{what} images are not accepted by ImportInstance (VMDK stream-optimized, VHD or "
             f"RAW only): convert it with `{self.convert_cmd()}`"
@@ -476,7 +478,9 @@ class _Prober:
         variant, virtual = "VDI", 0
         if header is not None and header[:4] == b"\x7f\x10\xda\xbe":
             (image_type,) = struct.unpack_from("<I", header, 0x0C)
-            variant = {1: "dynamic", 2: "fixed", 3: "undo", 4: "differencing"}.get(image_type, "VDI")
+            variant = {1: "dynamic", 2: "fixed", 3: "undo", 4: "differencing"}.get(
+                image_type, "VDI"
+            )
             (virtual,) = struct.unpack_from("<Q", header, 0x130)
         return self.reject("VirtualBox VDI", variant, virtual, fmt="VDI")
 

@@ -283,7 +283,7 @@ class ImportRun:
         if self.dry_run:
             return self._dry_run()
         uploads = self.record.task_id is None and self.plan.image_path is not None
-        converts = uploads and self.plan.action != "upload"
+        converts = uploads and self.plan.action == "convert"
         if uploads:
             # Before the record is first written: a run refused here leaves nothing behind.
             self._check_bucket()
@@ -442,6 +442,13 @@ class ImportRun:
             )
         )
 
+    def _byte_range(self) -> tuple[int, int] | None:
+        """The OVA member's bytes, when its stream-optimized VMDK is sent from the tar."""
+        probe = self.plan.probe
+        if self.plan.action != "upload-from-ova" or probe is None or probe.ova is None:
+            return None
+        return int(probe.ova["offset"]), int(probe.ova["length"])
+
     def _remove_converted(self) -> None:
         from tui.core import convert
 
@@ -512,6 +519,7 @@ class ImportRun:
                 cancel=self.cancel,
                 known_parts=known,
                 key_name=str(self.plan.image_path),
+                byte_range=self._byte_range(),
             )
         except (Interrupted, InputError, AwsError):
             log.flush()

@@ -46,7 +46,7 @@ DESCRIPTOR_MAGIC = b"# Disk DescriptorFile"
 MAX_DESCRIPTOR_BYTES = 64 * 1024
 MAX_OVF_BYTES = 4 * 1024 * 1024
 _EXTENT_RE = re.compile(
-    r'^\s*(RW|RDONLY|NOACCESS)\s+(\d+)\s+(FLAT|SPARSE|ZERO|VMFS|VMFSSPARSE|VMFSRDM|VMFSRAW)'
+    r"^\s*(RW|RDONLY|NOACCESS)\s+(\d+)\s+(FLAT|SPARSE|ZERO|VMFS|VMFSSPARSE|VMFSRDM|VMFSRAW)"
     r'(?:\s+"([^"]+)"(?:\s+(\d+))?)?',
     re.MULTILINE,
 )
@@ -153,18 +153,18 @@ def _plan_image(result: ProbeResult, p: Path, convert: ConvertMode) -> ProbeResu
         )
     if not result.importable:
         return result
-    fmt = result.format
+    fmt = result.format or "RAW"
     stream = fmt == "VMDK"  # probe_bytes takes VMDK only when it is stream-optimized
+    kind = f"{fmt} {result.variant or ''}".strip()
     if stream or convert == "never":
-        return _set_plan(result, UPLOAD, f"ImportInstance takes {fmt} {result.variant or ''}".strip()
-                         + " as it is", result.file_bytes)  # fmt: skip
+        return _set_plan(result, UPLOAD, f"ImportInstance takes {kind} as it is", result.file_bytes)
     fixed = fmt == "RAW" or (fmt == "VHD" and result.variant == "fixed")
     start, length = 0, result.file_bytes
     if fmt == "VHD":
         length -= SECTOR  # the footer
     allocated = allocated_estimate(p, start, length) if fixed else result.file_bytes
     result.allocated_bytes = allocated
-    source = ["-f", QEMU_FORMATS[fmt or "RAW"], str(p)]
+    source = ["-f", QEMU_FORMATS[fmt], str(p)]
     saving = 1.0 - allocated / result.file_bytes if result.file_bytes else 0.0
     if convert == "always":
         return _set_plan(result, CONVERT, 'the profile says convert = "always"', allocated, source)
@@ -257,13 +257,13 @@ def _descriptor(shown: str, p: Path, convert: ConvertMode) -> ProbeResult:
     result.volume_size_gib = volume_gib(total)
     result.allocated_bytes = allocated
     parent = re.search(r"parentCID\s*=\s*([0-9a-fA-F]+)", text)
-    if parent and parent.group(1).lower() != "ffffffff" or "parentFileNameHint" in text:
+    if (parent and parent.group(1).lower() != "ffffffff") or "parentFileNameHint" in text:
         result.problems.append(
             "this VMDK is a snapshot (delta) of a parent disk: flatten the chain into one image "
             f"with `{convert_cmd(shown)}`"
         )
     if not result.extents:
-        result.problems.append("the VMDK descriptor lists no extents (no `RW ... \"file\"` lines)")
+        result.problems.append('the VMDK descriptor lists no extents (no `RW ... "file"` lines)')
     missing = [e["path"] for e in result.extents if not e["found"]]
     if missing:
         result.problems.append(
@@ -375,7 +375,9 @@ def _ova(shown: str, p: Path, convert: ConvertMode) -> ProbeResult:
         result.problems.append(f"the OVA's {ovfs[0].name}: {disks}")
         return result
     if not disks:
-        result.problems.append(f"the OVA's {ovfs[0].name} lists no disk: there is nothing to import")
+        result.problems.append(
+            f"the OVA's {ovfs[0].name} lists no disk: there is nothing to import"
+        )
         return result
     first, rest = disks[0], disks[1:]
     member = members.get(first["href"] or "")
