@@ -335,3 +335,24 @@ def test_small_descriptor_is_named_a_descriptor(sources: dict[str, Any]) -> None
     r = probe_bytes(data, data, len(data), str(desc))
     assert r.variant == "VMDK descriptor (monolithicFlat)"
     assert not any("too small" in p for p in r.problems)
+
+
+def test_sandbox_fails_a_broken_deflate_stream_as_ec2_does(
+    sources: dict[str, Any], sandbox: str, sandbox_bucket: str, tmp_path: Path
+) -> None:
+    """Header, grain directory and footer intact, one grain's deflated bytes zeroed: the probe
+    cannot see it (it reads the two ends); EC2, inflating every grain, fails the task."""
+    good = sources["made"]["ova_stream"][0].parent / "vm-disk1.vmdk"
+    data = bytearray(good.read_bytes())
+    first_grain = 128 * 512 + 12 + 64  # past the header's 128 sectors and the grain marker
+    data[first_grain : first_grain + 256] = bytes(256)
+    broken = tmp_path / "broken.vmdk"
+    broken.write_bytes(bytes(data))
+    home = tmp_path / "home"
+    profile = write_profile(tmp_path, "broken-stream", broken, sandbox_bucket)
+    result = cli(cli_env(home, tmp_path), "--endpoint-url", sandbox, "run", str(profile),
+                 "--json", "--poll", "0.2")  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    done = events(result.stdout)[-1]
+    assert done["state"] == "cancelled"
+    assert "Uncompressed data has invalid length" in json.dumps(events(result.stdout))
