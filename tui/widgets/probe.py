@@ -25,6 +25,20 @@ def shown_path(path: str) -> str:
     return f"{text[: SHOWN_PATH * 2 // 3]}…{text[-(SHOWN_PATH // 3) :]}"
 
 
+def plan_line(result: ProbeResult) -> str:
+    """The plan in one line: "VHDX, 40 GiB virtual -> stream-optimized VMDK, about 11 GiB to
+    send"."""
+    assert result.plan is not None
+    send = human_bytes(int(result.plan["send_bytes_estimate"]))
+    virtual = f"{result.format}, {human_bytes(result.virtual_bytes)} virtual"
+    action = result.plan["action"]
+    if action == "convert":
+        return f"{virtual} -> stream-optimized VMDK (qemu-img), about {send} to send"
+    if action == "upload-from-ova":
+        return f"{virtual} -> its stream-optimized VMDK sent from the archive, {send} to send"
+    return f"{virtual} -> sent as it is, {send} to send"
+
+
 class ProbePanel(Static):
     DEFAULT_CSS = """
     ProbePanel { height: auto; border: round $primary-muted; padding: 0 1; }
@@ -34,7 +48,9 @@ class ProbePanel(Static):
 
     def __init__(self, *, id: str | None = None):
         super().__init__(
-            "Pick a disk image (VMDK, VHD or RAW) on the left or type its path.", id=id
+            "Pick a disk image (VMDK, VHD, RAW, VHDX, QCOW2, VDI, OVA …) on the left or type "
+            "its path.",
+            id=id,
         )
         self.border_title = "Probe"
 
@@ -65,6 +81,9 @@ class ProbePanel(Static):
             "Importable",
             Text("yes", style="green bold") if ok else Text("no", style="red bold"),
         )
+        if result.plan is not None:
+            table.add_row("Plan", Text(plan_line(result), style="bold"))
+            table.add_row("", Text(str(result.plan["reason"])))
         for problem in result.problems:
             table.add_row(Text("Problem", style="red"), Text(problem))
         for warning in result.warnings:
