@@ -25,6 +25,7 @@ MODULES = {
     "sandbox": "tests.benchmarks.bench_sandbox",
     "ui": "tests.benchmarks.bench_ui",
     "wan": "tests.benchmarks.bench_wan",
+    "convert": "tests.benchmarks.bench_convert",
 }
 README = Path(__file__).resolve().parents[2] / "README.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
