@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -356,3 +357,70 @@ def test_sandbox_fails_a_broken_deflate_stream_as_ec2_does(
     done = events(result.stdout)[-1]
     assert done["state"] == "cancelled"
     assert "Uncompressed data has invalid length" in json.dumps(events(result.stdout))
+
+
+def test_resume_reuses_the_conversion_and_cleanup_removes_it(
+    sources: dict[str, Any], sandbox: str, sandbox_bucket: str, s3: Any, tmp_path: Path
+) -> None:
+    """The record names the converted file: `resume` reuses it (same parts, nothing made
+    again), and it is gone once the import completes; `cleanup` removes another run's."""
+    path = sources["made"]["vdi"][0]
+    home = tmp_path / "home"
+    env = cli_env(home, tmp_path)
+    profile = write_profile(tmp_path, "resume-conv", path, sandbox_bucket)
+    first = cli(env, "--endpoint-url", sandbox, "upload", str(profile), "--json")
+    assert first.returncode == 0, first.stderr
+    made = next(e for e in events(first.stdout) if e["event"] == "converted")
+    (record,) = records(home)
+    assert record["converted_path"] == made["path"] and Path(made["path"]).is_file()
+    resumed = cli(env, "--endpoint-url", sandbox, "resume", record["run_id"], "--json",
+                  "--poll", "0.2")  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    evs = events(resumed.stdout)
+    again = next(e for e in evs if e["event"] == "converted")
+    assert again["reused"] is True and again["path"] == made["path"]
+    assert evs[-1]["state"] == "completed"
+    assert not Path(made["path"]).exists()
+
+    other = write_profile(tmp_path, "cleanup-conv", path, sandbox_bucket, key_prefix="other")
+    second = cli(env, "--endpoint-url", sandbox, "upload", str(other), "--json")
+    assert second.returncode == 0, second.stderr
+    converted = Path(next(e for e in events(second.stdout) if e["event"] == "converted")["path"])
+    run_id = next(r for r in records(home) if r["run_id"] != record["run_id"])["run_id"]
+    cleaned = cli(env, "--endpoint-url", sandbox, "cleanup", run_id)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert "removed the converted image" in cleaned.stdout and not converted.exists()
+
+
+def test_interrupt_during_conversion_stops_qemu_img(
+    sandbox: str, sandbox_bucket: str, s3: Any, tmp_path: Path, qemu_img: str
+) -> None:
+    """Ctrl-C while qemu-img converts: qemu-img is killed, no partial file stays in the cache,
+    nothing is sent, exit 130."""
+    import signal
+    import sys
+
+    from tests.helpers.cli import LiveRun
+
+    image = tmp_path / "busy.raw"
+    with image.open("wb") as fh:  # random data: qemu-img deflates it for a few seconds
+        for _ in range(24):
+            fh.write(os.urandom(8 * MIB))
+    home = tmp_path / "home"
+    profile = write_profile(tmp_path, "interrupt", image, sandbox_bucket, convert="always")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui", "--endpoint-url", sandbox, "run", str(profile), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(home, tmp_path),
+    )  # fmt: skip
+    live = LiveRun(proc)
+    try:
+        live.wait_event(lambda e: e["event"] == "convert", timeout=60)
+        proc.send_signal(signal.SIGINT)
+        assert live.wait(60) == 130, live.stderr
+    finally:
+        live.kill()
+    cache = home / "cache" / "converted"
+    assert list(cache.iterdir()) == []
+    leftover = subprocess.run(["pgrep", "-f", f"qemu-img convert.*{image}"], capture_output=True)
+    assert leftover.stdout == b""
+    assert s3.list_objects_v2(Bucket=sandbox_bucket)["KeyCount"] == 0
