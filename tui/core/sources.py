@@ -158,7 +158,9 @@ def _plan_image(result: ProbeResult, p: Path, convert: ConvertMode) -> ProbeResu
     kind = f"{fmt} {result.variant or ''}".strip()
     if stream or convert == "never":
         return _set_plan(result, UPLOAD, f"ImportInstance takes {kind} as it is", result.file_bytes)
-    fixed = fmt == "RAW" or (fmt == "VHD" and result.variant == "fixed")
+    # A block device is sent as it is: its content can change without its mtime, so a cached
+    # conversion of it could not be told stale.
+    fixed = (fmt == "RAW" or (fmt == "VHD" and result.variant == "fixed")) and p.is_file()
     start, length = 0, result.file_bytes
     if fmt == "VHD":
         length -= SECTOR  # the footer
@@ -511,8 +513,7 @@ def allocated_estimate(p: Path, start: int = 0, length: int | None = None) -> in
     """About how many bytes of `p[start:start+length]` hold data: the data extents the file
     system knows (SEEK_DATA/SEEK_HOLE), and within them a sampled scan for zero blocks (a file
     copied without holes is all data to the file system)."""
-    size = p.stat().st_size
-    end = size if length is None else min(size, start + length)
+    end = p.stat().st_size if length is None else start + length
     if end <= start:
         return 0
     extents: list[tuple[int, int]] = []
