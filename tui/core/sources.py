@@ -21,6 +21,7 @@ from typing import Any, Literal
 from tui.core import qemu
 from tui.core.disk import SECTOR, WINDOW, ProbeResult, probe_bytes, volume_gib
 from tui.core.facts import CONVERT_MIN_SAVED_BYTES, CONVERT_MIN_SAVING, MAX_IMAGE_BYTES
+from tui.core.units import human_bytes
 
 ConvertMode = Literal["auto", "always", "never"]
 CONVERT_MODES: tuple[ConvertMode, ...] = ("auto", "always", "never")
@@ -84,6 +85,20 @@ def probe_source(path: str | os.PathLike[str], convert: ConvertMode = "auto") ->
 
 # ---------------------------------------------------------------------------------------------
 # Plans
+
+
+def plan_line(result: ProbeResult) -> str:
+    """The plan in one line: "VHDX, 40 GiB virtual -> stream-optimized VMDK, about 11 GiB to
+    send"."""
+    assert result.plan is not None
+    send = human_bytes(int(result.plan["send_bytes_estimate"]))
+    virtual = f"{result.format}, {human_bytes(result.virtual_bytes)} virtual"
+    action = result.plan["action"]
+    if action == "convert":
+        return f"{virtual} -> stream-optimized VMDK (qemu-img), about {send} to send"
+    if action == "upload-from-ova":
+        return f"{virtual} -> its stream-optimized VMDK sent from the archive, {send} to send"
+    return f"{virtual} -> sent as it is, {send} to send"
 
 
 def stream_estimate(allocated: int, virtual: int) -> int:
@@ -153,6 +168,12 @@ def _plan_image(result: ProbeResult, p: Path, convert: ConvertMode) -> ProbeResu
         )
     if not result.importable:
         return result
+    descriptor = _flat_beside(p)
+    if descriptor is not None:
+        result.warnings.append(
+            f"this is the data extent of the ESXi descriptor {descriptor.name} beside it: "
+            "it is read as RAW (the same disk); probe the descriptor to see its geometry"
+        )
     fmt = result.format or "RAW"
     stream = fmt == "VMDK"  # probe_bytes takes VMDK only when it is stream-optimized
     kind = f"{fmt} {result.variant or ''}".strip()
@@ -181,12 +202,12 @@ def _plan_image(result: ProbeResult, p: Path, convert: ConvertMode) -> ProbeResu
             source,
         )
     why = (
-        f"about {saving:.0%} of it is zeros, {saved} bytes (converting pays over "
+        f"about {saving:.0%} of it is zeros ({saved} bytes; converting pays over "
         f"{CONVERT_MIN_SAVING:.0%} and {CONVERT_MIN_SAVED_BYTES >> 20} MiB): sent as it is"
         if fixed
         else "ImportInstance takes it as it is"
     )
-    return _set_plan(result, UPLOAD, f"{fmt} {result.variant or ''}: {why}", result.file_bytes)
+    return _set_plan(result, UPLOAD, f"{kind}: {why}", result.file_bytes)
 
 
 def _qemu_check(result: ProbeResult, source: list[str], fmt: str | None) -> bool:
@@ -253,7 +274,9 @@ def _descriptor(shown: str, p: Path, convert: ConvertMode) -> ProbeResult:
         result.extents.append(
             {"path": str(ext), "type": etype, "access": access, "found": found, "bytes": size}
         )
-        if found:
+        if found and etype in ("FLAT", "VMFS"):
+            allocated += allocated_estimate(ext)  # raw data: its zeros are not sent
+        elif found:
             allocated += min(size, ext.stat().st_blocks * 512)
     result.virtual_bytes = total
     result.volume_size_gib = volume_gib(total)

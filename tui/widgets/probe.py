@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from tui.core.sources import plan_line
 from tui.core.units import human_bytes
 
 if TYPE_CHECKING:
@@ -23,20 +24,6 @@ def shown_path(path: str) -> str:
     if len(text) <= SHOWN_PATH:
         return text
     return f"{text[: SHOWN_PATH * 2 // 3]}…{text[-(SHOWN_PATH // 3) :]}"
-
-
-def plan_line(result: ProbeResult) -> str:
-    """The plan in one line: "VHDX, 40 GiB virtual -> stream-optimized VMDK, about 11 GiB to
-    send"."""
-    assert result.plan is not None
-    send = human_bytes(int(result.plan["send_bytes_estimate"]))
-    virtual = f"{result.format}, {human_bytes(result.virtual_bytes)} virtual"
-    action = result.plan["action"]
-    if action == "convert":
-        return f"{virtual} -> stream-optimized VMDK (qemu-img), about {send} to send"
-    if action == "upload-from-ova":
-        return f"{virtual} -> its stream-optimized VMDK sent from the archive, {send} to send"
-    return f"{virtual} -> sent as it is, {send} to send"
 
 
 class ProbePanel(Static):
