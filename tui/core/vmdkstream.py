@@ -104,6 +104,11 @@ class StreamVmdkChecker:
         self.grains += 1
 
     def finish(self) -> str | None:
+        """A stream may stop between markers (`qemu-img create` writes only the header and
+        its metadata); one that stops inside a marker or a grain is truncated."""
         if self.error is None and not self.ended:
-            self.error = "the stream ends before its end-of-stream marker: truncated"
+            if self._next is None:
+                self.error = "the stream ends inside its header: truncated"
+            elif self._pos + len(self._buf) > self._next:
+                self.error = "the stream ends inside a grain or a marker: truncated"
         return self.error
