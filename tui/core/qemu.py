@@ -142,7 +142,7 @@ def convert_to_stream_vmdk(
             on_progress(_progress(percent, virtual_bytes, now - started))
     proc.wait()
     reader.join()
-    watcher.join(timeout=1.0)
+    # The watcher ends within its 0.1 s poll on its own (a daemon): not waited for.
     if killed.is_set():
         raise Interrupted("interrupted while converting the image")
     if proc.returncode != 0:
