@@ -11,6 +11,8 @@ from typing import IO, Any
 
 from tui.core.errors import coded
 from tui.core.events import (
+    ConvertedEvent,
+    ConvertEvent,
     DoneEvent,
     ErrorEvent,
     Event,
@@ -94,6 +96,13 @@ class TextProgress:
                 f"{human_bytes(e.bytes_done)}/{human_bytes(e.bytes_total)}  "
                 f"{human_bytes(e.bytes_per_s)}/s  ETA {human_duration(e.eta_s)}",
             )
+        elif isinstance(e, ConvertEvent):
+            self._progress(
+                e.run_id,
+                f"{p}qemu-img {bar(e.percent / 100)} {e.percent / 100:4.0%}  "
+                f"{human_bytes(e.bytes_done)}/{human_bytes(e.bytes_total)}  "
+                f"{human_bytes(e.bytes_per_s)}/s  ETA {human_duration(e.eta_s)}",
+            )
         elif isinstance(e, TaskEvent) and e.task is not None:
             t = e.task
             key = (t.state, t.phase)
@@ -115,9 +124,17 @@ def describe(e: Event) -> str:
     wizard's event log."""
     if isinstance(e, ProbeEvent):
         size = f", {human_bytes(e.virtual_bytes)} virtual" if e.virtual_bytes else ""
+        plan = f"; {e.plan}: {e.plan_reason}" if e.plan and e.plan != "upload" else ""
+        about = "about " if e.plan and e.plan != "upload" else ""
         return (
-            f"{e.path}: {e.format}, {human_bytes(e.file_bytes)} to send{size}, "
-            f"{e.volume_size_gib} GiB volume"
+            f"{e.path}: {e.format}, {about}{human_bytes(e.file_bytes)} to send{size}, "
+            f"{e.volume_size_gib} GiB volume{plan}"
+        )
+    if isinstance(e, ConvertedEvent):
+        how = "reused" if e.reused else f"made in {human_duration(e.seconds)}"
+        return (
+            f"converted {e.source_format} to a stream-optimized VMDK of "
+            f"{human_bytes(e.bytes)} ({how}): {e.path}"
         )
     if isinstance(e, UploadedEvent):
         parts = f"{e.parts} part{'s' if e.parts != 1 else ''}"

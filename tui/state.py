@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from tui.core.draft import Draft
 
 if TYPE_CHECKING:
-    from tui.core.events import DoneEvent, ErrorEvent, Event, UploadEvent
+    from tui.core.events import ConvertEvent, DoneEvent, ErrorEvent, Event, UploadEvent
 
 
 @dataclass
@@ -26,6 +26,7 @@ class RunState:
     profile_name: str
     cancel: threading.Event = field(default_factory=threading.Event)
     last_upload: UploadEvent | None = None
+    last_convert: ConvertEvent | None = None  # qemu-img's progress, when the image is converted
     task_id: str | None = None
     instance_id: str | None = None
     done: DoneEvent | ErrorEvent | None = None
@@ -34,9 +35,17 @@ class RunState:
     def apply(self, event: Event) -> None:
         """Take in one event of the run (the pipeline's, in order)."""
         from tui.console import describe  # the CLI's own words for each event
-        from tui.core.events import DoneEvent, ErrorEvent, SubmittedEvent, UploadEvent
+        from tui.core.events import (
+            ConvertEvent,
+            DoneEvent,
+            ErrorEvent,
+            SubmittedEvent,
+            UploadEvent,
+        )
 
         match event:
+            case ConvertEvent():
+                self.last_convert = event
             case UploadEvent():
                 self.last_upload = event
             case SubmittedEvent(conversion_task_id=task_id, instance_id=instance_id):

@@ -26,6 +26,7 @@ MODULES = {
     "ui": "tests.benchmarks.bench_ui",
     "wan": "tests.benchmarks.bench_wan",
     "preflight": "tests.benchmarks.bench_preflight",
+    "convert": "tests.benchmarks.bench_convert",
 }
 README = Path(__file__).resolve().parents[2] / "README.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"

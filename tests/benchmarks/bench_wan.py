@@ -188,7 +188,13 @@ def write_profile(folder: Path, image: Path, bucket: str) -> Path:
     data = {
         "name": "bench",
         "aws": {"region": REGION},
-        "source": {"path": str(image), "bucket": bucket, "key_prefix": "imports"},
+        # The WAN figures are of the upload as it is: no conversion of the RAW (bench_convert).
+        "source": {
+            "path": str(image),
+            "bucket": bucket,
+            "key_prefix": "imports",
+            "convert": "never",
+        },
         "request": {
             "Platform": "Windows",
             "Description": "bench",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -168,11 +169,17 @@ def _bad_images(disk_images: dict[str, Path], root: Path) -> dict[str, tuple[Pat
         "gzip": (b"\x1f\x8b\x08\x00" + bytes(4096), "gzip"),
     }
     images = {name: (disk_images[name], hint) for name, hint in (
-        ("vmdk_sparse", "subformat=streamOptimized"),
-        ("vhdx", "qemu-img convert"),
-        ("qcow2", "qemu-img convert"),
         ("vhd_differencing", "differencing"),
     )}  # fmt: skip
+    # Formats qemu-img converts, broken: a backing chain and a truncated VHDX.
+    backing = root / "child.qcow2"
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(disk_images["qcow2"]), "-F",
+         "qcow2", str(backing)], check=True,
+    )  # fmt: skip
+    images["qcow2-backing"] = (backing, "backing file")
+    vhdx = disk_images["vhdx"].read_bytes()
+    made["truncated-vhdx"] = (vhdx[: len(vhdx) // 3], "truncated")
     for name, (data, hint) in made.items():
         path = root / f"{name}.img"
         path.write_bytes(data)
@@ -185,7 +192,7 @@ def _bad_images(disk_images: dict[str, Path], root: Path) -> dict[str, tuple[Pat
 
 
 IMAGE_NAMES = [
-    "vmdk_sparse", "vhdx", "qcow2", "vhd_differencing", "empty", "tiny", "truncated-vmdk",
+    "qcow2-backing", "truncated-vhdx", "vhd_differencing", "empty", "tiny", "truncated-vmdk",
     "bad-vhd-checksum", "footer-cut", "ova", "gzip", "directory", "missing",
 ]  # fmt: skip
 

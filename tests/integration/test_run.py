@@ -109,10 +109,10 @@ def test_dry_run_sends_nothing_and_exits_0(
 
 def test_bad_input_exits_2_and_writes_nothing(disk_images, sandbox, sandbox_bucket, home, tmp_path):
     env = cli_env(home, tmp_path)
-    sparse = write_profile(tmp_path, "sparse", disk_images["vmdk_sparse"], sandbox_bucket)
+    sparse = write_profile(tmp_path, "diff", disk_images["vhd_differencing"], sandbox_bucket)
     result = cli(env, "--endpoint-url", sandbox, "run", str(sparse))
     assert result.returncode == 2
-    assert "subformat=streamOptimized" in result.stderr and "Traceback" not in result.stderr
+    assert "differencing" in result.stderr and "Traceback" not in result.stderr
     broken = tmp_path / "broken.toml"
     broken.write_text('name = "x"\n[request]\nPlatform = "Linux"\n')
     result = cli(env, "--endpoint-url", sandbox, "run", str(sparse), str(broken))
@@ -134,7 +134,8 @@ def test_cancelled_import_exits_1(disk_images, slow_sandbox, home, tmp_path):
     s3 = client(slow_sandbox, "s3")
     s3.create_bucket(Bucket="cancel-me")
     image = make_source_raw(tmp_path / "big.raw", size=64 << 20)  # about 16 s to convert
-    profile = write_profile(tmp_path, "cancel", image, "cancel-me")
+    # Sent as it is (no qemu-img step): the sandbox's conversion task is what is cancelled.
+    profile = write_profile(tmp_path, "cancel", image, "cancel-me", convert="never")
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui", "--endpoint-url", slow_sandbox, "run", str(profile),
          "--json", "--poll", "0.2"],
@@ -342,7 +343,7 @@ def test_cleanup_by_run_id_refuses_while_active_then_deletes(
     ec2 = client(slow_sandbox, "ec2")
     s3.create_bucket(Bucket="clean-me")
     image = make_source_raw(tmp_path / "clean.raw", size=32 << 20)  # about 8 s to convert
-    profile = write_profile(tmp_path, "clean", image, "clean-me")
+    profile = write_profile(tmp_path, "clean", image, "clean-me", convert="never")
     env = cli_env(home, tmp_path)
     result = cli(env, "--endpoint-url", slow_sandbox, "run", str(profile), "--no-wait", "--json")
     assert result.returncode == 0, result.stderr

@@ -75,7 +75,7 @@ def test_probe_text(capsys: pytest.CaptureFixture[str], disk_images: dict[str, P
 def test_probe_not_importable_exits_2_with_reasons_on_stderr(
     capsys: pytest.CaptureFixture[str], disk_images: dict[str, Path]
 ) -> None:
-    path = disk_images["vmdk_sparse"]
+    path = disk_images["vhd_differencing"]
     code, out, err = run(capsys, "probe", str(path))
     assert code == 2
     assert "importable:       no" in out
@@ -97,13 +97,18 @@ def test_probe_json(capsys: pytest.CaptureFixture[str], disk_images: dict[str, P
         "importable",
         "problems",
         "warnings",
+        "allocated_bytes",
+        "extents",
+        "ova",
+        "plan",
         "guest",  # issue 14: what is inside (tests/unit/test_guest.py)
     ]
     assert (data["format"], data["variant"], data["importable"]) == ("VHD", "fixed", True)
     assert data["guest"]["partition_table"] == "mbr"  # make_source_raw's table
     code, out, _ = run(capsys, "probe", str(disk_images["qcow2"]), "--json")
-    assert code == 2 and json.loads(out)["format"] is None
-    assert json.loads(out)["guest"] is None  # not importable: not read
+    data = json.loads(out)
+    assert code == 0 and data["format"] == "QCOW2" and data["plan"]["action"] == "convert"
+    assert data["guest"] is None  # not read: it needs a conversion first
 
 
 def test_probe_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -176,7 +181,9 @@ def test_upload_unimportable_image_sends_nothing(
     disk_images: dict[str, Path],
     tmp_path: Path,
 ) -> None:
-    profile = write_profile(tmp_path / "p.toml", disk_images["qcow2"], bucket, s3_endpoint)
+    profile = write_profile(
+        tmp_path / "p.toml", disk_images["vhd_differencing"], bucket, s3_endpoint
+    )
     code, _, err = run(capsys, "upload", str(profile))
     assert code == 2
     assert "qemu-img convert" in err and "Traceback" not in err

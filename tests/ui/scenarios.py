@@ -621,6 +621,21 @@ async def submit_busy(pilot: Pilot[Any]) -> None:
     await _submit(pilot, _probe_event(pilot), up)
 
 
+async def submit_converting(pilot: Pilot[Any]) -> None:
+    from tui.core.events import ConvertEvent
+
+    converting = ConvertEvent("3f2a9c1e", 42.0, 28_185_722, 67_108_864, 9_437_184.0, 4.1)
+    await _submit(pilot, _probe_event(pilot), converting)
+
+
+async def disk_convert(pilot: Pilot[Any]) -> None:
+    await to_disk(pilot)
+    await type_into(pilot, "source.path", str(disks(pilot) / "server.qcow2"))
+    await type_into(pilot, "source.bucket", "imports-bucket")
+    await pilot.pause(0.4)  # the probe is debounced
+    await settle(pilot)
+
+
 async def submit_filled(pilot: Pilot[Any]) -> None:
     from tui.core.events import DoneEvent, SubmittedEvent, UploadedEvent
 
@@ -752,6 +767,7 @@ def cases() -> list[Case]:
         Case("disk_filled", fill_disk),
         Case("disk_error", disk_error),
         Case("disk_manifest", disk_manifest),
+        Case("disk_convert", disk_convert),
         Case("disk_busy", disk_busy, account=busy_account, patches=(_disk_probe(),), hold=True),
         Case("spec_default", to_spec),
         Case("spec_filled", fill_spec),
@@ -771,6 +787,7 @@ def cases() -> list[Case]:
         Case("submit_filled", submit_filled),
         Case("submit_error", submit_error),
         Case("submit_busy", submit_busy),
+        Case("submit_converting", submit_converting),
         Case("tasks_default", to_tasks, account=no_tasks),
         Case("tasks_filled", tasks_filled),
         Case("tasks_error", to_tasks, account=failing_account),

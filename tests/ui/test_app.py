@@ -116,7 +116,11 @@ async def test_instance_types_filter_as_you_type(ui_home: S.Folders) -> None:
         assert app.state.draft.get(f"{LS}.InstanceType") == labels[0]
 
 
-async def test_disk_screen_probes_and_refuses_a_sparse_vmdk(ui_home: S.Folders) -> None:
+async def test_disk_screen_probes_plans_a_sparse_vmdk_and_refuses_a_text_file(
+    ui_home: S.Folders,
+) -> None:
+    from tui.widgets.probe import ProbePanel
+
     app = S.make_app(ui_home)
     async with app.run_test(size=S.SIZE) as pilot:
         await S.to_disk(pilot)
@@ -124,7 +128,17 @@ async def test_disk_screen_probes_and_refuses_a_sparse_vmdk(ui_home: S.Folders) 
         await pilot.pause(0.4)
         await S.settle(pilot)
         path = app.screen.query_one("#f-source-path", FormField)
-        assert path.error is not None and "stream" in path.error.lower()
+        assert path.error is None  # converted by qemu-img before the upload: the plan says so
+        panel = app.screen.query_one("#probe", ProbePanel)
+        from rich.console import Console
+
+        console = Console(width=200, record=True)
+        console.print(panel.content)  # what the panel shows, on one wide line a row
+        assert "-> stream-optimized VMDK (qemu-img)" in console.export_text()
+        await S.type_into(pilot, "source.path", str(ui_home.disks / "notes.txt"))
+        await pilot.pause(0.4)
+        await S.settle(pilot)
+        assert path.error is not None and "too small" in path.error
         await S.type_into(pilot, "source.path", str(ui_home.disks / "win2012.vmdk"))
         await S.type_into(pilot, "source.bucket", "imports-bucket")
         await pilot.pause(0.4)

@@ -116,9 +116,10 @@ def cmd_upload(session: Session, args: argparse.Namespace) -> int:
     return code
 
 
-# `runs --json` is a record without these: the profile (long; `profiles show` has it) and the
-# image identity (resume's business), so its lines stay what they were before identities.
-RUNS_JSON_LEAVES_OUT = frozenset({"profile", "image_identity"})
+# `runs --json` is a record without these: the profile (long; `profiles show` has it), the
+# image identity and the converted file (resume's and cleanup's business), so its lines stay
+# what they were before identities.
+RUNS_JSON_LEAVES_OUT = frozenset({"profile", "image_identity", "converted_path"})
 
 
 def cmd_runs(session: Session, args: argparse.Namespace) -> int:

@@ -34,6 +34,14 @@ def cmd_probe(session: Session, args: argparse.Namespace) -> int:
     print(f"virtual size:     {result.virtual_bytes} bytes ({human_bytes(result.virtual_bytes)})")
     print(f"suggested volume: {result.volume_size_gib} GiB")
     print(f"importable:       {'yes' if result.importable else 'no'}")
+    if result.plan is not None:
+        from tui.core.sources import plan_line
+
+        print(f"plan:             {result.plan['action']}: {plan_line(result)}")
+        print(f"                  {result.plan['reason']}")
+    for extent in result.extents:
+        found = "found" if extent["found"] else "MISSING"
+        print(f"extent:           {extent['path']} ({extent['type']}, {found})")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for problem in result.problems:

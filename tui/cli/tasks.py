@@ -87,6 +87,12 @@ def cmd_cleanup(session: Session, args: argparse.Namespace) -> int:
                 )
             task = found[0]
         summary = account.cleanup(task, record, force=args.force)
+        if record is not None and record.converted_path:
+            from tui.core import convert
+
+            if convert.remove(record.converted_path):
+                summary += f"; removed the converted image {record.converted_path}"
+            record.converted_path = None
         print(summary)
         if record is not None:
             journal.update(record, message=summary)

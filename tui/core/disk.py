@@ -50,9 +50,29 @@ class ProbeResult:
     importable: bool
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The file-level probe (tui/core/sources.py) fills these in:
+    allocated_bytes: int | None = None  # about how many bytes hold data (None: not measured)
+    extents: list[dict[str, Any]] = field(default_factory=list)  # a descriptor's extent files
+    ova: dict[str, Any] | None = None  # the OVA's disk: member, offset, length, left out
+    plan: dict[str, Any] | None = None  # action, reason, send_bytes_estimate, upload_format
+    # Not in the JSON: why the bytes alone are not importable though qemu-img can convert them
+    # (the problem line to drop when converting), and the converter's input arguments.
+    conversion: str | None = None
+    convert_from: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["conversion"], data["convert_from"]
+        return data
+
+    @property
+    def action(self) -> str | None:
+        return self.plan["action"] if self.plan else None
+
+    @property
+    def upload_format(self) -> str | None:
+        """The Image.Format the import sends: VMDK after a conversion."""
+        return self.plan["upload_format"] if self.plan else self.format
 
 
 def volume_gib(virtual_bytes: int) -> int:
@@ -65,8 +85,16 @@ def volume_gib(virtual_bytes: int) -> int:
 # Entry points
 
 
-def probe(path: str | os.PathLike[str]) -> ProbeResult:
-    """Probe the file at `path`: two reads of at most 64 KiB, whatever its size.
+def probe(path: str | os.PathLike[str], convert: str = "auto") -> ProbeResult:
+    """Probe a disk source (an image, a VMDK descriptor, an OVA, an OVF) and its plan for the
+    profile's `convert` mode ("auto", "always" or "never"): tui/core/sources.py."""
+    from tui.core.sources import probe_source
+
+    return probe_source(path, convert)  # type: ignore[arg-type]
+
+
+def probe_image(path: str | os.PathLike[str]) -> ProbeResult:
+    """Probe the image file at `path`: two reads of at most 64 KiB, whatever its size.
 
     Regular files and block devices (sized by seeking to the end) are read; anything else,
     and any OS error, comes back as a problem with importable=False.
@@ -130,6 +158,7 @@ class _Prober:
         self.name = name
         self.problems: list[str] = []
         self.warnings: list[str] = []
+        self.conversion: str | None = None
 
     # Reading from the two windows -----------------------------------------------------------
 
@@ -164,6 +193,7 @@ class _Prober:
             importable=importable,
             problems=self.problems,
             warnings=self.warnings,
+            conversion=self.conversion,
         )
 
     def convert_cmd(self) -> str:
@@ -175,12 +205,18 @@ class _Prober:
             f"{shlex.quote(src)} {shlex.quote(str(dst))}"
         )
 
-    def reject(self, what: str, variant: str, virtual: int = 0) -> ProbeResult:
-        self.problems.append(
+    def reject(
+        self, what: str, variant: str, virtual: int = 0, fmt: str | None = None
+    ) -> ProbeResult:
+        problem = (
             f"{what} images are not accepted by ImportInstance (VMDK stream-optimized, VHD or "
             f"RAW only): convert it with `{self.convert_cmd()}`"
         )
-        return self.result(None, variant, virtual)
+        self.problems.append(problem)
+        result = self.result(fmt, variant, virtual)
+        if fmt is not None:
+            result.conversion = problem  # qemu-img reads it: the file-level probe converts it
+        return result
 
     # Dispatch ---------------------------------------------------------------------------------
 
@@ -188,6 +224,8 @@ class _Prober:
         if self.size == 0:
             self.problems.append("the file is empty (0 bytes)")
             return self.result(None, None, 0)
+        if self.head.lstrip().startswith(b"# Disk DescriptorFile"):
+            return self.descriptor()  # a text file: often under one sector
         if self.size < SECTOR:
             self.problems.append(
                 f"the file is {self.size} bytes: too small to be a disk image (under one sector)"
@@ -251,16 +289,24 @@ class _Prober:
             self.problems.append("VMDK capacity is 0 sectors: the header is corrupt")
         if grain < 1 or grain & (grain - 1):
             self.problems.append(f"VMDK grain size {grain} is not a power of two: corrupt header")
-        if not stream:
+        if not stream and create_type == "streamOptimized":
+            # The descriptor says stream-optimized and the header disagrees: damage, not a
+            # format qemu-img could convert faithfully.
+            self.problems.append(
+                f"VMDK says createType=streamOptimized but its header is not (flags 0x{flags:x}, "
+                f"compression {compress}): the file is damaged; not stream-optimized"
+            )
+        elif not stream:
             why = (
                 f"flags 0x{flags:x}, compression {compress}"
                 if create_type in (None, "streamOptimized")
                 else f"createType {create_type}"
             )
-            self.problems.append(
+            self.conversion = (
                 f"VMDK {variant} is not stream-optimized ({why}); ImportInstance takes only "
                 f"stream-optimized VMDK: convert it with `{self.convert_cmd()}`"
             )
+            self.problems.append(self.conversion)
         elif create_type not in (None, "streamOptimized"):
             self.warnings.append(
                 f"VMDK descriptor says createType={create_type} but the header is stream-optimized"
@@ -385,29 +431,22 @@ class _Prober:
     def other_format(self) -> ProbeResult | None:
         h = self.head
         if h.startswith(b"vhdxfile"):
-            return self.reject("VHDX", "VHDX")
+            return self.reject("VHDX", "VHDX", fmt="VHDX")
         if h.startswith(b"QFI\xfb") and len(h) >= 32:
             (version,) = struct.unpack_from(">I", h, 4)
             (virtual,) = struct.unpack_from(">Q", h, 24)
             kind = "QCOW2" if version >= 2 else "QCOW"
-            return self.reject(kind, f"{kind} v{version}", virtual)
+            return self.reject(kind, f"v{version}", virtual, fmt=kind)
         if h.startswith(b"QED\0"):
-            return self.reject("QED", "QED")
+            return self.reject("QED", "QED", fmt="QED")
         if self.at(0x40, 4) == b"\x7f\x10\xda\xbe" or h.startswith(b"<<< "):
-            return self.reject("VirtualBox VDI", "VDI")
+            return self.vdi()
         if h.startswith(b"WithoutFreeSpace") or h.startswith(b"WithouFreSpacExt"):
-            return self.reject("Parallels", "Parallels")
+            return self.reject("Parallels", "Parallels", fmt="Parallels")
         if h.startswith(b"COWD"):
             return self.reject("VMware ESX COW sparse (COWD)", "COWD")
         if h[:512].lstrip().startswith(b"# Disk DescriptorFile"):
-            m = re.search(rb'createType\s*=\s*"([A-Za-z0-9_]{1,64})"', h[:WINDOW])
-            kind = m.group(1).decode("ascii") if m else "unknown"
-            self.problems.append(
-                f"this is a VMDK descriptor file (createType={kind}): the disk data lives in "
-                "separate extent files; make one stream-optimized VMDK from it with "
-                f"`{self.convert_cmd()}`"
-            )
-            return self.result(None, f"VMDK descriptor ({kind})", 0)
+            return self.descriptor()
         if self.at(257, 5) == b"ustar":
             self.problems.append(
                 "this is a tar archive (an OVA?): extract it (`tar xf "
@@ -422,6 +461,28 @@ class _Prober:
             self.problems.append("this is an ISO 9660 image (install media), not a disk image")
             return self.result(None, "ISO 9660", 0)
         return None
+
+    def descriptor(self) -> ProbeResult:
+        m = re.search(rb'createType\s*=\s*"([A-Za-z0-9_]{1,64})"', self.head[:WINDOW])
+        kind = m.group(1).decode("ascii") if m else "unknown"
+        self.problems.append(
+            f"this is a VMDK descriptor file (createType={kind}): the disk data lives in "
+            "separate extent files; make one stream-optimized VMDK from it with "
+            f"`{self.convert_cmd()}`"
+        )
+        return self.result(None, f"VMDK descriptor ({kind})", 0)
+
+    def vdi(self) -> ProbeResult:
+        """VirtualBox VDI: header at 0x40 (signature, version, type), disk size at 0x170."""
+        header = self.at(0x40, 0x138)
+        variant, virtual = "VDI", 0
+        if header is not None and header[:4] == b"\x7f\x10\xda\xbe":
+            (image_type,) = struct.unpack_from("<I", header, 0x0C)
+            variant = {1: "dynamic", 2: "fixed", 3: "undo", 4: "differencing"}.get(
+                image_type, "VDI"
+            )
+            (virtual,) = struct.unpack_from("<Q", header, 0x130)
+        return self.reject("VirtualBox VDI", variant, virtual, fmt="VDI")
 
     # RAW --------------------------------------------------------------------------------------
 

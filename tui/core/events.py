@@ -32,6 +32,34 @@ class ProbeEvent(Event):
     virtual_bytes: int = 0
     volume_size_gib: int = 0
     warnings: tuple[str, ...] = ()
+    plan: str = ""  # "upload", "convert" or "upload-from-ova" (docs/design.md, the probe's plan)
+    plan_reason: str = ""
+
+
+@dataclass(frozen=True)
+class ConvertEvent(Event):
+    """Progress of qemu-img converting the image to a stream-optimized VMDK (a few a second).
+    Bytes count the source's virtual size, the way qemu-img walks it."""
+
+    name: ClassVar[str] = "convert"
+    percent: float = 0.0
+    bytes_done: int = 0
+    bytes_total: int = 0
+    bytes_per_s: float = 0.0
+    eta_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ConvertedEvent(Event):
+    """The stream-optimized VMDK to upload is ready (made now, or reused from the cache)."""
+
+    name: ClassVar[str] = "converted"
+    path: str = ""  # the converted file in the cache folder
+    source_format: str = ""
+    bytes: int = 0  # what will be sent
+    source_bytes: int = 0  # what the source file(s) hold
+    reused: bool = False
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)

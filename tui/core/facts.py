@@ -20,6 +20,12 @@ DEFAULT_PART_SIZE = 10 * MIB  # the part size every AWS importer uses
 # Memory does not grow with it: a part streams from the file, never held whole (85 MiB peak
 # RSS at 16 workers and 10 MiB parts, 60 MiB at 4; 258 and 103 when parts were held).
 DEFAULT_WORKERS = 16
+# convert = "auto" turns a RAW or fixed VHD into a stream-optimized VMDK when the estimate of
+# its zeros says that sends this share of the bytes fewer (docs/design.md, the probe's plan).
+CONVERT_MIN_SAVING = 0.25
+# ... and at least this many bytes: under it the saving is under 2 s at 100 Mbit/s, not worth a
+# copy of the image on disk.
+CONVERT_MIN_SAVED_BYTES = 16 * MIB
 TASK_ID_RE = re.compile(r"import-(i|vol)-[0-9a-z]{8}([0-9a-z]{9})?")
 TASK_ID_FORM = "import-i-xxxxxxxx or import-vol-xxxxxxxx"
 

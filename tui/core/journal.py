@@ -95,6 +95,9 @@ class RunRecord(BaseModel):
     image_bytes: Annotated[int, Field(ge=0)] = 0
     image_format: str = ""
     image_identity: ImageIdentity | None = None  # absent in records of older versions
+    # The stream-optimized VMDK made from image_path and uploaded in its place (the cache
+    # folder's file; tui/core/convert.py); image_bytes and image_format are that file's.
+    converted_path: str | None = None
     volume_size: Annotated[int, Field(ge=0)] = 0
     bucket: str | None = None
     manifest_key: str | None = None

@@ -44,6 +44,16 @@ def logs_dir() -> Path:
     return platformdirs.user_state_path(APP) / "logs"
 
 
+def cache_dir() -> Path:
+    """Where converted images wait for their upload (platformdirs' user cache dir)."""
+    home = _home()
+    if home:
+        return home / "cache"
+    import platformdirs
+
+    return platformdirs.user_cache_path(APP)
+
+
 def demo_dir() -> Path:
     """Where the wizard makes its demo disk image (sandbox mode)."""
     home = _home()

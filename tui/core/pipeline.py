@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from tui.core import aws, journal, retry
 from tui.core.errors import AwsError, InputError, Interrupted, coded
 from tui.core.events import (
+    ConvertedEvent,
+    ConvertEvent,
     DoneEvent,
     ErrorEvent,
     Event,
@@ -292,12 +294,17 @@ class ImportRun:
         if self.dry_run:
             return self._dry_run()
         uploads = self.record.task_id is None and self.plan.image_path is not None
+        converts = uploads and self.plan.action == "convert"
         if uploads:
             # Before the record is first written: a run refused here leaves nothing behind.
             self._check_bucket()
+            if converts:
+                self._check_convert()
         self.journal.save(self.record)
         self._recorded = True
         if self.record.task_id is None:
+            if converts:
+                self._convert()
             if uploads:
                 self._upload()
             if self.upload_only:
@@ -422,11 +429,67 @@ class ImportRun:
                 virtual_bytes=p.virtual_bytes if p else 0,
                 volume_size_gib=self.plan.volume_size,
                 warnings=tuple(p.warnings) if p else (),
+                plan=self.plan.action,
+                plan_reason=str(p.plan["reason"]) if p and p.plan else "",
             )
         )
         if p is not None:
             for w in p.warnings:
                 self.emit(WarningEvent(self.run_id, message=w))
+
+    # -- convert ------------------------------------------------------------------------------
+
+    def _check_convert(self) -> None:
+        """qemu-img is there and the cache folder has room: refused before anything is sent."""
+        from tui.core import convert
+
+        assert self.plan.probe is not None
+        convert.check_ready(self.plan.probe)
+
+    def _convert(self) -> None:
+        """Make (or reuse) the stream-optimized VMDK the upload sends instead of the source."""
+        from tui.core import convert, qemu
+
+        probe = self.plan.probe
+        assert probe is not None
+
+        def progress(p: qemu.ConvertProgress) -> None:
+            self.emit(ConvertEvent(self.run_id, **dataclasses.asdict(p)))
+
+        made = convert.convert(probe, on_progress=progress, cancel=self.cancel)
+        if self.resumed and not made.reused:
+            # Made again: its bytes need not match the parts the journal holds checksums of.
+            self.trust_journal = False
+        self.plan.upload_path = made.path
+        self.plan.image_format = "VMDK"
+        self.plan.image_bytes = made.bytes
+        self.journal.update(
+            self.record, converted_path=str(made.path), image_bytes=made.bytes, image_format="VMDK"
+        )
+        self.emit(
+            ConvertedEvent(
+                self.run_id,
+                path=str(made.path),
+                source_format=probe.format or "",
+                bytes=made.bytes,
+                source_bytes=probe.file_bytes,
+                reused=made.reused,
+                seconds=round(made.seconds, 3),
+            )
+        )
+
+    def _byte_range(self) -> tuple[int, int] | None:
+        """The OVA member's bytes, when its stream-optimized VMDK is sent from the tar."""
+        probe = self.plan.probe
+        if self.plan.action != "upload-from-ova" or probe is None or probe.ova is None:
+            return None
+        return int(probe.ova["offset"]), int(probe.ova["length"])
+
+    def _remove_converted(self) -> None:
+        from tui.core import convert
+
+        if self.record.converted_path and convert.remove(self.record.converted_path):
+            self.journal.update(self.record, converted_path=None)
 
     # -- upload -------------------------------------------------------------------------------
 
@@ -480,7 +543,7 @@ class ImportRun:
             result = upload.upload_image(
                 # One try per call: the part's own retry budget (upload.PART_POLICY) is the only.
                 aws.client(self.target, "s3", aws.part_budget(part_size, options.workers)),
-                self.plan.image_path,
+                self.plan.upload_path or self.plan.image_path,
                 src.bucket,
                 src.key_prefix,
                 self.run_id,
@@ -491,6 +554,8 @@ class ImportRun:
                 on_part_done=log.done,
                 cancel=self.cancel,
                 known_parts=known,
+                key_name=str(self.plan.image_path),
+                byte_range=self._byte_range(),
             )
         except (Interrupted, InputError, AwsError):
             log.flush()
@@ -782,6 +847,8 @@ class ImportRun:
         return (f"ec2-import-wizard cleanup {self.run_id}",)
 
     def _finish(self, done: DoneEvent) -> DoneEvent:
+        if done.state == Outcome.COMPLETED:
+            self._remove_converted()  # the volume exists: the converted copy has done its work
         self.emit(done)
         return done
 

@@ -42,6 +42,14 @@ class ImportPlan:
     image_bytes: int
     volume_size: int
     probe: ProbeResult | None = None  # for a local image
+    # The file whose bytes are sent when it is not image_path (a converted image); S3 keys
+    # are named after image_path all the same.
+    upload_path: Path | None = None
+
+    @property
+    def action(self) -> str:
+        """The probe's plan: "upload", "convert" or "upload-from-ova"."""
+        return (self.probe.action if self.probe else None) or "upload"
 
     def manifest_placeholder(self, run_id: str = RUN_ID_PLACEHOLDER) -> str:
         src = self.profile.source
@@ -116,13 +124,15 @@ def plan_import(profile: Profile, origin: Path | None, part_size: int | None = N
     where = str(origin) if origin else None
     if not path.exists():
         raise InputError(f"no such disk image: {path}", source=where, field="source.path")
-    result = probe(path)
-    if not result.importable or result.format is None:
+    result = probe(path, src.convert or "auto")
+    if not result.importable or result.format is None or result.plan is None:
         problems = "; ".join(result.problems) or "not an importable disk image"
         raise InputError(f"{path}: {problems}", source=where, field="source.path")
-    if src.format is not None and src.format != result.format:
+    sent_format = result.upload_format or result.format
+    if src.format is not None and src.format != sent_format:
+        what = result.format if sent_format == result.format else f"sent as {sent_format}"
         raise InputError(
-            f"says {src.format} but {path.name} is {result.format}: remove `format` or fix it",
+            f"says {src.format} but {path.name} is {what}: remove `format` or fix it",
             source=where,
             field="source.format",
         )
@@ -134,8 +144,9 @@ def plan_import(profile: Profile, origin: Path | None, part_size: int | None = N
             source=where,
             field="source.volume_size",
         )
-    check_key_length(src.key_prefix, str(path), result.file_bytes, part_size, where)
-    return ImportPlan(profile, origin, path, result.format, result.file_bytes, volume, probe=result)
+    sent = result.file_bytes if result.action == "upload" else result.plan["send_bytes_estimate"]
+    check_key_length(src.key_prefix, str(path), max(sent, result.file_bytes), part_size, where)
+    return ImportPlan(profile, origin, path, sent_format, sent, volume, probe=result)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import tomli_w
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -92,6 +92,9 @@ class Source(StrictModel):
     format: str | None = None
     manifest_url: str | None = None
     bytes: Annotated[int, Field(ge=1, lt=MAX_IMAGE_BYTES)] | None = None
+    # Convert to a stream-optimized VMDK with qemu-img: "auto" (absent) when ImportInstance
+    # does not take the format or zeros make it pay, "always", or "never".
+    convert: Literal["auto", "always", "never"] | None = None
 
     @field_validator("path")
     @classmethod

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tui.core.vmdkstream import StreamVmdkChecker
 from tui.sandbox import moto_adapter
 
 MiB = 1 << 20
@@ -334,6 +335,8 @@ class Converter:
 
         head = bytearray()
         tail = bytearray()
+        # A stream-optimized VMDK is inflated grain by grain as it comes, as EC2 reads it.
+        grains = StreamVmdkChecker() if manifest.file_format == "VMDK" else None
         downloaded = 0
         phase_start = time.monotonic()
         phase_s = max(manifest.size / self.pacing.rate, self.pacing.min_phase_s)
@@ -355,6 +358,8 @@ class Converter:
                         head += chunk[: PROBE_WINDOW - len(head)]
                     tail += chunk
                     del tail[:-PROBE_WINDOW]
+                    if grains is not None:
+                        grains.feed(chunk)
                     downloaded += len(chunk)
                     self._pace(phase_start, phase_s, downloaded / manifest.size)
                     self._set_message(job, f"Pending : Downloaded {downloaded}")
@@ -362,6 +367,9 @@ class Converter:
                 raise TaskFailed(f"ClientError: {what} returned {got} bytes, expected {part.size}")
         self._pace(phase_start, phase_s, 1.0)
         self._check_format(job, bytes(head), bytes(tail), manifest.size)
+        broken = grains.finish() if grains is not None else None
+        if broken is not None:
+            raise TaskFailed(f"ClientError: {broken}")
 
         # Conversion proper: BytesConverted climbs at the configured rate.
         start = time.monotonic()

@@ -34,8 +34,10 @@ if TYPE_CHECKING:
 
     from tui.core.disk import ProbeResult
 
-# Shown in the tree: what EC2 takes, and what people try (the probe then says how to convert).
-DISK_SUFFIXES = frozenset({".vmdk", ".vhd", ".raw", ".img", ".bin", ".vhdx", ".qcow2", ".ova"})
+# Shown in the tree: what EC2 takes, and what the probe plans a conversion (or an OVA upload) for.
+DISK_SUFFIXES = frozenset(
+    {".vmdk", ".vhd", ".raw", ".img", ".bin", ".vhdx", ".qcow2", ".qcow", ".vdi", ".ova", ".ovf"}
+)
 LOCAL_PATHS = ("source.path", "source.bucket", "source.key_prefix", "source.url_expiry_days")
 MANIFEST_PATHS = ("source.manifest_url", "source.bytes")
 DEMO_NAME = "demo-disk.vmdk"
@@ -336,8 +338,9 @@ class DiskScreen(StepScreen):
             errors["source.path"] = "; ".join(result.problems) or "not an importable disk image"
             return errors
         fmt = self.draft.get("source.format")
-        if fmt and fmt != result.format:
-            errors["source.format"] = f"the image is {result.format}: leave this unset or fix it"
+        sent = result.upload_format or result.format
+        if fmt and fmt != sent:
+            errors["source.format"] = f"the image is sent as {sent}: leave this unset or fix it"
         try:  # the keys' length needs the image's size: the plan's check, here with its result
             check_key_length(self.draft.get("source.key_prefix") or "", path, result.file_bytes)
         except InputError as exc:

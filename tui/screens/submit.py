@@ -11,7 +11,15 @@ from textual.markup import escape
 from textual.widgets import Button, Label, Log, ProgressBar
 
 from tui.core.errors import coded
-from tui.core.events import DoneEvent, ErrorEvent, SubmittedEvent, UploadedEvent, UploadEvent
+from tui.core.events import (
+    ConvertedEvent,
+    ConvertEvent,
+    DoneEvent,
+    ErrorEvent,
+    SubmittedEvent,
+    UploadedEvent,
+    UploadEvent,
+)
 from tui.core.units import human_bytes, human_duration
 from tui.messages import RunUpdated
 from tui.screens.base import BaseScreen
@@ -54,6 +62,8 @@ class SubmitScreen(BaseScreen):
         self.query_one("#run-title", Label).update(f"Import of {self.run.profile_name}")
         log = self.query_one("#run-log", Log)
         log.write_lines(self.run.log)
+        if self.run.last_convert is not None and self.run.last_upload is None:
+            self._show_convert(self.run.last_convert)
         if self.run.last_upload is not None:
             self._show_upload(self.run.last_upload)
         if self.run.done is not None:
@@ -68,6 +78,11 @@ class SubmitScreen(BaseScreen):
             f"Import of {run.profile_name} · run {run.run_id}"
         )
         match message.event:
+            case ConvertEvent() as converting:
+                self._show_convert(converting)
+            case ConvertedEvent(reused=reused):
+                how = "reused from the cache" if reused else "converted"
+                self._phase(f"Image {how}; starting the upload …")
             case UploadEvent() as upload:
                 self._show_upload(upload)
             case UploadedEvent():
@@ -88,6 +103,16 @@ class SubmitScreen(BaseScreen):
 
     def _phase(self, text: str) -> None:
         self.query_one("#run-phase", Label).update(text)
+
+    def _show_convert(self, e: ConvertEvent) -> None:
+        self._phase("Converting to a stream-optimized VMDK with qemu-img …")
+        self.query_one("#upload-bar", ProgressBar).update(total=100, progress=e.percent)
+        self.query_one("#stat-parts", Label).update(f"qemu-img {e.percent:.0f}%")
+        self.query_one("#stat-bytes", Label).update(
+            f"{human_bytes(e.bytes_done)} of {human_bytes(e.bytes_total)} virtual"
+        )
+        self.query_one("#stat-rate", Label).update(f"{human_bytes(int(e.bytes_per_s))}/s")
+        self.query_one("#stat-eta", Label).update(f"ETA {human_duration(e.eta_s)}")
 
     def _show_upload(self, e: UploadEvent) -> None:
         self._phase("Uploading the image parts to S3 …")

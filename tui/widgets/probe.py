@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from tui.core.sources import plan_line
 from tui.core.units import human_bytes
 
 if TYPE_CHECKING:
@@ -34,7 +35,9 @@ class ProbePanel(Static):
 
     def __init__(self, *, id: str | None = None):
         super().__init__(
-            "Pick a disk image (VMDK, VHD or RAW) on the left or type its path.", id=id
+            "Pick a disk image (VMDK, VHD, RAW, VHDX, QCOW2, VDI, OVA …) on the left or type "
+            "its path.",
+            id=id,
         )
         self.border_title = "Probe"
 
@@ -65,6 +68,9 @@ class ProbePanel(Static):
             "Importable",
             Text("yes", style="green bold") if ok else Text("no", style="red bold"),
         )
+        if result.plan is not None:
+            table.add_row("Plan", Text(plan_line(result), style="bold"))
+            table.add_row("", Text(str(result.plan["reason"])))
         for problem in result.problems:
             table.add_row(Text("Problem", style="red"), Text(problem))
         for warning in result.warnings:

@@ -109,6 +109,8 @@ def upload_image(
     on_part_done: Callable[[int, str], None] | None = None,
     cancel: threading.Event | None = None,
     known_parts: Mapping[int, str] | None = None,
+    key_name: str | None = None,
+    byte_range: tuple[int, int] | None = None,
 ) -> UploadResult:
     """Upload `image_path` as parts and a manifest; return where the manifest is.
 
@@ -120,7 +122,9 @@ def upload_image(
     (index: MD5 hex, from the run's journal) are parts confirmed earlier: with
     `check_existing`, one that the listing shows with that size and ETag is neither read nor
     sent (nor told to `on_part_done`); without it, they are trusted outright. Setting `cancel`
-    starts no new part; the ones in flight finish.
+    starts no new part; the ones in flight finish. `key_name` names the S3 keys (default
+    `image_path`). `byte_range` (offset, length): the image is those bytes of the file (the
+    stream-optimized VMDK inside an OVA, sent from the tar without a copy).
 
     Raises InputError (bad arguments, unreadable file: nothing was sent), ImageChanged (the
     file changed while its parts were sent), AwsError (S3 refused or the network failed after
@@ -134,13 +138,21 @@ def upload_image(
     require_sigv4(s3, bucket)
     path = Path(image_path)
     size, mtime = _image_size(path)
+    file_state = (size, mtime)
+    offset = 0
+    if byte_range is not None:
+        offset, size = byte_range
+        if offset < 0 or offset + size > file_state[0]:
+            raise InputError(f"{path}: bytes {offset}..{offset + size} are past its end")
     if size == 0:
         raise InputError(f"{path}: the image is empty")
     if size >= MAX_IMAGE_BYTES:
         raise InputError(f"{path}: {size} bytes is not under 16 TiB")
     ranges = plan_parts(size, options.part_size)
-    keys = [s3keys.part_key(key_prefix, run_id, str(path), i) for i in range(len(ranges))]
-    manifest_key = s3keys.manifest_key(key_prefix, run_id, str(path))
+    # Keys are named after `key_name` (the source image, when `image_path` is its conversion).
+    named = key_name or str(path)
+    keys = [s3keys.part_key(key_prefix, run_id, named, i) for i in range(len(ranges))]
+    manifest_key = s3keys.manifest_key(key_prefix, run_id, named)
     known = {i: m for i, m in (known_parts or {}).items() if 0 <= i < len(ranges)}
     cancel = cancel or threading.Event()
     started = time.monotonic()
@@ -181,7 +193,15 @@ def upload_image(
     except OSError as exc:
         raise InputError(f"{path}: cannot read the image: {exc.strerror or exc}") from None
     sender = PartSender(
-        s3, bucket, path, fd, ranges, keys, cancel=cancel, policy=options.part_retry
+        s3,
+        bucket,
+        path,
+        fd,
+        ranges,
+        keys,
+        cancel=cancel,
+        policy=options.part_retry,
+        offset=offset,
     )
     try:
         try:
@@ -197,7 +217,7 @@ def upload_image(
             )
         finally:
             os.close(fd)
-        if _image_size(path) != (size, mtime):
+        if _image_size(path) != file_state:
             raise ImageChanged(str(path), "changed")
 
         # Every part is in S3 with its URLs made (and tried): write the manifest, then prove

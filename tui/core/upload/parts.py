@@ -200,8 +200,10 @@ class PartSender:
         *,
         cancel: threading.Event,
         policy: RetryPolicy = PART_POLICY,
+        offset: int = 0,
     ):
         self.s3 = s3
+        self.offset = offset  # where the image starts in the file (an OVA's disk member)
         self.bucket = bucket
         self.path = path
         self.fd = fd
@@ -232,7 +234,7 @@ class PartSender:
         """The MD5 (hex) of part `index`, read in chunks from the file."""
         start, end = self.ranges[index]
         md5 = hashlib.md5(usedforsecurity=False)
-        for chunk in RangeBody(self.fd, start, end - start + 1, self.path).chunks():
+        for chunk in RangeBody(self.fd, self.offset + start, end - start + 1, self.path).chunks():
             md5.update(chunk)
         return md5.hexdigest()
 
@@ -263,7 +265,7 @@ class PartSender:
 
         def attempt() -> bool:
             # A fresh stream per try: a failed try may have read part of the last one.
-            body = RangeBody(self.fd, start, length, self.path)
+            body = RangeBody(self.fd, self.offset + start, length, self.path)
             self._put(key, body, digest, "application/octet-stream")
             return True
 
