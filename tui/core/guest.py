@@ -294,10 +294,27 @@ def reader(fh: BinaryIO, image_format: str, variant: str | None, virtual: int) -
     return _Flat(fh, virtual)  # RAW, or a fixed VHD (its footer is past the guest's bytes)
 
 
-def inspect(path: str | Path, image_format: str, variant: str | None, virtual: int) -> GuestReport:
-    """What is inside the image, and what of it ImportInstance would refuse or fail on."""
+class _Window:
+    """A file seen from `base` on: an OVA's disk, read in place inside the tar."""
+
+    def __init__(self, fh: BinaryIO, base: int):
+        self.fh, self.base = fh, base
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.fh.seek(self.base + offset if whence == 0 else offset, whence) - self.base
+
+    def read(self, n: int = -1) -> bytes:
+        return self.fh.read(n)
+
+
+def inspect(
+    path: str | Path, image_format: str, variant: str | None, virtual: int, offset: int = 0
+) -> GuestReport:
+    """What is inside the image (from `offset` in the file: an OVA's disk), and what of it
+    ImportInstance would refuse or fail on."""
     with open(path, "rb") as fh:
-        disk = reader(fh, image_format, variant, virtual)
+        view: BinaryIO = _Window(fh, offset) if offset else fh  # type: ignore[assignment]
+        disk = reader(view, image_format, variant, virtual)
         return inspect_disk(disk)
 
 

@@ -305,6 +305,8 @@ class ImportRun:
         if self.record.task_id is None:
             if converts:
                 self._convert()
+                if self.preflight and not self.record.parts_done:
+                    self._preflight(guest_only=True)  # what qemu-img made, before a byte of it
             if uploads:
                 self._upload()
             if self.upload_only:
@@ -335,18 +337,24 @@ class ImportRun:
         record = self.record
         return record.task_id is None and record.manifest_key is None and not record.parts_done
 
-    def _preflight(self) -> None:
+    def _preflight(self, *, guest_only: bool = False) -> None:
         """Every check side by side; warnings are told, a fail stops the run before its record
-        is written (a resume's record stays as it was). A dry run writes no marker."""
-        from tui.core.preflight import run_checks
+        is written (a resume's record stays as it was). A dry run writes no marker.
+        `guest_only`: the checks of what is inside a converted image, before its upload."""
+        from tui.core.preflight import run_checks, run_guest_checks
 
-        report = run_checks(
-            self.plan,
-            self.target,
-            run_id=self.run_id,
-            skip=self.skip_checks,
-            write_marker=not self.dry_run,
-        )
+        if guest_only:
+            report = run_guest_checks(
+                self.plan, self.target, run_id=self.run_id, skip=self.skip_checks
+            )
+        else:
+            report = run_checks(
+                self.plan,
+                self.target,
+                run_id=self.run_id,
+                skip=self.skip_checks,
+                write_marker=not self.dry_run,
+            )
         for check in report.warnings:
             fix = f"; fix: {check.fix}" if check.fix else ""
             where = f"{check.field}: " if check.field else ""

@@ -674,10 +674,22 @@ def check_guest(ctx: Context) -> Iterable[CheckResult]:
         for check_id in GUEST_CHECKS:
             yield passed(check_id, "source.manifest_url", "the image is already uploaded")
         return
+    # What is read: the file as it is; a conversion's result (the pipeline checks it once
+    # qemu-img has made it, before the upload); an OVA's disk in place inside the tar.
+    path, image_format, variant, offset = plan.image_path, plan.image_format, plan.probe.variant, 0
+    if plan.action == "convert":
+        if plan.upload_path is None:
+            for check_id in GUEST_CHECKS:
+                yield passed(
+                    check_id, "source.path", "read after the conversion, before the upload"
+                )
+            return
+        path, image_format, variant = plan.upload_path, "VMDK", "streamOptimized"
+    elif plan.action == "upload-from-ova" and plan.probe.ova is not None:
+        image_format, variant = "VMDK", "streamOptimized"
+        offset = int(plan.probe.ova["offset"])
     try:
-        report = inspect(
-            plan.image_path, plan.image_format, plan.probe.variant, plan.probe.virtual_bytes
-        )
+        report = inspect(path, image_format, variant, plan.probe.virtual_bytes, offset)
     except (OSError, ValueError, zlib_error()) as exc:
         yield warned(
             "guest-table",
@@ -812,6 +824,20 @@ def run_checks(
             if cid == "bucket" and "bucket-write" in skipped:
                 results.append(warned("bucket-write", "", "skipped (--skip-check)", ""))
     return Report(tuple(results))
+
+
+def run_guest_checks(
+    plan: ImportPlan, target: aws.Target, *, run_id: str, skip: Iterable[str] = ()
+) -> Report:
+    """The guest checks alone: what the pipeline runs on a converted image before its upload."""
+    skipped = frozenset(skip)
+    ctx = Context(plan, target, run_id, write_marker=False)
+    return Report(
+        tuple(
+            r if r.id not in skipped else warned(r.id, r.field, "skipped (--skip-check)", "")
+            for r in check_guest(ctx)
+        )
+    )
 
 
 def plan_failure(exc: InputError) -> Report:
