@@ -53,12 +53,14 @@ def _guest(result: ProbeResult) -> dict[str, Any] | None:
     """What is inside an importable image (tui/core/guest.py); None when it cannot be read."""
     import zlib
 
-    from tui.core.guest import inspect
+    from tui.core.guest import inspect, source_view
 
-    if not result.importable or result.format is None:
+    view = source_view(result) if result.importable else None
+    if view is None:  # not importable, or readable only once converted
         return None
+    path, image_format, variant, offset = view
     try:
-        report = inspect(result.path, result.format, result.variant, result.virtual_bytes)
+        report = inspect(path, image_format, variant, result.virtual_bytes, offset)
     except (OSError, ValueError, zlib.error):
         return None
     return report.to_json()

@@ -14,7 +14,10 @@ import uuid
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+
+if TYPE_CHECKING:
+    from tui.core.disk import ProbeResult
 
 SECTOR = 512
 FIRST_BYTES = 64 * 1024  # of each partition: any boot sector or superblock we know is in it
@@ -292,6 +295,18 @@ def reader(fh: BinaryIO, image_format: str, variant: str | None, virtual: int) -
     if image_format == "VMDK":
         return _StreamVmdk(fh)
     return _Flat(fh, virtual)  # RAW, or a fixed VHD (its footer is past the guest's bytes)
+
+
+def source_view(probe: ProbeResult) -> tuple[str, str, str | None, int] | None:
+    """Where the guest's bytes can be read as they are (path, format, variant, offset): the
+    file itself (RAW, VHD, a stream-optimized VMDK, converted or not), or an OVA's
+    stream-optimized disk in place in the tar; None for what qemu-img must convert first."""
+    fmt, variant = probe.format, probe.variant
+    if fmt in ("RAW", "VHD") or (fmt == "VMDK" and variant == "streamOptimized"):
+        return probe.path, fmt, variant, 0
+    if probe.action == "upload-from-ova" and probe.ova is not None:
+        return probe.path, "VMDK", "streamOptimized", int(probe.ova["offset"])
+    return None
 
 
 class _Window:

@@ -305,7 +305,7 @@ class ImportRun:
         if self.record.task_id is None:
             if converts:
                 self._convert()
-                if self.preflight and not self.record.parts_done:
+                if self.preflight and not self.record.parts_done and self._guest_unread():
                     self._preflight(guest_only=True)  # what qemu-img made, before a byte of it
             if uploads:
                 self._upload()
@@ -331,6 +331,12 @@ class ImportRun:
                 )
             )
         return self._watch()
+
+    def _guest_unread(self) -> bool:
+        """The source's guest could not be read before its conversion (a VHDX, a QCOW2, ...)."""
+        from tui.core.guest import source_view
+
+        return self.plan.probe is not None and source_view(self.plan.probe) is None
 
     def _nothing_sent(self) -> bool:
         """No task, no part and no manifest yet: what a resume checks before going on."""

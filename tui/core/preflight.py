@@ -667,27 +667,23 @@ GUEST_CHECKS = ("guest-table", "guest-boot", "guest-filesystem")
 
 def check_guest(ctx: Context) -> Iterable[CheckResult]:
     """What is inside the image (tui/core/guest.py), each problem as its check's result."""
-    from tui.core.guest import inspect
+    from tui.core.guest import inspect, source_view
 
     plan = ctx.plan
     if plan.image_path is None or plan.probe is None:
         for check_id in GUEST_CHECKS:
             yield passed(check_id, "source.manifest_url", "the image is already uploaded")
         return
-    # What is read: the file as it is; a conversion's result (the pipeline checks it once
-    # qemu-img has made it, before the upload); an OVA's disk in place inside the tar.
-    path, image_format, variant, offset = plan.image_path, plan.image_format, plan.probe.variant, 0
-    if plan.action == "convert":
-        if plan.upload_path is None:
-            for check_id in GUEST_CHECKS:
-                yield passed(
-                    check_id, "source.path", "read after the conversion, before the upload"
-                )
-            return
-        path, image_format, variant = plan.upload_path, "VMDK", "streamOptimized"
-    elif plan.action == "upload-from-ova" and plan.probe.ova is not None:
-        image_format, variant = "VMDK", "streamOptimized"
-        offset = int(plan.probe.ova["offset"])
+    # What is read: the image as it is where it can be (an OVA's disk in place in the tar),
+    # else what qemu-img made of it (the pipeline checks that before the upload).
+    view = source_view(plan.probe)
+    if view is None and plan.upload_path is not None:
+        view = (str(plan.upload_path), "VMDK", "streamOptimized", 0)
+    if view is None:
+        for check_id in GUEST_CHECKS:
+            yield passed(check_id, "source.path", "read after the conversion, before the upload")
+        return
+    path, image_format, variant, offset = view
     try:
         report = inspect(path, image_format, variant, plan.probe.virtual_bytes, offset)
     except (OSError, ValueError, zlib_error()) as exc:
