@@ -14,6 +14,7 @@ from textual.widgets import Button, DataTable
 
 from tests.helpers.aws import CREDENTIALS, client, spawn_sandbox
 from tests.helpers.cli import write_profile
+from tests.helpers.disks import with_mbr
 from tests.helpers.netproxy import NetProxy
 from tests.ui import scenarios as S
 from tui.app import WizardApp
@@ -54,7 +55,7 @@ async def test_quit_during_upload_then_resume_from_recent_runs(
 ) -> None:
     ui_folders.disks.mkdir(parents=True, exist_ok=True)
     image = ui_folders.disks / "big.raw"
-    image.write_bytes(os.urandom(IMAGE_BYTES))
+    image.write_bytes(with_mbr(os.urandom(IMAGE_BYTES)))  # a partition table, for the preflight
     s3, ec2 = client(slow_link, "s3"), client(slow_link, "ec2")
     s3.create_bucket(Bucket="quit-bucket")
     ui_folders.home.mkdir(parents=True, exist_ok=True)

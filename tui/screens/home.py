@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Label
+from textual.worker import get_current_worker
 
 from tui.messages import AccountChanged, RunUpdated
 from tui.screens.base import BaseScreen
@@ -118,7 +119,8 @@ class HomeScreen(BaseScreen):
                 source += f" → s3://{src.bucket}"
             itype = p.request.LaunchSpecification.InstanceType or ""
             rows[name] = (source, itype, p.description or "")
-        self.app.call_from_thread(self._show_details, rows, selected)
+        if not get_current_worker().is_cancelled:  # a newer reload (e.g. a rename's) won
+            self.app.call_from_thread(self._show_details, rows, selected)
 
     def _show_details(self, rows: dict[str, tuple[str, str, str]], selected: str | None) -> None:
         table = self.query_one("#profiles", DataTable)
@@ -189,7 +191,8 @@ class HomeScreen(BaseScreen):
                         "",
                     ),
                 )
-        self.app.call_from_thread(self._show_runs, rows)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_runs, rows)
 
     @on(RunUpdated)
     def _run_updated(self, message: RunUpdated) -> None:
