@@ -16,6 +16,7 @@ from tui.core.facts import DEFAULT_REGION, IMPORT_REGIONS, SANDBOX_CREDENTIALS
 if TYPE_CHECKING:
     import boto3
 
+
 def account_label(
     *, sandbox: bool, region: str, aws_profile: str | None, endpoint_url: str | None
 ) -> str:

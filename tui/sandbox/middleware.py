@@ -25,9 +25,9 @@ from typing import Any
 
 from tui.sandbox import api, ec2xml, moto_adapter, signatures
 from tui.sandbox.ec2xml import Ec2Error
-from tui.sandbox.signatures import Refusal, Request, Signature
 from tui.sandbox.engine import TaskStore
 from tui.sandbox.faults import Faults
+from tui.sandbox.signatures import Refusal, Request, Signature
 
 log = logging.getLogger("tui.sandbox")
 
@@ -89,10 +89,12 @@ class SandboxMiddleware:
             request = Request.from_environ(environ)
             try:
                 sig = signatures.parse(request)
-            except Refusal as refused:
+            except Refusal as malformed:
                 service = "ec2" if _looks_like_ec2(request) else "s3"
-                return self._refuse(environ, start_response, service, refused)
-            service = (sig.service if sig else None) or ("ec2" if _looks_like_ec2(request) else "s3")
+                return self._refuse(environ, start_response, service, malformed)
+            service = (sig.service if sig else None) or (
+                "ec2" if _looks_like_ec2(request) else "s3"
+            )
             if self.refusal is not None:
                 return self._unavailable(environ, start_response, service, self.refusal)
             if service == "ec2":
@@ -272,9 +274,7 @@ def _looks_like_ec2(request: Request) -> bool:
     if any(key == "Action" for key, _ in request.params()):
         return True
     content_type = request.headers.get("content-type", "")
-    return request.method == "POST" and content_type.startswith(
-        "application/x-www-form-urlencoded"
-    )
+    return request.method == "POST" and content_type.startswith("application/x-www-form-urlencoded")
 
 
 def _ec2_words(refused: Refusal) -> Ec2Error:
@@ -288,8 +288,8 @@ def _ec2_words(refused: Refusal) -> Ec2Error:
         )
     if refused.code in ("RequestTimeTooSkewed", "RequestExpired"):
         return Ec2Error("RequestExpired", "Request has expired.", status=400)
-    if refused.code == "IncompleteSignature":
-        return Ec2Error(refused.code, refused.message, status=400)
+    if refused.code in ("AuthorizationHeaderMalformed", "AuthorizationQueryParametersError"):
+        return Ec2Error("IncompleteSignature", refused.message, status=400)
     return Ec2Error(
         "AuthFailure", "AWS was not able to validate the provided access credentials", status=401
     )

@@ -101,8 +101,8 @@ def parse(request: Request) -> Signature | None:
     if auth.startswith("AWS4-HMAC-SHA256"):
         m = _V4_HEADER.search(auth)
         if m is None:
-            raise _incomplete("the Authorization header is not a SigV4 header")
-        key, date, region, service = _scope(m.group("cred"))
+            raise _incomplete("the Authorization header is not a SigV4 header", header=True)
+        key, date, region, service = _scope(m.group("cred"), header=True)
         timestamp = request.headers.get("x-amz-date", "")
         return Signature(
             "v4-header",
@@ -136,22 +136,28 @@ def parse(request: Request) -> Signature | None:
         )
     if "AWSAccessKeyId" in params and "Signature" in params:
         return Signature(
-            "v2-query", params["AWSAccessKeyId"], params["Signature"], timestamp=params.get("Expires")
+            "v2-query",
+            params["AWSAccessKeyId"],
+            params["Signature"],
+            timestamp=params.get("Expires"),
         )
     return None
 
 
-def _scope(credential: str) -> tuple[str, str, str, str]:
+def _scope(credential: str, *, header: bool = False) -> tuple[str, str, str, str]:
     parts = credential.split("/")
     if len(parts) != 5 or parts[4] != "aws4_request":
-        raise _incomplete(f"the credential scope {credential!r} is not KEY/DATE/REGION/SERVICE")
+        raise _incomplete(
+            f"the credential scope {credential!r} is not KEY/DATE/REGION/SERVICE/aws4_request",
+            header=header,
+        )
     return parts[0], parts[1], parts[2], parts[3]
 
 
-def _incomplete(why: str) -> Refusal:
-    # S3 answers 400 AuthorizationQueryParametersError for a malformed presign, EC2
-    # IncompleteSignature; the caller's service picks the wording, the status is the same.
-    return Refusal(400, "IncompleteSignature", f"The request signature is malformed: {why}")
+def _incomplete(why: str, *, header: bool = False) -> Refusal:
+    """A malformed signature, in S3's words (EC2 says IncompleteSignature, with the same 400)."""
+    code = "AuthorizationHeaderMalformed" if header else "AuthorizationQueryParametersError"
+    return Refusal(400, code, f"The request signature is malformed: {why}")
 
 
 def expected(request: Request, sig: Signature, secret: str) -> tuple[str, str, str]:
@@ -180,7 +186,7 @@ def _expected_v4(request: Request, sig: Signature, secret: str) -> tuple[str, st
         base = S3SigV4Auth if s3 else SigV4Auth
     signed = sig.signed_headers
 
-    class Exact(base):  # type: ignore[misc, valid-type]
+    class Exact(base):
         # Exactly the headers the client signed, whatever botocore itself would pick.
         def headers_to_sign(self, req: Any) -> Any:
             chosen = HTTPHeaders()
@@ -190,7 +196,9 @@ def _expected_v4(request: Request, sig: Signature, secret: str) -> tuple[str, st
 
     headers = {name: request.headers.get(name, "") for name in signed}
     host = request.headers.get("host", "localhost")
-    req = AWSRequest(method=request.method, url=f"http://{host}{request.path}", headers=headers)
+    req: Any = AWSRequest(
+        method=request.method, url=f"http://{host}{request.path}", headers=headers
+    )
     if sig.scheme == "v4-query":
         req.params = [(k, v) for k, v in request.params() if k != "X-Amz-Signature"]
     else:
@@ -208,16 +216,14 @@ def _expected_v2(request: Request, sig: Signature, secret: str) -> tuple[str, st
     from botocore.auth import HmacV1Auth
     from botocore.compat import HTTPHeaders
 
-    if sig.scheme == "v2-query":
-        date = sig.timestamp or ""
-    else:
-        date = request.headers.get("date", "")
+    # SigV2 signs the Expires of a query signature where a header signature has its Date.
+    date = (sig.timestamp or "") if sig.scheme == "v2-query" else request.headers.get("date", "")
 
-    class Dated(HmacV1Auth):  # type: ignore[misc]
+    class Dated(HmacV1Auth):
         def _get_date(self) -> str:
             return date
 
-    headers = HTTPHeaders()
+    headers: Any = HTTPHeaders()
     for name in ("content-md5", "content-type"):
         if name in request.headers:
             headers[name] = request.headers[name]
