@@ -103,7 +103,9 @@ class SandboxProcess:
 def spawn_sandbox(*args: str, env: dict[str, str] | None = None) -> SandboxProcess:
     """Start `ec2-import-wizard sandbox ARGS` on a free port and wait for its endpoint line."""
     cmd = [sys.executable, "-m", "tui", "sandbox", "--port", "0", *args]
-    full_env = {**os.environ, **(env or {})}
+    # The sandbox checks signatures: it knows every pair the tests sign with.
+    known = {"EC2_IMPORT_WIZARD_SANDBOX_CREDENTIALS": SANDBOX_TEST_CREDENTIALS}
+    full_env = {**os.environ, **known, **(env or {})}
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env
     )
