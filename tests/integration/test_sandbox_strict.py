@@ -440,8 +440,9 @@ def test_regions_offering_it_pass_a_dry_run(sandbox: str) -> None:
 
 def test_the_aws_cli_lists_no_tasks_in_a_region_that_refused_them(sandbox: str) -> None:
     """Describing works everywhere (the CLI cannot import: v1 removes import-instance)."""
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as exc:
         _dry_import_instance(_ec2(sandbox, region="eu-north-1"))
+    assert _error(exc) == ("UnsupportedOperation", 400)
     out = _aws(sandbox, "ec2", "describe-conversion-tasks", region="eu-north-1")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["ConversionTasks"] == []
