@@ -221,6 +221,14 @@ def _s3_error_code(body: bytes) -> str:
         return ""
 
 
+def _looks_like_an_image(data: bytes) -> bool:
+    """Binary data, not XML: what a disk image's URL answers (text that is not XML is a broken
+    manifest, cancelled as such)."""
+    if not data or data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        return False
+    return data.startswith((b"KDMV", b"conectix")) or b"\x00" in data[:PROBE_WINDOW]
+
+
 class Converter:
     """One task's worker."""
 
@@ -313,9 +321,9 @@ class Converter:
         _, resp = self._wait_for(job.manifest_url, "import manifest")
         with resp:
             data = resp.read(16 * MiB)
-        if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
-            # Not XML at all (typically the image's own URL): EC2 leaves the task Pending with
-            # no error (docs/protocol.md section 2), until it expires or is cancelled.
+        if _looks_like_an_image(data):
+            # The image's own URL given as the manifest: EC2 leaves the task Pending with no
+            # error (docs/protocol.md section 2), until it expires or is cancelled.
             while True:
                 self._check()
                 self._sleep(self.pacing.poll_s)
