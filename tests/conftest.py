@@ -6,6 +6,7 @@ endpoint any boto3 client can use.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import sys
@@ -19,8 +20,17 @@ from hypothesis import settings
 # Asserts in the helpers fail as readably as the tests' own (as when they lived in conftest files).
 pytest.register_assert_rewrite("tests.helpers")
 
-from tests.helpers.aws import TEST_CREDENTIALS, TEST_REGION, make_s3_client  # noqa: E402
+from tests.helpers.aws import (  # noqa: E402
+    SANDBOX_TEST_CREDENTIALS,
+    TEST_CREDENTIALS,
+    TEST_REGION,
+    make_s3_client,
+)
 from tests.helpers.disks import make_differencing_vhd, make_source_raw, qemu_convert  # noqa: E402
+
+# The sandbox checks signatures against the credentials it knows: every pair the tests sign with,
+# for the sandboxes they start in this process and in subprocesses (which inherit the variable).
+os.environ["EC2_IMPORT_WIZARD_SANDBOX_CREDENTIALS"] = SANDBOX_TEST_CREDENTIALS
 
 # Hypothesis: the same examples on every run, so CI is repeatable (a failing example found once is
 # a regression test from then on); `--hypothesis-seed` explores new ones.

@@ -21,12 +21,12 @@ import time
 from typing import Any
 
 # Start a server, then time one raw HTTP request (no boto3 in the measured process: its import
-# would dominate and is the same for both sides). EC2 needs a SigV4-looking credential scope;
-# neither moto nor the sandbox checks the signature itself.
+# would dominate and is the same for both sides). The sandbox checks signatures, so the request
+# carries real ones, made by botocore in this process beforehand (`_signed_headers`).
 _STARTUP = r"""
 import time
 t0 = time.perf_counter()
-import sys, urllib.request
+import json, sys, urllib.request
 which, service = sys.argv[1], sys.argv[2]
 if which == "ours":
     import tui.sandbox
@@ -38,19 +38,9 @@ else:
     sb.start()
     host, port = sb.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-if service == "s3":
-    req = urllib.request.Request(endpoint + "/")
-else:
-    scope = "AKIABENCH00000000000/20260101/us-east-1/ec2/aws4_request"
-    req = urllib.request.Request(
-        endpoint + "/",
-        data=b"Action=DescribeInstances&Version=2016-11-15",
-        headers={
-            "Authorization": "AWS4-HMAC-SHA256 Credential=" + scope
-            + ", SignedHeaders=host, Signature=0",
-            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-        },
-    )
+headers = json.loads(sys.argv[3])
+data = None if service == "s3" else b"Action=DescribeInstances&Version=2016-11-15"
+req = urllib.request.Request(endpoint + "/", data=data, headers=headers)
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 with opener.open(req, timeout=60) as resp:
     assert resp.status == 200, resp.status
@@ -60,9 +50,39 @@ sb.stop()
 """
 
 
+def _signed_headers(service: str) -> dict[str, str]:
+    """The headers of a request signed with the sandbox's own pair. Host is left out of the
+    signature, so that it holds for whatever port the server gets."""
+    from botocore.auth import S3SigV4Auth, SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from tui.core.facts import SANDBOX_CREDENTIALS
+
+    base: Any = S3SigV4Auth if service == "s3" else SigV4Auth
+
+    class HostUnsigned(base):  # type: ignore[misc]
+        def headers_to_sign(self, request: Any) -> Any:
+            headers = super().headers_to_sign(request)
+            del headers["host"]
+            return headers
+
+    if service == "s3":
+        req = AWSRequest(method="GET", url="http://sandbox/")
+    else:
+        req = AWSRequest(
+            method="POST",
+            url="http://sandbox/",
+            data=b"Action=DescribeInstances&Version=2016-11-15",
+            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        )
+    HostUnsigned(Credentials(*SANDBOX_CREDENTIALS), service, "us-east-1").add_auth(req)
+    return dict(req.headers.items())
+
+
 def _startup(which: str, service: str) -> float:
     out = subprocess.run(
-        [sys.executable, "-c", _STARTUP, which, service],
+        [sys.executable, "-c", _STARTUP, which, service, json.dumps(_signed_headers(service))],
         capture_output=True,
         text=True,
         check=True,

@@ -48,6 +48,13 @@ def start_sandbox() -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui", "sandbox", "--port", "0"],
         cwd=ROOT,
+        # The sandbox checks signatures: it must know the pair the benchmark signs with.
+        env={
+            **os.environ,
+            "EC2_IMPORT_WIZARD_SANDBOX_CREDENTIALS": (
+                f"{CREDS['AWS_ACCESS_KEY_ID']}:{CREDS['AWS_SECRET_ACCESS_KEY']}"
+            ),
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )

@@ -59,6 +59,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("wan_child.py")
 REGION = "us-east-1"
 CREDS = {"AWS_ACCESS_KEY_ID": "AKIABENCHBENCH000000", "AWS_SECRET_ACCESS_KEY": "bench"}
+# The sandbox checks signatures: it must know the pair the benchmark signs with.
+SANDBOX_KNOWS = {
+    "EC2_IMPORT_WIZARD_SANDBOX_CREDENTIALS": f"{CREDS['AWS_ACCESS_KEY_ID']}:{CREDS['AWS_SECRET_ACCESS_KEY']}"
+}
 KINDS = ("upload_file", "aws", "ceiling", "ours")
 AWSCLI_VENV = Path(
     os.environ.get("BENCH_AWSCLI_VENV")
@@ -92,7 +96,7 @@ class Sandbox:
 def sandbox(root: Path = ROOT, rate: int = GIB) -> Iterator[Sandbox]:
     """`python -m tui sandbox` from `root` (another checkout: its server), converting fast so a
     resumed run's watch ends soon."""
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = {**os.environ, "PYTHONPATH": str(root), **SANDBOX_KNOWS}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui", "sandbox", "--port", "0", "--rate", str(rate)],
         cwd=root,

@@ -33,6 +33,18 @@ CREDENTIALS = {
     "aws_secret_access_key": "integration-secret-key-must-never-be-written",
 }
 SESSION_TOKEN = "integration-session-token-must-never-be-written"
+# Every pair the tests sign with against a sandbox, as EC2_IMPORT_WIZARD_SANDBOX_CREDENTIALS
+# gives them to it (tests/conftest.py sets it); `cli_home`'s and the benchmarks' pairs too.
+SANDBOX_TEST_CREDENTIALS = ",".join(
+    f"{key}:{secret}"
+    for key, secret in (
+        (TEST_CREDENTIALS["aws_access_key_id"], TEST_CREDENTIALS["aws_secret_access_key"]),
+        (CREDENTIALS["aws_access_key_id"], CREDENTIALS["aws_secret_access_key"]),
+        ("AKIATESTS00000000000", "tests-secret-never-written"),
+        ("AKIAPRIVATE000000000", "private-secret"),
+        ("AKIABENCHBENCH000000", "bench"),
+    )
+)
 PART_SIZE = 1024 * 1024  # small parts, so a 4 MiB image has several
 
 
@@ -91,7 +103,9 @@ class SandboxProcess:
 def spawn_sandbox(*args: str, env: dict[str, str] | None = None) -> SandboxProcess:
     """Start `ec2-import-wizard sandbox ARGS` on a free port and wait for its endpoint line."""
     cmd = [sys.executable, "-m", "tui", "sandbox", "--port", "0", *args]
-    full_env = {**os.environ, **(env or {})}
+    # The sandbox checks signatures: it knows every pair the tests sign with.
+    known = {"EC2_IMPORT_WIZARD_SANDBOX_CREDENTIALS": SANDBOX_TEST_CREDENTIALS}
+    full_env = {**os.environ, **known, **(env or {})}
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.aws import CREDENTIALS, client
+from tests.helpers.aws import CREDENTIALS, client, presign
 from tests.helpers.disks import MIB, make_source_raw
 from tests.helpers.proxy import FaultyProxy
 from tui.core.aws import Target
@@ -36,14 +36,17 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("EC2_IMPORT_WIZARD_HOME", str(tmp_path / "home"))
 
 
-def test_pending_long_after_upload_warns_of_a_wrong_manifest_url(env, sandbox, sandbox_bucket):
-    """A manifest URL that leads nowhere: EC2 (and the sandbox) keep the task Pending with no
-    error. The pipeline says what is probably wrong, and a cancel stops it cleanly."""
+def test_pending_long_after_upload_warns_of_a_wrong_manifest_url(env, sandbox, s3, sandbox_bucket):
+    """A manifest URL that leads nowhere (presigned, as S3 wants, for a key never uploaded):
+    EC2 (and the sandbox) keep the task Pending with no error. The pipeline says what is
+    probably wrong, and a cancel stops it cleanly."""
+    url = presign(s3, "get_object", sandbox_bucket, "nothing/here/manifest.xml")
+    signature = url.split("X-Amz-Signature=")[1]
     profile = Profile.model_validate(
         {
             "name": "pending",
             "source": {
-                "manifest_url": f"{sandbox}/{sandbox_bucket}/nothing/here/manifest.xml",
+                "manifest_url": url,
                 "format": "RAW",
                 "bytes": 4194304,
                 "volume_size": 1,
@@ -76,7 +79,7 @@ def test_pending_long_after_upload_warns_of_a_wrong_manifest_url(env, sandbox, s
     assert all(e.task.phase == "pending" for e in seen if isinstance(e, TaskEvent) and e.task)
     record = Journal().load(run.run_id)
     assert record.state == "interrupted" and record.task_id
-    assert "X-Amz" not in str(record.profile)  # the URL had none, but never a secret anyway
+    assert signature not in str(record.profile)  # a presigned signature never reaches disk
 
 
 @pytest.mark.parametrize(

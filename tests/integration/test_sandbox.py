@@ -467,7 +467,9 @@ def test_connections_are_kept_alive_across_requests(
 
         def request(method: str, url: str, data: bytes | None = None) -> http.client.HTTPResponse:
             target = urlsplit(url)
-            conn.request(method, f"{target.path}?{target.query}", body=data)
+            # The Host the URL was signed for (the sandbox's), not the proxy's: it is signed.
+            headers = {"Host": target.netloc}
+            conn.request(method, f"{target.path}?{target.query}", body=data, headers=headers)
             response = conn.getresponse()
             response.read()
             assert response.getheader("Connection", "").lower() != "close"

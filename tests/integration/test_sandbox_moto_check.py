@@ -134,7 +134,8 @@ def test_a_changed_moto_ends_the_sandbox_command_with_one_line(
         _, stderr = sb.stop()
     assert rc == 2
     assert stderr.splitlines() == [
-        "sandbox: any credentials work; Ctrl-C to stop",
+        "sandbox: sign with access key AKIASANDBOXEXAMPLE00 (secret in the README) or a pair "
+        "from EC2_IMPORT_WIZARD_SANDBOX_CREDENTIALS; Ctrl-C to stop",
         PROG + CHANGED + changed,
     ]
 

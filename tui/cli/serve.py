@@ -9,12 +9,13 @@ import threading
 from types import FrameType
 
 from tui.core.errors import EXIT_INTERRUPTED, EXIT_OK, InputError
+from tui.core.facts import SANDBOX_CREDENTIALS
 from tui.core.session import Session
 
 
 def cmd_sandbox(session: Session, args: argparse.Namespace) -> int:
     """Serve the sandbox until SIGINT (exit 130) or SIGTERM (exit 0)."""
-    from tui.sandbox import start
+    from tui.sandbox import CREDENTIALS_ENV, start
 
     stop = threading.Event()
     received: list[int] = []
@@ -32,7 +33,12 @@ def cmd_sandbox(session: Session, args: argparse.Namespace) -> int:
             raise InputError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
         try:
             print(f"endpoint: {server.endpoint}", flush=True)
-            print("sandbox: any credentials work; Ctrl-C to stop", file=sys.stderr, flush=True)
+            print(
+                f"sandbox: sign with access key {SANDBOX_CREDENTIALS[0]} (secret in the README) "
+                f"or a pair from {CREDENTIALS_ENV}; Ctrl-C to stop",
+                file=sys.stderr,
+                flush=True,
+            )
             # A moto that failed to load (or changed) ends the command with its one-line error
             # instead of serving 503s: wait_ready raises it.
             while not stop.wait(0.5):

@@ -11,12 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tui.core.errors import AwsError, InputError, WizardError
-from tui.core.facts import DEFAULT_REGION, IMPORT_REGIONS
+from tui.core.facts import DEFAULT_REGION, IMPORT_REGIONS, SANDBOX_CREDENTIALS
 
 if TYPE_CHECKING:
     import boto3
-
-SANDBOX_CREDENTIALS = ("AKIASANDBOXEXAMPLE00", "sandbox-secret-not-a-real-key")
 
 
 def account_label(

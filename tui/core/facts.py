@@ -62,6 +62,10 @@ IMPORT_REGIONS = frozenset(
     ]
 )
 DEFAULT_REGION = "us-east-1"
+
+# The sandbox's own throwaway credentials (access key, secret): `--sandbox` signs with them and
+# the sandbox always knows them (docs/design.md section 4). Not a secret of anyone's.
+SANDBOX_CREDENTIALS = ("AKIASANDBOXEXAMPLE00", "sandbox-secret-not-a-real-key")
 REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
 
 # -- S3 naming (docs/protocol.md section 8) ----------------------------------------------------

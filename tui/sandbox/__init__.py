@@ -18,8 +18,11 @@ if TYPE_CHECKING:
 
 RATE_ENV = "EC2_IMPORT_WIZARD_SANDBOX_RATE"
 TASK_TTL_ENV = "EC2_IMPORT_WIZARD_SANDBOX_TASK_TTL"
+# More credentials the sandbox accepts besides its own: "KEY:SECRET[,KEY:SECRET...]".
+CREDENTIALS_ENV = "EC2_IMPORT_WIZARD_SANDBOX_CREDENTIALS"
 
 __all__ = [
+    "CREDENTIALS_ENV",
     "FAULTS_ENV",
     "RATE_ENV",
     "SEED_ENV",
@@ -41,11 +44,14 @@ def start(
     seed: int | None = None,
     task_ttl: float | None = None,
     poll_interval: float | None = None,
+    credentials: dict[str, str] | None = None,
 ) -> SandboxServer:
     """Bind, serve and return the sandbox. `rate`: BytesConverted per second (default: a
     demo-friendly pace); `faults`: "s3-put=P,throttle=P" (InputError if malformed);
-    `task_ttl`: seconds until ExpirationTime (default 7 days). UnsupportedMoto (an InputError)
-    at once if the installed moto is outside the tested range, moto_adapter.SUPPORTED."""
+    `task_ttl`: seconds until ExpirationTime (default 7 days); `credentials`: access key ->
+    secret accepted besides the sandbox's own pair and CREDENTIALS_ENV's. UnsupportedMoto (an
+    InputError) at once if the installed moto is outside the tested range,
+    moto_adapter.SUPPORTED."""
     from tui.sandbox.server import SandboxServer
 
     return SandboxServer(
@@ -56,6 +62,7 @@ def start(
         seed=seed,
         task_ttl=task_ttl,
         poll_interval=poll_interval,
+        credentials=credentials,
     ).start()
 
 
@@ -73,6 +80,25 @@ def float_from_env(name: str) -> float | None:
     if not value > 0:
         raise InputError(f"{text!r} must be greater than 0", field=name)
     return value
+
+
+def credentials_from_env() -> dict[str, str]:
+    """CREDENTIALS_ENV's pairs; InputError naming it if one is not KEY:SECRET."""
+    from tui.core.errors import InputError
+
+    pairs: dict[str, str] = {}
+    for item in os.environ.get(CREDENTIALS_ENV, "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, secret = item.partition(":")
+        if not (sep and key.strip() and secret):
+            raise InputError(
+                "each credential must be ACCESS_KEY:SECRET, separated by commas",
+                field=CREDENTIALS_ENV,
+            )
+        pairs[key.strip()] = secret
+    return pairs
 
 
 def start_from_env() -> SandboxServer:

@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from tui.core.facts import ACTIVE_TASK_LIMIT, TASK_ID_RE
+from tui.core.facts import ACTIVE_TASK_LIMIT, GIB, IMPORT_REGIONS, MAX_VOLUME_GIB, TASK_ID_RE
 from tui.sandbox import ec2xml, moto_adapter, placement
 from tui.sandbox.ec2xml import Ec2Error
 from tui.sandbox.engine import (
@@ -92,6 +92,61 @@ def _indexed(params: Params, prefix: str) -> list[str]:
     return [v for _, v in found]
 
 
+def _check_region(action: str, region: str) -> None:
+    # Our reading (docs/protocol.md section 7): EC2's answer for an action a region lacks is not
+    # documented; UnsupportedOperation is EC2's common code for "not supported" requests.
+    if region not in IMPORT_REGIONS:
+        raise Ec2Error(
+            "UnsupportedOperation",
+            f"The operation {action} is not supported in the {region} region; it is offered in "
+            + ", ".join(sorted(IMPORT_REGIONS)),
+        )
+
+
+def _zone(
+    params: Params, name_key: str, id_key: str, account: str, region: str
+) -> tuple[str | None, str | None]:
+    """(zone name, zone id) from a zone's name or its id (never both, as EC2's Placement says);
+    (None, None) if neither is given. InvalidParameterValue for one the region does not have."""
+    name = params.get(name_key) or None
+    zone_id = params.get(id_key) or None
+    if name and zone_id:
+        raise Ec2Error(
+            "InvalidParameterCombination",
+            f"Only one of {name_key} and {id_key} can be specified",
+        )
+    zones = moto_adapter.zone_ids(account, region)  # name -> id
+    if name:
+        if name not in zones:
+            raise Ec2Error("InvalidParameterValue", f"Invalid availability zone: [{name}]")
+        return name, zones[name]
+    if zone_id:
+        by_id = {v: k for k, v in zones.items()}
+        if zone_id not in by_id:
+            raise Ec2Error("InvalidParameterValue", f"Invalid availability zone ID: [{zone_id}]")
+        return by_id[zone_id], zone_id
+    return None, None
+
+
+def _volume_size(params: Params, key: str, image_format: str, image_bytes: int) -> int:
+    """Volume.Size in GiB. Our reading (EC2 documents neither): over EBS's 16,384 GiB, or too
+    small for a RAW image (whose virtual size is its byte count), is InvalidParameterValue."""
+    size = _positive_int(params, key)
+    if size > MAX_VOLUME_GIB:
+        raise Ec2Error(
+            "InvalidParameterValue",
+            f"Value ({size}) for parameter {key} is invalid: a volume holds at most "
+            f"{MAX_VOLUME_GIB} GiB",
+        )
+    if image_format == "RAW" and size * GIB < image_bytes:
+        raise Ec2Error(
+            "InvalidParameterValue",
+            f"Value ({size}) for parameter {key} is invalid: it is smaller than the image "
+            f"({image_bytes} bytes)",
+        )
+    return size
+
+
 def _disk_image(params: Params, p: str, zone: str) -> VolumeJob:
     fmt = _enum(params, f"{p}Image.Format", "Format", required=True)
     image_bytes = _positive_int(params, f"{p}Image.Bytes")
@@ -103,8 +158,8 @@ def _disk_image(params: Params, p: str, zone: str) -> VolumeJob:
             "InvalidParameterValue",
             f"Value for parameter {p}Image.ImportManifestUrl is not an http(s) URL",
         )
-    size = _positive_int(params, f"{p}Volume.Size")
     assert fmt is not None
+    size = _volume_size(params, f"{p}Volume.Size", fmt, image_bytes)
     return VolumeJob(
         zone=zone,
         image_format=fmt,
@@ -142,6 +197,7 @@ def _new_task(
 
 def import_instance(store: TaskStore, params: Params, account: str, region: str) -> bytes:
     placement.check_allowed("ImportInstance")
+    _check_region("ImportInstance", region)
     platform = _enum(params, "Platform", "Platform", required=True)
     ls = "LaunchSpecification."
     arch = _enum(params, ls + "Architecture", "Architecture")
@@ -165,10 +221,14 @@ def import_instance(store: TaskStore, params: Params, account: str, region: str)
     )
     if not prefixes:
         raise _missing("DiskImage.1.Image.ImportManifestUrl")
-    zone = params.get(ls + "Placement.AvailabilityZone") or None
-    jobs = [_disk_image(params, p, zone or "") for p in prefixes]
-    if zone and zone not in moto_adapter.zones(account, region):
-        raise Ec2Error("InvalidParameterValue", f"Invalid availability zone: [{zone}]")
+    jobs = [_disk_image(params, p, "") for p in prefixes]
+    zone, _ = _zone(
+        params,
+        ls + "Placement.AvailabilityZone",
+        ls + "Placement.AvailabilityZoneId",
+        account,
+        region,
+    )
     if _bool(params, "DryRun"):  # a dry run checks the request, not the account's limits
         raise ec2xml.dry_run_ok()
     _check_limit(store, account)
@@ -186,8 +246,9 @@ def import_instance(store: TaskStore, params: Params, account: str, region: str)
         user_data=user_data,
     )
     instance_id, actual_zone = moto_adapter.create_stopped_instance(account, region, spec)
+    zone_id = moto_adapter.zone_ids(account, region).get(actual_zone)
     for job in jobs:
-        job.zone = actual_zone
+        job.zone, job.zone_id = actual_zone, zone_id
     task = _new_task(
         store,
         "instance",
@@ -203,12 +264,16 @@ def import_instance(store: TaskStore, params: Params, account: str, region: str)
 
 
 def import_volume(store: TaskStore, params: Params, account: str, region: str) -> bytes:
-    zone = params.get("AvailabilityZone")
-    if not zone:
-        raise _missing("AvailabilityZone")
-    job = _disk_image(params, "", zone)
-    if zone not in moto_adapter.zones(account, region):
-        raise Ec2Error("InvalidParameterValue", f"Invalid availability zone: [{zone}]")
+    _check_region("ImportVolume", region)
+    if not (params.get("AvailabilityZone") or params.get("AvailabilityZoneId")):
+        raise Ec2Error(
+            "MissingParameter",
+            "The request must contain the parameter AvailabilityZone or AvailabilityZoneId",
+        )
+    job = _disk_image(params, "", "")
+    zone, zone_id = _zone(params, "AvailabilityZone", "AvailabilityZoneId", account, region)
+    assert zone is not None
+    job.zone, job.zone_id = zone, zone_id
     if _bool(params, "DryRun"):  # a dry run checks the request, not the account's limits
         raise ec2xml.dry_run_ok()
     _check_limit(store, account)

@@ -73,10 +73,12 @@ class VolumeJob:
     status: str = "active"
     status_message: str = "Pending"
     volume_id: str | None = None
+    zone_id: str | None = None
 
     def to_dict(self, *, with_status: bool) -> dict[str, Any]:
         d: dict[str, Any] = {
             "availabilityZone": self.zone,
+            "availabilityZoneId": self.zone_id,
             "bytesConverted": self.bytes_converted,
             "description": self.description or "",
             "image": {
@@ -220,6 +222,14 @@ def _s3_error_code(body: bytes) -> str:
         return ""
 
 
+def _looks_like_an_image(data: bytes) -> bool:
+    """Binary data, not XML: what a disk image's URL answers (text that is not XML is a broken
+    manifest, cancelled as such)."""
+    if not data or data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        return False
+    return data.startswith((b"KDMV", b"conectix")) or b"\x00" in data[:PROBE_WINDOW]
+
+
 class Converter:
     """One task's worker."""
 
@@ -312,6 +322,12 @@ class Converter:
         _, resp = self._wait_for(job.manifest_url, "import manifest")
         with resp:
             data = resp.read(16 * MiB)
+        if _looks_like_an_image(data):
+            # The image's own URL given as the manifest: EC2 leaves the task Pending with no
+            # error (docs/protocol.md section 2), until it expires or is cancelled.
+            while True:
+                self._check()
+                self._sleep(self.pacing.poll_s)
         try:
             manifest = parse_manifest(data)
         except ManifestError as exc:
@@ -370,6 +386,7 @@ class Converter:
         broken = grains.finish() if grains is not None else None
         if broken is not None:
             raise TaskFailed(f"ClientError: {broken}")
+        self._check_volume_size(job, bytes(head), bytes(tail), manifest.size)
 
         # Conversion proper: BytesConverted climbs at the configured rate.
         start = time.monotonic()
@@ -427,6 +444,19 @@ class Converter:
             else:
                 why = "; ".join(result.problems) or f"unsupported {result.format} image"
             raise TaskFailed(f"ClientError: Disk validation failed [{why}]")
+
+    def _check_volume_size(self, job: VolumeJob, head: bytes, tail: bytes, size: int) -> None:
+        """Our reading (EC2 documents no answer): a Volume.Size under the image's virtual size
+        fails the task with EC2's invalid-parameter code rather than cutting the disk short."""
+        from tui.core import disk
+        from tui.core.facts import GIB
+
+        virtual = disk.probe_bytes(head, tail, size, name=job.manifest_url).virtual_bytes
+        if virtual > job.volume_size * GIB:
+            raise TaskFailed(
+                f"ClientError: InvalidParameterValue: Volume.Size ({job.volume_size} GiB) is "
+                f"smaller than the image's virtual size ({virtual} bytes)"
+            )
 
     def _complete(self) -> None:
         def done(t: ConversionTask) -> None:

@@ -1,14 +1,19 @@
 """The WSGI middleware in front of moto's server app.
 
-EC2 requests (told from S3 by the SigV4 credential scope `.../REGION/ec2/aws4_request`) for the
-four conversion-task actions are answered here; every other request goes to moto. On the way,
-it enforces what moto does not: presigned-URL expiry (S3's 403 `Request has expired`) and the
+Every request is authenticated first, as S3 and EC2 do and moto does not: its signature
+(SigV4 header or query, S3's SigV2) is recomputed with botocore's signers against the sandbox's
+credentials (`tui.sandbox.signatures`); a failure is answered in the service's own error format.
+EC2 requests (told from S3 by the SigV4 credential scope `.../REGION/ec2/aws4_request`, or, when
+unsigned, by their form body) for the four conversion-task actions are then answered here, and
+ImportInstance/ImportVolume only in the regions that offer them; every other request goes to
+moto. On the way, it enforces presigned-URL expiry (S3's 403 `Request has expired`) and the
 7-day SigV4 limit, and injects the configured faults. If moto could not be used (`refuse`),
 every request is answered 503 with the one line saying why.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import re
@@ -18,38 +23,26 @@ from calendar import timegm
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tui.sandbox import api, ec2xml, moto_adapter
+from tui.sandbox import api, ec2xml, moto_adapter, signatures
 from tui.sandbox.ec2xml import Ec2Error
 from tui.sandbox.engine import TaskStore
 from tui.sandbox.faults import Faults
+from tui.sandbox.signatures import Refusal, Request, Signature
 
 log = logging.getLogger("tui.sandbox")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 MAX_PRESIGN_EXPIRY = 604800  # SigV4: 7 days
-_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _PART_KEY = re.compile(r"\.part\d+$")
 _STATUS = {
     200: "200 OK",
     400: "400 Bad Request",
+    401: "401 Unauthorized",
     403: "403 Forbidden",
     412: "412 Precondition Failed",
     500: "500 Internal Server Error",
     503: "503 Service Unavailable",
 }
-
-
-def credential_scope(environ: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
-    """(access key, region, service) from the Authorization header or a presigned query."""
-    text = environ.get("HTTP_AUTHORIZATION", "")
-    m = _SCOPE.search(text)
-    if m is None:
-        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-        cred = (query.get("X-Amz-Credential") or [""])[0]
-        m = _SCOPE.search(f"Credential={cred}/aws4_request") if cred.count("/") == 4 else None
-        if m is None:
-            return None, None, None
-    return m.group(1), m.group(2), m.group(3)
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
@@ -74,10 +67,17 @@ def _drain(environ: dict[str, Any]) -> None:
 
 
 class SandboxMiddleware:
-    def __init__(self, moto_app: WSGIApp, store: TaskStore, faults: Faults):
+    def __init__(
+        self,
+        moto_app: WSGIApp,
+        store: TaskStore,
+        faults: Faults,
+        credentials: dict[str, str] | None = None,
+    ):
         self.moto_app = moto_app
         self.store = store
         self.faults = faults
+        self.credentials = dict(credentials or {})  # access key -> secret
         self.refusal: str | None = None
 
     def refuse(self, message: str) -> None:
@@ -86,12 +86,20 @@ class SandboxMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         try:
-            access_key, region, service = credential_scope(environ)
+            request = Request.from_environ(environ)
+            try:
+                sig = signatures.parse(request)
+            except Refusal as malformed:
+                service = "ec2" if _looks_like_ec2(request) else "s3"
+                return self._refuse(environ, start_response, service, malformed)
+            service = (sig.service if sig else None) or (
+                "ec2" if _looks_like_ec2(request) else "s3"
+            )
             if self.refusal is not None:
                 return self._unavailable(environ, start_response, service, self.refusal)
             if service == "ec2":
-                return self._ec2(environ, start_response, access_key, region or "us-east-1")
-            refused = self._s3_guard(environ)
+                return self._ec2(environ, start_response, request, sig)
+            refused = self._s3_guard(environ, request, sig)
             if refused is not None:
                 status, body = refused
                 return self._send(environ, start_response, status, body, "application/xml")
@@ -100,6 +108,67 @@ class SandboxMiddleware:
             body = ec2xml.error("InternalError", "An internal error has occurred in the sandbox")
             return self._send(environ, start_response, 500, body, "text/xml")
         return self.moto_app(environ, start_response)
+
+    # -- authentication
+
+    def _authenticate(self, request: Request, sig: Signature | None) -> None:
+        """Refusal (in S3's words; `_ec2_words` turns them into EC2's) unless the request is
+        signed with a key and secret of the sandbox's, for this very method, path, query and
+        signed headers, and its signed payload hash is its body's."""
+        if sig is None:
+            raise Refusal(403, "AccessDenied", "Access Denied")
+        secret = self.credentials.get(sig.access_key)
+        if secret is None:
+            raise Refusal(
+                403,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+                [("AWSAccessKeyId", sig.access_key)],
+            )
+        if sig.scheme == "v4-header":
+            _check_clock(sig.timestamp or "")
+        computed, to_sign, canonical = signatures.expected(request, sig, secret)
+        if not signatures.matches(sig.provided, computed, sig.scheme):
+            extra = [
+                ("AWSAccessKeyId", sig.access_key),
+                ("StringToSign", to_sign),
+                ("SignatureProvided", sig.provided),
+            ]
+            if canonical:
+                extra.append(("CanonicalRequest", canonical))
+            raise Refusal(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you "
+                "provided. Check your key and signing method.",
+                extra,
+            )
+        actual = signatures.payload_problem(request)
+        if actual is not None:
+            raise Refusal(
+                400,
+                "XAmzContentSHA256Mismatch",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                [
+                    ("ClientComputedContentSHA256", request.headers["x-amz-content-sha256"]),
+                    ("S3ComputedContentSHA256", actual),
+                ],
+            )
+
+    def _refuse(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        service: str,
+        refused: Refusal,
+    ) -> list[bytes]:
+        _drain(environ)
+        if service == "ec2":
+            err = _ec2_words(refused)
+            body = ec2xml.error(err.code, err.message)
+            return self._send(environ, start_response, err.status, body, "text/xml")
+        body = ec2xml.s3_error(refused.code, refused.message, refused.extra)
+        return self._send(environ, start_response, refused.status, body, "application/xml")
 
     @staticmethod
     def _send(
@@ -136,10 +205,16 @@ class SandboxMiddleware:
         self,
         environ: dict[str, Any],
         start_response: Callable[..., Any],
-        access_key: str | None,
-        region: str,
+        request: Request,
+        sig: Signature | None,
     ) -> Any:
         body = _read_body(environ) if environ.get("REQUEST_METHOD") == "POST" else b""
+        request = dataclasses.replace(request, body=body)
+        try:
+            self._authenticate(request, sig)
+        except Refusal as refused:
+            return self._refuse(environ, start_response, "ec2", refused)
+        assert sig is not None
         if self.faults.throttle_ec2():
             err = ec2xml.throttled()
             return self._send(
@@ -154,8 +229,9 @@ class SandboxMiddleware:
         handler = api.ACTIONS.get(params.get("Action", ""))
         if handler is None:
             return self.moto_app(environ, start_response)
+        region = sig.region or "us-east-1"
         try:
-            account = moto_adapter.account_for(access_key)
+            account = moto_adapter.account_for(sig.access_key)
             xml = handler(self.store, params, account, region)
             status = 200
         except Ec2Error as err:
@@ -166,9 +242,18 @@ class SandboxMiddleware:
 
     # -- S3
 
-    def _s3_guard(self, environ: dict[str, Any]) -> tuple[int, bytes] | None:
+    def _s3_guard(
+        self, environ: dict[str, Any], request: Request, sig: Signature | None
+    ) -> tuple[int, bytes] | None:
         query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         refused = _presign_refusal(query)
+        if refused is None and not environ.get("PATH_INFO", "").startswith("/moto-api"):
+            if signatures.covers_body(request, sig):
+                request = dataclasses.replace(request, body=_read_body(environ))
+            try:
+                self._authenticate(request, sig)
+            except Refusal as err:
+                refused = err.status, ec2xml.s3_error(err.code, err.message, err.extra)
         if refused is None and environ.get("REQUEST_METHOD") == "PUT":
             path = environ.get("PATH_INFO", "")
             if _PART_KEY.search(path) and self.faults.fail_s3_put():
@@ -181,6 +266,51 @@ class SandboxMiddleware:
         if refused is not None:
             _drain(environ)
         return refused
+
+
+def _looks_like_ec2(request: Request) -> bool:
+    """An unsigned (or unreadably signed) request is EC2's if it is a query-API call: an
+    `Action` in the query, or a form POST (S3 never takes one)."""
+    if any(key == "Action" for key, _ in request.params()):
+        return True
+    content_type = request.headers.get("content-type", "")
+    return request.method == "POST" and content_type.startswith("application/x-www-form-urlencoded")
+
+
+def _ec2_words(refused: Refusal) -> Ec2Error:
+    """An authentication refusal as EC2 answers it (docs/protocol.md section 7)."""
+    if refused.code == "AccessDenied" and refused.message == "Access Denied":
+        return Ec2Error(
+            "MissingAuthenticationToken",
+            "The request must contain either a valid (registered) AWS access key ID or X.509 "
+            "certificate.",
+            status=403,
+        )
+    if refused.code in ("RequestTimeTooSkewed", "RequestExpired"):
+        return Ec2Error("RequestExpired", "Request has expired.", status=400)
+    if refused.code in ("AuthorizationHeaderMalformed", "AuthorizationQueryParametersError"):
+        return Ec2Error("IncompleteSignature", refused.message, status=400)
+    return Ec2Error(
+        "AuthFailure", "AWS was not able to validate the provided access credentials", status=401
+    )
+
+
+def _check_clock(stamp: str) -> None:
+    """A header-signed request must be dated within 15 minutes of the server's clock."""
+    try:
+        signed = timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ"))
+    except ValueError:
+        raise Refusal(
+            403, "AccessDenied", "AWS authentication requires a valid Date or x-amz-date header"
+        ) from None
+    now = int(time.time())
+    if abs(now - signed) > signatures.MAX_SKEW_S:
+        raise Refusal(
+            403,
+            "RequestTimeTooSkewed",
+            "The difference between the request time and the current time is too large.",
+            [("RequestTime", stamp), ("ServerTime", time.strftime("%Y-%m-%dT%H:%M:%SZ"))],
+        )
 
 
 def _presign_refusal(query: dict[str, list[str]]) -> tuple[int, bytes] | None:

@@ -127,7 +127,12 @@ _USES = (
     _Use("ec2", "moto.ec2.models.instances", "Reservation", sets=("instances",)),
     _Use("ec2", "moto.ec2.models.instances", "Instance", sets=("id", "platform", "architecture")),
     _Use("ec2", "moto.ec2.models.elastic_block_store", "Volume", sets=("id",)),
-    _Use("ec2", "moto.ec2.models.availability_zones_and_regions", "Zone", sets=("name",)),
+    _Use(
+        "ec2",
+        "moto.ec2.models.availability_zones_and_regions",
+        "Zone",
+        sets=("name", "zone_id"),
+    ),
 )
 
 _passed: dict[Stage, str] = {}  # the stages checked in this process: the version they passed
@@ -376,8 +381,9 @@ def _as_ec2_error(exc: Exception) -> Ec2Error:
     return Ec2Error("InvalidParameterValue", message, 400)
 
 
-def zones(account: str, region: str) -> list[str]:
-    return [z.name for z in _ec2(account, region).describe_availability_zones()]
+def zone_ids(account: str, region: str) -> dict[str, str]:
+    """The region's zones: name -> zone id (us-east-1b -> use1-az1)."""
+    return {z.name: z.zone_id for z in _ec2(account, region).describe_availability_zones()}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from tui.core.errors import WizardError
+from tui.core.facts import SANDBOX_CREDENTIALS
 from tui.sandbox import moto_adapter
 from tui.sandbox.engine import Pacing, TaskStore
 from tui.sandbox.faults import Faults, parse_faults, seed_from_env
@@ -44,6 +45,7 @@ class SandboxServer:
         seed: int | None = None,
         task_ttl: float | None = None,
         poll_interval: float | None = None,
+        credentials: dict[str, str] | None = None,
     ):
         # Before anything is bound: a moto outside the tested range is one clear line now, not
         # a failure later in the background (the rest of the check needs moto imported).
@@ -62,7 +64,13 @@ class SandboxServer:
         if poll_interval is not None:
             pacing["poll_s"] = poll_interval
         self.store = TaskStore(Pacing.for_rate(rate, **pacing))
-        self.middleware = SandboxMiddleware(_loading_app, self.store, self.faults)
+        from tui.sandbox import credentials_from_env
+
+        # Who may sign: the sandbox's own pair, the environment's pairs, the caller's.
+        known = {SANDBOX_CREDENTIALS[0]: SANDBOX_CREDENTIALS[1]}
+        known.update(credentials_from_env())
+        known.update(credentials or {})
+        self.middleware = SandboxMiddleware(_loading_app, self.store, self.faults, known)
         self._ready = threading.Event()
         self._served = threading.Event()
         self._lock = threading.Lock()
