@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reveal", action="store_true", help="show presigned-URL signatures")
 
     p = add("check", "the preflight: what the account and the disk say, before any upload")
-    p.add_argument("profile", metavar="PROFILE")
+    p.add_argument("profile", metavar="PROFILE", help=PROFILE_HELP)
     p.add_argument("--json", action="store_true", help='{"ok": ..., "checks": [...]}')
     _skip_check(p)
 
