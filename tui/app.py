@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from tui.core.journal import RunRecord
     from tui.core.pipeline import ImportRun
     from tui.core.profiles import Profile
+    from tui.core.tasks import TaskView
     from tui.screens.base import BaseScreen
 
 DEFAULT_POLL = 15.0
@@ -269,6 +270,25 @@ class WizardApp(CrashGuard[int]):
                 screen.post_message(AccountChanged())
 
         self.push_screen(AccountScreen(self.session), switched)
+
+    # cleanup --------------------------------------------------------------------------------
+
+    @work(thread=True, group="cleanup", exit_on_error=False)
+    def clean_up(self, task: TaskView | None, record: RunRecord | None) -> None:
+        """Delete an upload's parts and manifest (the tasks screen's and a run's cleanup):
+        never while a run of this machine owns the record, which is brought up to date first."""
+        journal = self.session.journal
+        try:
+            if record is None and task is not None:
+                record = journal.find_by_task(task.task_id)
+            with journal.own_latest(record):
+                summary = self.account.cleanup(task, record).capitalize()
+        except Exception as exc:
+            self.call_from_thread(
+                self.notify, str(exc), title="Cleanup failed", severity="error", timeout=8
+            )
+            return
+        self.call_from_thread(self.notify, summary, title="Cleanup", timeout=5)
 
     # keys -----------------------------------------------------------------------------------
 

@@ -139,18 +139,15 @@ class RunScreen(BaseScreen):
 
     @work(thread=True, group="run-action", exit_on_error=False)
     def _cleanup(self, record: RunRecord) -> None:
+        """The run's task first (a cleanup is refused while EC2 may still read the image)."""
         try:
-            task = None
-            if record.task_id:
-                task = next(iter(self.wizard.account.tasks([record.task_id])), None)
-            with self.wizard.session.journal.own_latest(record) as latest:
-                summary = self.wizard.account.cleanup(task, latest or record).capitalize()
+            tasks = self.wizard.account.tasks([record.task_id]) if record.task_id else []
         except Exception as exc:
             self.app.call_from_thread(
                 self.notify, str(exc), title="Cleanup failed", severity="error", timeout=8
             )
             return
-        self.app.call_from_thread(self.notify, summary, title="Cleanup", timeout=5)
+        self.app.call_from_thread(self.wizard.clean_up, next(iter(tasks), None), record)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -256,22 +256,8 @@ class TasksScreen(BaseScreen):
         self.confirm(
             f"Delete the uploaded parts and manifest of {task.task_id} from S3?",
             yes="Delete from S3",
-            then=lambda: self._cleanup(task),
+            then=lambda: self.wizard.clean_up(task, None),
         )
-
-    @work(thread=True, group="tasks-action", exit_on_error=False)
-    def _cleanup(self, task: TaskView) -> None:
-        try:
-            journal = self.wizard.session.journal
-            record = journal.find_by_task(task.task_id)
-            with journal.own_latest(record):  # not while a run of this machine is on it
-                summary = self.wizard.account.cleanup(task, record).capitalize()
-        except Exception as exc:
-            self.app.call_from_thread(
-                self.notify, str(exc), title="Cleanup failed", severity="error", timeout=8
-            )
-            return
-        self.app.call_from_thread(self.notify, summary, title="Cleanup", timeout=5)
 
     def action_back(self) -> None:
         # Escape undoes the filter first (its text, then its focus), then leaves.
