@@ -15,7 +15,7 @@ from tui.widgets.form import FormField
 
 # Every letter that is a shortcut somewhere (t tasks, p profiles, n new, r rename/reveal,
 # x delete/cleanup, d duplicate, c copy/cancel, s save, u upload, a account).
-TYPED = "/srv/tpr/xd-cnsua.vhd"
+TYPED = "/srv/tpr/xd cnsua.vhd"  # a space too: legal in a path
 
 
 def text_fields(screen: Any) -> list[tuple[str, Input]]:
@@ -40,10 +40,16 @@ async def open_step(pilot: Any, step: type) -> None:
 
 async def test_a_path_typed_right_after_n_lands_in_the_path_field(ui_home: S.Folders) -> None:
     """`n` and the path in one burst: the keys arrive before the disk screen has a focus."""
+    from textual import events
+
     app = S.make_app(ui_home)
     async with app.run_test(size=(120, 36)) as pilot:
         await S.settle(pilot)
-        await pilot.press("n", *TYPED)
+        await pilot.press("n")
+        # The path all at once, as a terminal delivers a fast typist's keys: each is queued
+        # before the one before it is handled (pilot.press would wait for each).
+        for ch in TYPED:
+            app.post_message(events.Key({"/": "slash", " ": "space"}.get(ch, ch), ch))
         await S.settle(pilot)
         assert isinstance(app.screen, DiskScreen)
         assert app.screen.query_one("#f-source-path .field-control", Input).value == TYPED

@@ -10,7 +10,8 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Tabs, Tree
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Header, Input, Label, Tabs, TextArea, Tree
 from textual.worker import Worker, WorkerState
 
 from tui.widgets.commands import Command, ScreenCommands
@@ -101,21 +102,29 @@ class StepScreen(BaseScreen):
         self.call_after_refresh(self.show_errors)
 
     def on_key(self, event: events.Key) -> None:
-        # A character typed before the focus settles (the screen just opened), or while the
-        # focus is on something that takes no text (the file tree, the tabs), is the start of
-        # the first field's text: it must not be lost, and never act as a shortcut.
+        # A printable key that reaches the screen was taken as text by nothing: typed before
+        # the focus settled (the screen just opened), on something that takes no text (the
+        # file tree, the tabs), or queued there in a burst before the focus moved to a field.
+        # It is text all the same: never a shortcut, never lost.
+        if not event.is_printable or event.character is None:
+            return
         focused = self.focused
-        if not event.is_printable or event.character in (None, " "):
-            return
-        if focused is not None and not isinstance(focused, Tree | Tabs):
-            return
-        field = self.first_field()
-        control = field.query_one(".field-control") if field is not None else None
-        if isinstance(control, Input):
-            event.stop()
+        if isinstance(focused, Input | TextArea):  # the burst's rest: where the focus went
+            target: Widget = focused
+        elif event.character == " ":
+            return  # space selects in the tree, presses a button
+        elif focused is None or isinstance(focused, Tree | Tabs):
+            field = self.first_field()
+            control = field.query_one(".field-control") if field is not None else None
+            if not isinstance(control, Input):
+                return
             self.set_focus(control)  # now, not later as focus() does: the next key follows
-            # Queued behind the focus (which selects the field's text), as the keys after it.
-            control.post_message(events.Key(event.key, event.character))
+            target = control
+        else:
+            return  # a select or a button has the focus: a letter there is nothing
+        event.stop()
+        # Queued behind the focus (which selects the field's text), as the keys after it.
+        target.post_message(events.Key(event.key, event.character))
 
     def first_field(self) -> FormField | None:
         """The field that takes what is typed before anything else has the focus."""
