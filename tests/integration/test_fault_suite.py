@@ -88,10 +88,12 @@ def test_killed_run_resumes_to_completion(
     )  # fmt: skip
     assert proc.stdout is not None
     # The first upload event: the bucket is checked and the run recorded from here on.
+    printed: list[str] = []
     first = {"event": "probe"}
     while first["event"] != "upload":
         line = proc.stdout.readline()
-        assert line, proc.communicate()
+        assert line, ("".join(printed), proc.communicate())
+        printed.append(line)
         first = json.loads(line)
     time.sleep(rng.uniform(0.0, 1.2))  # a random moment of the upload (or just after it)
     proc.send_signal(signal.SIGKILL)

@@ -603,3 +603,21 @@ def test_resume_with_nothing_uploaded_runs_the_checks(
     assert f"{LS}.InstanceType" in out and "pick a type offered there" in out
     assert objects(s3, sandbox_bucket) == []
     assert task_count(ec2) == tasks_before
+
+
+# The preflight's four EC2 checks each try botocore's 5 times at once: a burst of 20 throttled
+# calls fails every one of them on a first round, whatever order they arrive in.
+EC2_CHECKS_FIRST_ROUND = 4 * 5
+
+
+def test_a_throttling_burst_is_waited_out(disk_images, cli_home, tmp_path, capsys):
+    sb = spawn_sandbox("--faults", f"throttle-first={EC2_CHECKS_FIRST_ROUND}")
+    try:
+        client(sb.endpoint, "s3").create_bucket(Bucket="preflight-burst")
+        profile = str(write(tmp_path, profile_data(disk_images["vmdk_stream"], "preflight-burst")))
+        code, out, _ = in_process(capsys, "--endpoint-url", sb.endpoint, "check", profile, "--json")
+    finally:
+        sb.stop()
+    report = json.loads(out)
+    assert [c for c in report["checks"] if c["status"] == "fail"] == []
+    assert code == 0 and report["ok"] is True

@@ -117,6 +117,7 @@ def test_a_task_whose_manifest_never_comes_expires(disk_images: dict[str, Any]) 
         ("s3-put=2", "'s3-put=2': share must be between 0 and 1"),
         ("throttle", "'throttle': expected NAME=SHARE"),
         ("throttle=lots", "'lots' is not a number"),
+        ("throttle-first=0.5", "'0.5' is not a count of calls"),
     ],
 )
 def test_bad_fault_specs_exit_2_naming_the_item(spec: str, says: str) -> None:

@@ -20,7 +20,7 @@ from dataclasses import field as dataclass_field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from tui.core import aws, facts, s3keys
+from tui.core import aws, facts, retry, s3keys
 from tui.core.account import Account, Subnet
 from tui.core.errors import EXIT_AWS, EXIT_BAD_INPUT, EXIT_OK, AwsError, InputError, WizardError
 
@@ -49,6 +49,12 @@ UNANSWERED = frozenset(
         "503",
         "500",
     }
+)
+# A check still throttled after botocore's 5 tries (aws.PREFLIGHT) runs again, whole, up to 3
+# more times within a minute: a busy account's burst passes, and a check is all reads (the
+# marker's PUT and DELETE repeat harmlessly).
+THROTTLED_POLICY = retry.RetryPolicy(
+    retryable=retry.is_throttling, attempts=4, base_delay=4.0, max_delay=16.0, deadline=60.0
 )
 
 
@@ -765,13 +771,13 @@ def _unanswered(check_id: str, fld: str, exc: BaseException) -> CheckResult:
     err = aws.map_error(exc)
     code = err.code if isinstance(err, AwsError) else None
     if code in UNANSWERED or code is None:
+        fix = (
+            "AWS is slowing this account's requests down: wait a few minutes, then check again"
+            if retry.is_throttling(err)
+            else "check the network, the endpoint and the credentials, then check again"
+        )
         return CheckResult(
-            check_id,
-            Status.FAIL,
-            fld,
-            f"AWS could not be asked: {err}",
-            "check the network, the endpoint and the credentials, then check again",
-            unanswered=True,
+            check_id, Status.FAIL, fld, f"AWS could not be asked: {err}", fix, unanswered=True
         )
     if code in ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException"):
         return warned(
@@ -800,7 +806,7 @@ def run_checks(
 
     def one(check_id: str, fn: CheckFn) -> list[CheckResult]:
         try:
-            return list(fn(ctx))
+            return THROTTLED_POLICY.call(lambda: list(fn(ctx)))
         except Exception as exc:
             return [_unanswered(check_id, "", exc)]
 

@@ -7,7 +7,10 @@ Who retries what (one layer per kind of failure, so retries never stack):
 - this policy, only for what botocore cannot judge: S3 storing other bytes than we sent
   (`tui.core.upload.parts`), the presigned-URL checks made with urllib
   (`tui.core.upload.presign`), ImportInstance, which botocore must never repeat blindly, and
-  the blips of an hours-long watch (`tui.core.pipeline`).
+  the blips of an hours-long watch (`tui.core.pipeline`);
+- and one exception, throttling only: a preflight check still throttled after botocore's
+  tries runs again, whole, after a longer pause (`tui.core.preflight`). Throttling is the
+  account's pace, which waiting gets past; a dead network is not waited on twice.
 
 Waits use full jitter (a uniform draw between 0 and the exponential ceiling), so parallel
 workers that failed together do not retry together. A wait ends early when the cancel event is
@@ -163,7 +166,9 @@ def http_status(exc: BaseException) -> int:
 
 
 def is_throttling(exc: BaseException) -> bool:
-    return error_code(exc) in THROTTLING_CODES
+    """AWS asked the caller to slow down (an error already mapped is judged by its code)."""
+    code = exc.code if isinstance(exc, AwsError) else error_code(exc)
+    return code in THROTTLING_CODES
 
 
 def is_connection_error(exc: BaseException) -> bool:
