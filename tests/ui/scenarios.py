@@ -29,6 +29,7 @@ from tui.cli import build_parser, session_from
 from tui.core.account import Account, SecurityGroup, Subnet
 from tui.core.aws import Target
 from tui.core.journal import RunRecord
+from tui.core.preflight import CheckResult, Report, Status
 from tui.core.session import Session
 from tui.core.tasks import TaskView
 
@@ -116,12 +117,14 @@ class FakeAccount(Account):
         gate: threading.Event | None = None,
         label: str = "SANDBOX · us-east-1",
         buckets: tuple[str, ...] = ("amzn-s3-demo-bucket", "imports-bucket"),
+        checks: str = "pass",
     ):
         target = Target(region="us-east-1", endpoint_url="http://127.0.0.1:1", sandbox=True)
         super().__init__(lambda: target, label)
         self.listed = sample_tasks() if tasks is None else tasks  # what tasks() returns
         self.bucket_names = buckets
         self.fail = fail
+        self.checks = checks  # what check() finds: "pass", "warn" or "fail"
         self.gate = gate  # calls wait on it: "busy" states, released when the test ends
         self.cancelled: list[str] = []
         self.cleaned: list[str] = []
@@ -168,6 +171,45 @@ class FakeAccount(Account):
     ) -> str:
         self.cleaned.append(task.task_id if task else "")
         return "deleted 3 objects from s3://imports-bucket/run/disk.vmdkmanifest.xml"
+
+    def check(self, plan: Any) -> Report:
+        """What the sandbox's preflight says of the scenarios' profile, with one warn or one
+        fail in place of a pass when asked."""
+        self._check()
+        results = [CheckResult(i, Status.PASS, f, m) for i, f, m in PASSING_CHECKS]
+        if self.checks == "warn":
+            results[11] = CheckResult(
+                "task-slots", Status.WARN, "", "0 of 5 conversion-task slots free: the run will "
+                "wait for one", "cancel or wait for an active task (`tasks`)",
+            )  # fmt: skip
+        elif self.checks == "fail":
+            results[7] = CheckResult(
+                "security-groups", Status.FAIL, f"{LS}.GroupIds",
+                "sg-0123abcd does not exist in us-east-1", "pick a group of the subnet's VPC",
+            )  # fmt: skip
+        return Report(tuple(results))
+
+
+LS = "request.LaunchSpecification"
+# What `check` prints for a valid profile against the sandbox: (id, field, message).
+PASSING_CHECKS = (
+    ("region", "aws.region", "us-east-1 offers ImportInstance"),
+    ("credentials", "aws.profile", "long-term credentials"),
+    ("bucket", "source.bucket", "imports-bucket is in us-east-1"),
+    ("zone", f"{LS}.Placement.AvailabilityZone", "us-east-1a is a zone here"),
+    ("subnet", f"{LS}.SubnetId", "subnet-0a1b2c3d is in us-east-1a"),
+    ("private-ip", f"{LS}.PrivateIpAddress", "10.0.1.25 is free in 10.0.1.0/24"),
+    ("architecture", f"{LS}.Architecture", "x86_64"),
+    ("security-groups", f"{LS}.GroupIds", "sg-0123abcd is in vpc-1234abcd"),
+    ("instance-type", f"{LS}.InstanceType", "m5.large is offered in us-east-1a and runs x86_64"),
+    ("placement", f"{LS}.Placement", "no placement group or dedicated host"),
+    ("volume-size", "source.volume_size", "1 GiB holds 67108864 bytes"),
+    ("task-slots", "", "5 of 5 conversion-task slots free"),
+    ("import-dry-run", "", "ImportInstance with DryRun=true would succeed"),
+    ("guest-table", "source.path", "MBR partition table"),
+    ("guest-boot", "source.path", "boots by bios"),
+    ("guest-filesystem", "source.path", "1: NTFS"),
+)
 
 
 def make_session(*args: str) -> Session:
@@ -385,9 +427,6 @@ async def fill_disk(pilot: Pilot[Any]) -> None:
     await settle(pilot)
 
 
-LS = "request.LaunchSpecification"
-
-
 async def fill_spec(pilot: Pilot[Any]) -> None:
     await fill_disk(pilot)
     await pilot.press("ctrl+n")
@@ -575,6 +614,20 @@ async def preview_manifest(pilot: Pilot[Any]) -> None:
     await settle(pilot)
 
 
+async def preview_checks(pilot: Pilot[Any]) -> None:
+    """The checks tab, once the account has answered."""
+    await to_preview(pilot)
+    await pilot.click("#preview-tabs Tab#--content-tab-checks")
+    await settle(pilot)
+
+
+async def preview_checks_refused(pilot: Pilot[Any]) -> None:
+    """`u` on a failed check: nothing uploaded, the checks tab forward, what to fix where."""
+    await to_preview(pilot)
+    await pilot.press("u")
+    await settle(pilot)
+
+
 async def preview_error(pilot: Pilot[Any]) -> None:
     await fill_platform(pilot)
     (disks(pilot) / "win2012.vmdk").unlink()  # the image went away after step 1
@@ -756,6 +809,14 @@ def failing_account() -> Account:
     return FakeAccount(fail=True)
 
 
+def warning_checks() -> Account:
+    return FakeAccount(checks="warn")
+
+
+def failing_checks() -> Account:
+    return FakeAccount(checks="fail")
+
+
 def cases() -> list[Case]:
     return [
         Case("home_default", idle, profiles=False),
@@ -783,6 +844,9 @@ def cases() -> list[Case]:
         Case("preview_error", preview_error),
         Case("preview_save_error", preview_save_error),
         Case("preview_busy", preview_busy, patches=(_build_preview(),)),
+        Case("preview_checks", preview_checks),
+        Case("preview_checks_warn", preview_checks, account=warning_checks),
+        Case("preview_checks_fail", preview_checks_refused, account=failing_checks),
         Case("submit_default", submit_default),
         Case("submit_filled", submit_filled),
         Case("submit_error", submit_error),

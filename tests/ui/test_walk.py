@@ -119,3 +119,49 @@ async def test_walk_the_whole_wizard_against_the_sandbox(
             assert str(table.get_cell(task_id, "ours")).startswith("walk · ")  # ours, marked
     finally:
         session.close()
+
+
+async def test_a_failed_check_keeps_u_from_uploading(
+    ui_home: S.Folders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scenarios' images have no partition table: the real preflight, against the real
+    sandbox, fails them on the preview, and `u` then says what to fix and sends nothing."""
+    from tui.core.journal import Journal
+
+    session = S.make_session("--sandbox")
+    app = WizardApp(session, blink=False, warm_up=False, start_dir=ui_home.disks, poll=0.5)
+    try:
+        async with app.run_test(size=S.SIZE, notifications=True) as pilot:
+            await S.settle(pilot)
+            await pilot.press("n")
+            await S.settle(pilot)
+            await S.type_into(pilot, "source.path", str(ui_home.disks / "win2012.vmdk"))
+            await S.type_into(pilot, "source.bucket", "checks-bucket")
+            await pilot.press("ctrl+n")
+            await S.settle(pilot)
+            await S.choose(pilot, f"{LS}.Architecture", "x86_64")
+            await S.type_into(pilot, f"{LS}.InstanceType", "m5.large")
+            await pilot.press("ctrl+n")
+            await S.settle(pilot)
+            await pilot.press("ctrl+n")
+            await S.settle(pilot)
+            preview: Any = app.screen
+            assert preview.sub_title == "4/4 Preview"
+            status = "#preview-status"
+            await S.until(
+                pilot, lambda: "checks: 1 fail" in str(preview.query_one(status).render())
+            )
+            await pilot.press("u")
+            await S.settle(pilot)
+
+            assert app.screen is preview  # still the preview: nothing started
+            assert preview.query_one("#preview-tabs").active == "checks"
+            shown = S.screen_text(app)
+            assert "fail guest-table" in shown
+            (toast,) = S.toasts(app)
+            assert toast.startswith("Not uploaded: check guest-table failed")
+            assert "Fix source.path (step 1/4, Disk image)" in toast
+            assert app.state.runs == {}
+            assert Journal().list() == []  # no run recorded
+    finally:
+        session.close()

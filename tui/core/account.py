@@ -1,5 +1,6 @@
 """The one facade for what the wizard and the commands ask the AWS account: pick-lists (zones,
-subnets, security groups, buckets, instance types), conversion tasks, cancel, cleanup.
+subnets, security groups, buckets, instance types), conversion tasks, cancel, cleanup, and the
+preflight of a plan (the wizard's preview shows it).
 
 Blocking calls: the TUI makes them in thread workers. The screens and the commands never touch
 boto3 (imported lazily here, never at import time), and tests can hand the app a canned account
@@ -19,6 +20,8 @@ from tui.core.errors import AwsError
 
 if TYPE_CHECKING:  # the table's model loads with the tasks screen, not with the first paint
     from tui.core.journal import RunRecord
+    from tui.core.plan import ImportPlan
+    from tui.core.preflight import Report
     from tui.core.tasks import TaskView
 
 
@@ -274,6 +277,14 @@ class Account:
         cleanup.refuse_if_active(task, force=force)
         bucket, key = cleanup.upload_location(record, task)
         return cleanup.delete(self.client("s3"), bucket, key)
+
+    def check(self, plan: ImportPlan) -> Report:
+        """The preflight of `plan` as a preview shows it: every check but the bucket-write
+        marker, which writes (the run's own preflight writes it, before its first byte)."""
+        from tui.core.journal import new_run_id
+        from tui.core.preflight import run_checks
+
+        return run_checks(plan, self.target(), run_id=new_run_id(), write_marker=False)
 
 
 def aws_profiles() -> list[str]:

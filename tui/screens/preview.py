@@ -1,6 +1,7 @@
 """Step 4, the preview: the request exactly as the `preview` command prints it (the same
-`tui.core.plan.build_preview`), the boto3 parameters, a GET URL, the manifest to be written.
-Reveal, copy (OSC 52), save as a profile, upload and submit."""
+`tui.core.plan.build_preview`), the boto3 parameters, a GET URL, the manifest to be written,
+and the preflight's checks (the `check` command's). Reveal, copy (OSC 52), save as a profile,
+upload and submit; a failed check keeps `u` from uploading and says what to fix, where."""
 
 from __future__ import annotations
 
@@ -24,8 +25,39 @@ from tui.widgets.commands import Command
 if TYPE_CHECKING:
     from tui.core.draft import Draft
     from tui.core.plan import ImportPlan, Preview
+    from tui.core.preflight import CheckResult, Report
 
-TABS = ("lines", "json", "url", "manifest")
+TABS = ("lines", "json", "url", "manifest", "checks")
+TITLES = ("Request (as sent)", "boto3 params", "GET URL", "Manifest", "Checks")
+STATUS_STYLE = {"fail": "bold red", "warn": "yellow", "pass": "green"}
+# Where a field named by a check is edited: the wizard's step, as its title says.
+STEP_OF_FIELD = (
+    ("source.", "step 1/4, Disk image"),
+    ("request.LaunchSpecification.", "step 2/4, Launch specification"),
+    ("", "step 3/4, Platform"),
+)
+
+
+def where_to_fix(field: str) -> str:
+    if not field:
+        return "the account or the network"
+    return next(step for prefix, step in STEP_OF_FIELD if field.startswith(prefix))
+
+
+def checks_text(report: Report) -> Text:
+    """The checks, fails first, then warns, then passes: each its status, id, field and fix."""
+    order = {"fail": 0, "warn": 1, "pass": 2}
+    text = Text()
+    for check in sorted(report.checks, key=lambda c: order[str(c.status)]):
+        text.append(check.line + "\n", style=STATUS_STYLE[str(check.status)])
+    return text
+
+
+def checks_summary(report: Report) -> str:
+    """`checks: 1 fail, 2 warn, 13 pass`, naming only the counts that are not zero."""
+    fails, warns = len(report.failures), len(report.warnings)
+    counts = ((fails, "fail"), (warns, "warn"), (len(report.checks) - fails - warns, "pass"))
+    return "checks: " + ", ".join(f"{n} {what}" for n, what in counts if n)
 
 
 def manifest_sketch(plan: ImportPlan, *, reveal: bool = False) -> str:
@@ -72,14 +104,13 @@ class PreviewScreen(BaseScreen):
         self.preview: Preview | None = None
         self.plan: ImportPlan | None = None
         self.texts: dict[str, str] = {}
+        self.report: Report | None = None  # None until the checks have answered
 
     def compose(self) -> ComposeResult:
         yield from self.header()
         yield Label("", id="preview-status")
         with TabbedContent(id="preview-tabs"):
-            for tab, title in zip(
-                TABS, ("Request (as sent)", "boto3 params", "GET URL", "Manifest"), strict=True
-            ):
+            for tab, title in zip(TABS, TITLES, strict=True):
                 with TabPane(title, id=tab), VerticalScroll():
                     yield Static("Building the preview …", id=f"text-{tab}", classes="preview-text")
         with Horizontal(classes="buttons"):
@@ -118,6 +149,23 @@ class PreviewScreen(BaseScreen):
             return
         self.app.call_from_thread(self._built, preview, plan)
 
+    @work(thread=True, exclusive=True, group="preview-checks", exit_on_error=False)
+    def _check(self, plan: ImportPlan) -> None:
+        from tui.core.preflight import CheckResult, Report, Status
+
+        try:
+            report = self.wizard.account.check(plan)
+        except Exception as exc:  # the checks report AWS's errors; this is anything else
+            report = Report((CheckResult("preflight", Status.FAIL, "", str(exc)),))
+        self.app.call_from_thread(self._checked, report)
+
+    def _checked(self, report: Report) -> None:
+        self.report = report
+        fails, warns = len(report.failures), len(report.warnings)
+        label = f"Checks ✗ {fails}" if fails else f"Checks ! {warns}" if warns else "Checks ✓"
+        self.query_one("#preview-tabs", TabbedContent).get_tab("checks").label = label
+        self._show()
+
     def _failed(self, exc: Exception) -> None:
         from tui.core.errors import WizardError
 
@@ -130,11 +178,13 @@ class PreviewScreen(BaseScreen):
             self.query_one(f"#text-{tab}", Static).update("")
         self.query_one("#submit", Button).disabled = True
         self.query_one("#save", Button).disabled = True
+        self.query_one("#text-checks", Static).update("")
 
     def _built(self, preview: Preview, plan: ImportPlan) -> None:
         self.preview = preview
         self.plan = plan
         self._show()
+        self._check(plan)
 
     def _show(self) -> None:
         if self.preview is None or self.plan is None:
@@ -148,9 +198,18 @@ class PreviewScreen(BaseScreen):
         }
         for tab, text in self.texts.items():
             self.query_one(f"#text-{tab}", Static).update(Text(text))
+        if self.report is None:
+            checked = "checks: running …"
+            self.query_one("#text-checks", Static).update(
+                "Asking the account and reading the disk (what `check PROFILE` does) …"
+            )
+        else:
+            checked = checks_summary(self.report)
+            self.texts["checks"] = "\n".join(c.line for c in self.report.checks)
+            self.query_one("#text-checks", Static).update(checks_text(self.report))
         state = "revealed: signatures shown" if self.reveal else "secrets REDACTED (v reveals)"
         self.query_one("#preview-status", Label).update(
-            f"Endpoint {p.endpoint} · {len(p.params)} parameters · {state}"
+            f"Endpoint {p.endpoint} · {len(p.params)} parameters · {state} · {checked}"
         )
         self.query_one("#reveal", Button).label = "Hide (v)" if self.reveal else "Reveal (v)"
 
@@ -233,12 +292,30 @@ class PreviewScreen(BaseScreen):
     def action_submit(self) -> None:
         if self.plan is None:
             return
+        if self.report is not None and self.report.failures:
+            self._refuse(self.report.failures)
+            return
+        # Checks still running: the run's own preflight asks again before its first byte.
         try:
             profile = self.draft.profile()
         except Exception as exc:
             self.notify(str(exc), severity="error")
             return
         self.wizard.submit(profile, self.draft.origin)
+
+    def _refuse(self, failures: list[CheckResult]) -> None:
+        """Nothing is uploaded: the checks tab comes forward, and the first fail says what to
+        fix and on which step."""
+        self.query_one("#preview-tabs", TabbedContent).active = "checks"
+        first = failures[0]
+        where = f"{first.field} ({where_to_fix(first.field)})" if first.field else where_to_fix("")
+        more = f" (and {len(failures) - 1} more in the Checks tab)" if len(failures) > 1 else ""
+        self.notify(
+            f"{first.message}\nFix {where}: {first.fix}{more}",
+            title=f"Not uploaded: check {first.id} failed",
+            severity="error",
+            timeout=12,
+        )
 
     def palette_commands(self) -> list[Command]:
         return [
