@@ -81,34 +81,64 @@ def _partition(disk: Path, script: str) -> None:
     )
 
 
-def _format_into(disk: Path, mkfs: list[str]) -> None:
+def _format_into(
+    disk: Path, mkfs: list[str], start: int = PART_START, sectors: int = PART_SECTORS
+) -> None:
     """Format a partition-sized file, then write it into the disk at the partition's start."""
     part = disk.with_suffix(".part")
     with part.open("wb") as fh:
-        fh.truncate(PART_SECTORS * 512)
+        fh.truncate(sectors * 512)
     subprocess.run([*mkfs, str(part)], check=True, capture_output=True)
     with disk.open("r+b") as out, part.open("rb") as src:
-        out.seek(PART_START * 512)
+        out.seek(start * 512)
         out.write(src.read())
     part.unlink()
 
 
+def _mkntfs(start: int) -> list[str]:
+    return [_tool("mkntfs"), "-F", "-Q", "-q", "-p", str(start), "-H", "255", "-S", "63"]
+
+
+# "mbr-logical": C: primary and active, D: a logical partition in an extended one (sectors).
+SYSTEM_SECTORS = 8 * MIB // 512
+EXTENDED_START = PART_START + SYSTEM_SECTORS
+LOGICAL_START = EXTENDED_START + 2048  # its EBR first, then a gap, as sfdisk aligns it
+LOGICAL_SECTORS = 8 * MIB // 512
+
+
 def make_guest_raw(path: Path, kind: str) -> Path:
     """A RAW disk of one kind: "none" (no partition table), "mbr-active" and "mbr-inactive"
-    (one NTFS partition), "gpt-esp" (an EFI system partition with FAT)."""
+    (one NTFS partition), "mbr-logical" (an active NTFS primary and an NTFS logical partition
+    in an extended one), "bitlocker" (one active partition whose volume header is BitLocker's:
+    no Linux tool makes one, so its boot sector is written as BitLocker writes it, OEM id
+    `-FVE-FS-`), "gpt-esp" (an EFI system partition with FAT)."""
     with path.open("wb") as fh:
         fh.truncate(GUEST_DISK)
         fh.seek(3 * MIB)
         fh.write(random.Random(kind).randbytes(64 * 1024))  # data, but no table
     if kind == "none":
         return path
-    if kind.startswith("mbr"):
+    if kind == "mbr-logical":
+        _partition(
+            path,
+            f"label: dos\nstart={PART_START}, size={SYSTEM_SECTORS}, type=7, bootable\n"
+            f"start={EXTENDED_START}, type=5\n"
+            f"start={LOGICAL_START}, size={LOGICAL_SECTORS}, type=7\n",
+        )
+        _format_into(path, _mkntfs(PART_START), PART_START, SYSTEM_SECTORS)
+        _format_into(path, _mkntfs(LOGICAL_START), LOGICAL_START, LOGICAL_SECTORS)
+    elif kind.startswith("mbr"):
         bootable = ", bootable" if kind == "mbr-active" else ""
         _partition(path, f"label: dos\nstart={PART_START}, size={PART_SECTORS}, type=7{bootable}\n")
-        _format_into(
-            path,
-            [_tool("mkntfs"), "-F", "-Q", "-q", "-p", str(PART_START), "-H", "255", "-S", "63"],
-        )
+        _format_into(path, _mkntfs(PART_START))
+    elif kind == "bitlocker":
+        _partition(path, f"label: dos\nstart={PART_START}, size={PART_SECTORS}, type=7, bootable\n")
+        header = bytearray(random.Random(kind).randbytes(512))
+        header[0:11] = b"\xeb\x58\x90-FVE-FS-"
+        header[510:512] = b"\x55\xaa"
+        with path.open("r+b") as fh:
+            fh.seek(PART_START * 512)
+            fh.write(header)
     elif kind == "gpt-esp":
         _partition(path, f"label: gpt\nstart={PART_START}, size={PART_SECTORS}, type={ESP_TYPE}\n")
         _format_into(path, [_tool("mkfs.vfat")])

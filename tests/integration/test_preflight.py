@@ -288,6 +288,13 @@ BROKEN: list[tuple[str, Edit, str, str, str]] = [
         "import the whole disk",
     ),
     (
+        "guest-bitlocker",
+        source(path="{bitlocker_image}"),
+        "guest-filesystem",
+        "source.path",
+        "manage-bde -off",
+    ),
+    (
         "volume-too-small",
         source(volume_size=1, path="{big_image}"),
         "volume-size",
@@ -307,7 +314,8 @@ def big_image(tmp_path_factory: pytest.TempPathFactory, qemu_img: str) -> Path:
 
 @pytest.fixture(scope="module")
 def guest_images(qemu_img: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Stream-optimized VMDKs of a disk without a partition table and of a bootable NTFS one."""
+    """Stream-optimized VMDKs of a disk without a partition table, of a bootable NTFS one and
+    of one whose volume is BitLocker's."""
     root = tmp_path_factory.mktemp("guests")
     return {
         kind: qemu_convert(
@@ -317,7 +325,7 @@ def guest_images(qemu_img: str, tmp_path_factory: pytest.TempPathFactory) -> dic
             "-o",
             "subformat=streamOptimized",
         )
-        for kind in ("none", "mbr-active")
+        for kind in ("none", "mbr-active", "bitlocker")
     }
 
 
@@ -356,6 +364,7 @@ def test_broken_profile_is_refused_by_check_and_run(
         "big_image": str(big_image),
         "euro_bucket": euro_bucket,
         "no_table_image": str(guest_images["none"]),
+        "bitlocker_image": str(guest_images["bitlocker"]),
     }
     data = profile_data(disk_images["vmdk_stream"], sandbox_bucket)
     edit(data, names)
@@ -621,3 +630,31 @@ def test_a_throttling_burst_is_waited_out(disk_images, cli_home, tmp_path, capsy
     report = json.loads(out)
     assert [c for c in report["checks"] if c["status"] == "fail"] == []
     assert code == 0 and report["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("denied", "status", "fix", "left"),
+    [
+        ("s3:PutObject", "fail", "grant s3:PutObject", 0),
+        ("s3:DeleteObject", "warn", "grant s3:DeleteObject", 1),  # the marker stays: it says so
+    ],
+)
+def test_a_bucket_we_cannot_write_or_clean_is_told(
+    denied, status, fix, left, disk_images, cli_home, tmp_path, capsys
+):
+    sb = spawn_sandbox(env={"EC2_IMPORT_WIZARD_SANDBOX_DENY": denied})
+    try:
+        s3 = client(sb.endpoint, "s3")
+        s3.create_bucket(Bucket="preflight-write")
+        profile = str(write(tmp_path, profile_data(disk_images["vmdk_stream"], "preflight-write")))
+        code, out, _ = in_process(capsys, "--endpoint-url", sb.endpoint, "check", profile, "--json")
+        markers = objects(s3, "preflight-write")
+    finally:
+        sb.stop()
+    check = next(c for c in json.loads(out)["checks"] if c["id"] == "bucket-write")
+    assert check["status"] == status and fix in check["fix"], check
+    assert check["field"] == "source.key_prefix"
+    assert code == (2 if status == "fail" else 0)
+    assert len(markers) == left
+    if left:
+        assert markers[0] in check["message"]  # names the object it could not delete

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.disks import PART_SECTORS, PART_START, make_guest_raw, qemu_convert
+from tests.helpers.disks import (
+    LOGICAL_SECTORS,
+    LOGICAL_START,
+    PART_SECTORS,
+    PART_START,
+    SYSTEM_SECTORS,
+    make_guest_raw,
+    qemu_convert,
+)
 from tui.cli import main
 
 FORMATS = {
@@ -18,7 +26,7 @@ FORMATS = {
     "vhd-dynamic": ("vpc",),
     "vmdk-stream": ("vmdk", "-o", "subformat=streamOptimized"),
 }
-KINDS = ("none", "mbr-active", "mbr-inactive", "gpt-esp")
+KINDS = ("none", "mbr-active", "mbr-inactive", "mbr-logical", "bitlocker", "gpt-esp")
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +93,29 @@ def test_gpt_with_an_efi_system_partition(guests, capsys):
     assert part["start"] == PART_START * 512
     assert any("UEFI" in p for p in guest["problems"])
     assert any("no NTFS" in p for p in guest["problems"])
+
+
+def test_logical_partitions_of_an_extended_one_are_read(guests, capsys):
+    guest = probe_guest(capsys, guests[("mbr-logical", "vmdk-stream")])["guest"]
+    assert guest["partition_table"] == "mbr" and guest["boot"] == "bios"
+    system, extended, logical = guest["partitions"]
+    assert system["number"] == 1 and system["bootable"] and system["filesystem"] == "NTFS"
+    assert system["start"] == PART_START * 512 and system["size"] == SYSTEM_SECTORS * 512
+    assert extended["number"] == 2 and extended["type"] == "0x05 extended"
+    assert extended["filesystem"] is None  # an EBR, not a file system
+    assert logical == {
+        "number": 5,  # logical partitions count from 5, as Windows and Linux number them
+        "start": LOGICAL_START * 512,
+        "size": LOGICAL_SECTORS * 512,
+        "type": "0x07 NTFS/exFAT",
+        "bootable": False,
+        "filesystem": "NTFS",
+    }
+    assert guest["problems"] == []
+
+
+def test_a_bitlocker_volume_is_named_and_refused(guests, capsys):
+    guest = probe_guest(capsys, guests[("bitlocker", "vhd-dynamic")])["guest"]
+    (part,) = guest["partitions"]
+    assert part["filesystem"] == "BitLocker" and part["bootable"]
+    assert any("BitLocker-encrypted" in p for p in guest["problems"])

@@ -233,32 +233,73 @@ def filesystem(first: bytes) -> str | None:
     return None
 
 
+EXTENDED = frozenset({0x05, 0x0F, 0x85})
+MAX_LOGICAL = 128  # EBRs followed at most: a chain that loops or runs on is cut there
+
+
+def _mbr_entries(sector: bytes) -> list[bytes]:
+    return [sector[446 + 16 * i : 462 + 16 * i] for i in range(4)]
+
+
+def _mbr_partition(disk: DiskReader, number: int, entry: bytes, base: int) -> Partition | None:
+    """One table entry as a Partition, its start counted from sector `base`; None if empty."""
+    kind = entry[4]
+    start, sectors = struct.unpack("<II", entry[8:16])
+    if kind == 0 or sectors == 0:
+        return None
+    offset = (base + start) * SECTOR
+    first = disk.read(offset, FIRST_BYTES) if offset < disk.size else b""
+    return Partition(
+        number=number,
+        start=offset,
+        size=sectors * SECTOR,
+        type=f"0x{kind:02x} {MBR_TYPES.get(kind, 'unknown')}",
+        bootable=entry[0] == 0x80,
+        filesystem=None if kind in EXTENDED else filesystem(first),
+    )
+
+
+def _logical_partitions(disk: DiskReader, extended_start: int) -> list[Partition]:
+    """The logical partitions of an extended one, numbered from 5 as Windows and Linux do:
+    each EBR's first entry is a partition (from that EBR), its second the next EBR (from the
+    extended partition's start)."""
+    found: list[Partition] = []
+    ebr_at, seen = extended_start, set()
+    while len(found) < MAX_LOGICAL and ebr_at not in seen and ebr_at * SECTOR < disk.size:
+        seen.add(ebr_at)
+        ebr = disk.read(ebr_at * SECTOR, SECTOR)
+        if ebr[510:512] != b"\x55\xaa":
+            break
+        here, onward = _mbr_entries(ebr)[:2]
+        part = _mbr_partition(disk, 5 + len(found), here, ebr_at)
+        if part is not None:
+            found.append(part)
+        next_start = struct.unpack("<I", onward[8:12])[0]
+        if onward[4] not in EXTENDED or next_start == 0:
+            break
+        ebr_at = extended_start + next_start
+    return found
+
+
 def _mbr_partitions(disk: DiskReader, mbr: bytes) -> list[Partition] | None:
-    """The MBR's four primary entries, or None if sector 0 is not an MBR (no signature, or a
-    status byte other than 0x00 and 0x80, as in a boot sector without a table)."""
+    """The MBR's primary entries and the logical partitions of an extended one, or None if
+    sector 0 is not an MBR (no signature, or a status byte other than 0x00 and 0x80, as in a
+    boot sector without a table)."""
     if mbr[510:512] != b"\x55\xaa":
         return None
-    entries = [mbr[446 + 16 * i : 462 + 16 * i] for i in range(4)]
+    entries = _mbr_entries(mbr)
     if any(e[0] not in (0x00, 0x80) for e in entries):
         return None
-    found = []
-    for number, e in enumerate(entries, 1):
-        kind = e[4]
-        start, sectors = struct.unpack("<II", e[8:16])
-        if kind == 0 or sectors == 0:
+    found: list[Partition] = []
+    logical: list[Partition] = []
+    for number, entry in enumerate(entries, 1):
+        part = _mbr_partition(disk, number, entry, 0)
+        if part is None:
             continue
-        first = disk.read(start * SECTOR, FIRST_BYTES) if start * SECTOR < disk.size else b""
-        found.append(
-            Partition(
-                number=number,
-                start=start * SECTOR,
-                size=sectors * SECTOR,
-                type=f"0x{kind:02x} {MBR_TYPES.get(kind, 'unknown')}",
-                bootable=e[0] == 0x80,
-                filesystem=filesystem(first),
-            )
-        )
-    return found
+        found.append(part)
+        if entry[4] in EXTENDED and not logical:  # one extended partition per MBR
+            logical = _logical_partitions(disk, part.start // SECTOR)
+    return found + logical
 
 
 def _gpt_partitions(disk: DiskReader) -> list[Partition] | None:

@@ -23,7 +23,7 @@ from calendar import timegm
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tui.sandbox import api, ec2xml, moto_adapter, signatures
+from tui.sandbox import api, ec2xml, moto_adapter, placement, signatures
 from tui.sandbox.ec2xml import Ec2Error
 from tui.sandbox.engine import TaskStore
 from tui.sandbox.faults import Faults
@@ -254,6 +254,8 @@ class SandboxMiddleware:
                 self._authenticate(request, sig)
             except Refusal as err:
                 refused = err.status, ec2xml.s3_error(err.code, err.message, err.extra)
+        if refused is None:
+            refused = _denied_object_write(environ)
         if refused is None and environ.get("REQUEST_METHOD") == "PUT":
             path = environ.get("PATH_INFO", "")
             if _PART_KEY.search(path) and self.faults.fail_s3_put():
@@ -266,6 +268,18 @@ class SandboxMiddleware:
         if refused is not None:
             _drain(environ)
         return refused
+
+
+def _denied_object_write(environ: dict[str, Any]) -> tuple[int, bytes] | None:
+    """403 AccessDenied for a PUT or DELETE of an object when the sandbox's policy lacks
+    s3:PutObject or s3:DeleteObject (EC2_IMPORT_WIZARD_SANDBOX_DENY)."""
+    action = {"PUT": "s3:PutObject", "DELETE": "s3:DeleteObject"}.get(
+        environ.get("REQUEST_METHOD", "")
+    )
+    key = environ.get("PATH_INFO", "").lstrip("/").partition("/")[2]
+    if action is None or not key or not placement.denied(action):
+        return None
+    return 403, ec2xml.s3_error("AccessDenied", "Access Denied")
 
 
 def _looks_like_ec2(request: Request) -> bool:

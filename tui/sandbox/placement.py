@@ -4,7 +4,8 @@ so the preflight's placement check runs against the sandbox as against EC2.
 
 And the sandbox's stand-in for an IAM policy that lacks actions: EC2 actions named in
 EC2_IMPORT_WIZARD_SANDBOX_DENY (e.g. "ec2:ImportInstance") are answered UnauthorizedOperation,
-dry run or not, as EC2 answers a caller whose policy does not allow them.
+dry run or not, as EC2 answers a caller whose policy does not allow them; S3's object writes
+("s3:PutObject", "s3:DeleteObject") are answered 403 AccessDenied, as S3 answers them.
 """
 
 from __future__ import annotations
@@ -23,9 +24,13 @@ STRATEGIES = ("cluster", "spread", "partition")
 Params = dict[str, str]
 
 
+def denied(action: str) -> bool:
+    """`action` ("ec2:ImportInstance", "s3:PutObject") is one the sandbox's policy lacks."""
+    return action in {a.strip() for a in os.environ.get(DENY_ENV, "").split(",") if a.strip()}
+
+
 def check_allowed(action: str) -> None:
-    denied = {a.strip() for a in os.environ.get(DENY_ENV, "").split(",") if a.strip()}
-    if f"ec2:{action}" in denied:
+    if denied(f"ec2:{action}"):
         raise Ec2Error(
             "UnauthorizedOperation",
             f"You are not authorized to perform this operation. User is not authorized to "
