@@ -254,3 +254,25 @@ def test_a_second_ctrl_c_exits_at_once(link: Link) -> None:
     _no_traceback(run)
     link.thaw()
     link.resume_completes()
+
+
+def test_many_parts_in_flight_on_a_slow_link_are_slow_not_dead(link: Link, tmp_path: Path) -> None:
+    """16 parts of 1 MiB at once through a 1 MiB/s link: each answer comes about 16 s after its
+    last byte was written (the bytes wait in the kernel's and the proxy's buffers), beyond the
+    12 s socket timeout that finds a frozen network. Before the link's pace was measured,
+    every part timed out on every try and the run failed."""
+    parts = 16
+    image = tmp_path / "wide.raw"
+    image.write_bytes(with_mbr(random.Random("wide").randbytes(parts * MIB)))
+    profile = write_profile(tmp_path, "wide", image, link.bucket)
+    link.proxy.bandwidth(MIB, shared=True)
+    run = link.run(
+        "run", str(profile), "--json", "--part-size", "1", "--workers", str(parts),
+        "--no-wait", *no_preflight(),
+    )  # fmt: skip
+    rc = _finish(run, 240, "16 parts on a 1 MiB/s link")
+    assert rc == 0, (run.stderr, run.events[-4:])
+    _no_traceback(run)
+    rec = link.record()
+    assert rec["state"] == "submitted", rec
+    assert reassemble(link.s3, link.bucket, rec["manifest_key"]) == image.read_bytes()

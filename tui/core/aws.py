@@ -90,12 +90,15 @@ PREFLIGHT = Budget(attempts=5)
 ONCE = Budget(attempts=1)
 
 
-def part_budget(part_size: int, workers: int = 10) -> Budget:
+def part_budget(part_size: int, workers: int = 10, drain_s: float = 0.0) -> Budget:
     """One try of a part PUT (PART_POLICY retries it). S3 answers once it has stored the whole
-    body, which for a part of several GiB takes seconds more than for 10 MiB. One connection
-    per upload worker, so that no worker waits for another's."""
+    body, which for a part of several GiB takes seconds more than for 10 MiB, and once what
+    the kernel still held of it has crossed a slow link (`drain_s`, tui.core.upload.parts'
+    LinkPace). One connection per upload worker, so that no worker waits for another's."""
     return Budget(
-        attempts=1, read_timeout=READ_TIMEOUT_S + 10.0 * part_size / 2**30, pool=max(10, workers)
+        attempts=1,
+        read_timeout=READ_TIMEOUT_S + 10.0 * part_size / 2**30 + drain_s,
+        pool=max(10, workers),
     )
 
 

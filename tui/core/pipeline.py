@@ -570,6 +570,9 @@ class ImportRun:
                 known_parts=known,
                 key_name=str(self.plan.image_path),
                 byte_range=self._byte_range(),
+                part_client=lambda drain: aws.client(
+                    self.target, "s3", aws.part_budget(part_size, options.workers, drain)
+                ),
             )
         except (Interrupted, InputError, AwsError):
             log.flush()

@@ -111,6 +111,7 @@ def upload_image(
     known_parts: Mapping[int, str] | None = None,
     key_name: str | None = None,
     byte_range: tuple[int, int] | None = None,
+    part_client: Callable[[float], S3Client] | None = None,
 ) -> UploadResult:
     """Upload `image_path` as parts and a manifest; return where the manifest is.
 
@@ -124,7 +125,9 @@ def upload_image(
     sent (nor told to `on_part_done`); without it, they are trusted outright. Setting `cancel`
     starts no new part; the ones in flight finish. `key_name` names the S3 keys (default
     `image_path`). `byte_range` (offset, length): the image is those bytes of the file (the
-    stream-optimized VMDK inside an OVA, sent from the tar without a copy).
+    stream-optimized VMDK inside an OVA, sent from the tar without a copy). `part_client(d)`:
+    the client for a part PUT whose answer may come `d` seconds later than a fast link's
+    (`tui.core.aws.part_budget`'s `drain_s`); default `s3` for every part.
 
     Raises InputError (bad arguments, unreadable file: nothing was sent), ImageChanged (the
     file changed while its parts were sent), AwsError (S3 refused or the network failed after
@@ -202,6 +205,7 @@ def upload_image(
         cancel=cancel,
         policy=options.part_retry,
         offset=offset,
+        part_client=part_client,
     )
     try:
         try:

@@ -9,7 +9,7 @@
 - retries: one budget per part, PART_POLICY, and no other: the client makes one try
   (`tui.core.aws.part_budget`, whose socket timeout aborts a stalled try), and 5xx,
   throttling, connection errors and integrity failures are retried here until PART_ATTEMPTS
-  or PART_DEADLINE_S, so a frozen network fails a part in about a minute and a half;
+  or PART_DEADLINE_S, so a frozen network fails a part within about two minutes;
 - resume: one ListObjectsV2 of the run's folder (`list_folder`) gives every object's size and
   ETag; a part the journal confirmed (with its MD5) whose listing matches is not even read, any
   other part present is read and hashed, and sent only when it differs (under SSE-KMS or SSE-C
@@ -17,6 +17,12 @@
   so it neither lists nor HEADs;
 - verification: `check(index)` (the part's presigned URLs, tried as EC2 will) runs on a pool
   of its own as soon as a part is stored, beside the uploads still running;
+- slow links: after a part's last byte is written, what the kernel still holds for it (up to
+  its largest send buffer) drains at the connection's share of the link before S3 can answer,
+  and the socket timeout runs meanwhile. `LinkPace` measures that share from the parts sent
+  and gives each try a client whose read timeout allows the drain (`part_client`), so a
+  20 Mbit/s link shared by 16 parts is slow, not dead; a fast link keeps the short timeout
+  that finds a frozen network quickly;
 - cancel: no new part starts, the ones in flight finish, `Cancelled` is raised.
 """
 
@@ -55,6 +61,56 @@ _MD5_HEX = re.compile(r"[0-9a-f]{32}")
 _OPAQUE_ETAG_SSE = ("aws:kms", "aws:kms:dsse")
 
 
+def _largest_send_buffer() -> int:
+    """The most a TCP socket may hold unsent or unacknowledged (Linux's tcp_wmem maximum)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 << 20  # Linux's default maximum
+
+
+SEND_BUFFER = _largest_send_buffer()
+# Before a part has been measured, a connection is assumed to carry at least this much (16
+# parts in flight on an 8 Mbit/s link); measured parts then set the pace.
+INITIAL_RATE = 64 * 1024  # bytes/s
+DRAIN_SAFETY = 3.0  # a measured pace varies: allow three times the drain it predicts
+# Allowances are rounded up to one of these (seconds), so a run uses a few clients, not one
+# per part; the longest bounds a try on the slowest link we wait for. A drain the socket's
+# own timeout covers with room (DRAIN_SLACK) needs none.
+DRAIN_TIERS = (0.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
+DRAIN_SLACK = 6.0
+PACE_SAMPLES = 4  # the slowest of the last few parts decides
+
+
+class LinkPace:
+    """The bytes per second one connection carries, from the last parts sent (first byte to
+    S3's answer). Until a part has been answered, a try whose whole body went out but whose
+    answer had not come after t seconds says the link is slower than that; once one has, such
+    a try is a network that froze, which must fail in the time it always did, not wait longer.
+    """
+
+    def __init__(self) -> None:
+        self._rates: deque[float] = deque(maxlen=PACE_SAMPLES)
+        self._answered = False
+        self._lock = threading.Lock()
+
+    def record(self, nbytes: int, seconds: float, *, answered: bool = True) -> None:
+        if nbytes <= 0 or seconds <= 0:
+            return
+        with self._lock:
+            if answered or not self._answered:
+                self._rates.append(nbytes / seconds)
+            self._answered = self._answered or answered
+
+    def drain_allowance(self, length: int) -> float:
+        """Seconds a part of `length` bytes may take, after its last write, to be answered."""
+        with self._lock:
+            measured = min(self._rates) if self._rates else None
+        buffered = min(length, SEND_BUFFER)
+        need = buffered / INITIAL_RATE if measured is None else DRAIN_SAFETY * buffered / measured
+        return next((t for t in DRAIN_TIERS if t >= need - DRAIN_SLACK), DRAIN_TIERS[-1])
+
+
 class Cancelled(Interrupted):
     """The upload stopped because its cancel event was set; what was sent is kept."""
 
@@ -68,6 +124,12 @@ def is_integrity_error(exc: BaseException) -> bool:
     from tui.core.aws import error_code
 
     return isinstance(exc, IntegrityError) or error_code(exc) in INTEGRITY_CODES
+
+
+def _timed_out(exc: BaseException) -> bool:
+    from botocore.exceptions import ReadTimeoutError
+
+    return isinstance(exc, ReadTimeoutError)
 
 
 def is_part_retryable(exc: BaseException) -> bool:
@@ -201,8 +263,12 @@ class PartSender:
         cancel: threading.Event,
         policy: RetryPolicy = PART_POLICY,
         offset: int = 0,
+        part_client: Callable[[float], S3Client] | None = None,
     ):
         self.s3 = s3
+        # The client for a part PUT whose answer may take this many seconds more to drain.
+        self.part_client = part_client or (lambda _drain: s3)
+        self.pace = LinkPace()
         self.offset = offset  # where the image starts in the file (an OVA's disk member)
         self.bucket = bucket
         self.path = path
@@ -266,7 +332,15 @@ class PartSender:
         def attempt() -> bool:
             # A fresh stream per try: a failed try may have read part of the last one.
             body = RangeBody(self.fd, self.offset + start, length, self.path)
-            self._put(key, body, digest, "application/octet-stream")
+            s3 = self.part_client(self.pace.drain_allowance(length))
+            began = time.monotonic()
+            try:
+                self._put(key, body, digest, "application/octet-stream", s3)
+            except Exception as exc:
+                if body.tell() >= length and _timed_out(exc):  # sent whole, not answered
+                    self.pace.record(length, time.monotonic() - began, answered=False)
+                raise
+            self.pace.record(length, time.monotonic() - began)
             return True
 
         return digest, self._call(index, attempt)
@@ -339,8 +413,15 @@ class PartSender:
         etag = str(head.get("ETag", "")).strip('"')
         return etag == digest or head.get("Metadata", {}).get("md5") == digest
 
-    def _put(self, key: str, data: bytes | RangeBody, md5_hex: str, content_type: str) -> None:
-        response = self.s3.put_object(
+    def _put(
+        self,
+        key: str,
+        data: bytes | RangeBody,
+        md5_hex: str,
+        content_type: str,
+        s3: S3Client | None = None,
+    ) -> None:
+        response = (s3 or self.s3).put_object(
             Bucket=self.bucket,
             Key=key,
             Body=cast("IO[bytes]", data),  # RangeBody is a file; the stubs want IO
