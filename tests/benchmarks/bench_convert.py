@@ -86,10 +86,9 @@ def upload(proxy_url: str, image: Path, bucket: str, home: Path, convert: str) -
     assert CREDS
     started = time.perf_counter()
     done = subprocess.run(
-        # 4 parts in flight: at 100 Mbit/s, 16 (the default) share the link so thinly that a
-        # part's PUT can outlast botocore's read timeout through the capped proxy.
+        # The default 16 parts in flight: each part's read timeout allows for the link's pace.
         [sys.executable, "-m", "tui", "--endpoint-url", proxy_url, "upload", str(profile),
-         "--json", "--workers", "4"], env=env, capture_output=True, text=True,
+         "--json"], env=env, capture_output=True, text=True,
     )  # fmt: skip
     seconds = time.perf_counter() - started
     if done.returncode != 0:

@@ -149,6 +149,38 @@ async def test_disk_screen_probes_plans_a_sparse_vmdk_and_refuses_a_text_file(
         assert app.screen.sub_title == "2/4 Launch specification"
 
 
+async def test_the_convert_choice_replans_the_image(ui_home: S.Folders) -> None:
+    """`Convert` on the disk screen is the profile's source.convert: the probe box shows the
+    plan for the choice."""
+    from rich.console import Console
+
+    from tui.widgets.probe import ProbePanel
+
+    def plan_shown() -> str:
+        console = Console(width=200, record=True)
+        console.print(app.screen.query_one("#probe", ProbePanel).content)
+        return next(line for line in console.export_text().splitlines() if "Plan" in line)
+
+    app = S.make_app(ui_home)
+    async with app.run_test(size=S.SIZE) as pilot:
+        await S.to_disk(pilot)
+        await S.type_into(pilot, "source.path", str(ui_home.disks / "win2016.vhd"))
+        await S.type_into(pilot, "source.bucket", "imports-bucket")
+        await pilot.pause(0.4)
+        await S.settle(pilot)
+        assert "sent as it is" in plan_shown()
+        await S.choose(pilot, "source.convert", "always")
+        await pilot.pause(0.4)
+        await S.settle(pilot)
+        assert "-> stream-optimized VMDK (qemu-img)" in plan_shown()
+        assert app.state.draft.profile().source.convert == "always"
+        await S.choose(pilot, "source.convert", "")
+        await pilot.pause(0.4)
+        await S.settle(pilot)
+        assert "sent as it is" in plan_shown()
+        assert app.state.draft.profile().source.convert is None  # unset: "auto", the default
+
+
 async def test_profiles_duplicate_rename_delete(ui_home: S.Folders) -> None:
     app = S.make_app(ui_home)
     store = app.session.store

@@ -150,6 +150,13 @@ class DiskScreen(StepScreen):
                         if self.wizard.sandbox:
                             yield Button("Use a demo disk image (ctrl+g)", id="demo", compact=True)
                         yield FormField(
+                            "source.convert",
+                            "Convert",
+                            kind="choice",
+                            choices=["auto", "always", "never"],
+                            placeholder="auto (when needed or when it saves sending)",
+                        )
+                        yield FormField(
                             "source.bucket",
                             "S3 bucket",
                             placeholder="amzn-s3-demo-bucket (in the import region)",
@@ -266,7 +273,7 @@ class DiskScreen(StepScreen):
         field.query_one(".field-control", Input).value = str(event.path)
 
     def field_changed(self, field: FormField, value: FieldValue) -> None:
-        if field.path == "source.path":
+        if field.path in ("source.path", "source.convert"):  # the plan depends on both
             self._next_when_probed = False  # a Next pressed for another path
             self._schedule_probe(0.25)
 
@@ -285,11 +292,11 @@ class DiskScreen(StepScreen):
             self.show_errors()
             return
         panel.show_busy(path)
-        self._run_probe(path)
+        self._run_probe(path, self.draft.get("source.convert") or "auto")
 
     @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
-    def _run_probe(self, path: str) -> None:
-        result = probe_path(path)
+    def _run_probe(self, path: str, convert: str) -> None:
+        result = probe_path(path, convert)
         self.app.call_from_thread(self._probed, path, result)
 
     def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
@@ -411,9 +418,10 @@ class DiskScreen(StepScreen):
         return commands
 
 
-def probe_path(path: str) -> ProbeResult | str:
-    """What the image is, or a one-line reason the file cannot be probed. Never raises: a
-    typed path can be anything (too long, a symlink loop, a FIFO, a NUL, "~nobody/")."""
+def probe_path(path: str, convert: str = "auto") -> ProbeResult | str:
+    """What the image is and its plan for `convert`, or a one-line reason the file cannot be
+    probed. Never raises: a typed path can be anything (too long, a symlink loop, a FIFO, a
+    NUL, "~nobody/")."""
     from tui.core.disk import probe
 
     shown = shown_path(path)
@@ -440,6 +448,6 @@ def probe_path(path: str) -> ProbeResult | str:
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
         return f"{shown} is not a disk image file (a FIFO, a socket or a device)"
     try:
-        return probe(p)  # handles its own OS errors (the file may change meanwhile)
+        return probe(p, convert)  # handles its own OS errors (the file may change meanwhile)
     except Exception as exc:
         return f"cannot read {shown}: {exc}"

@@ -86,7 +86,12 @@ def manifest_sketch(plan: ImportPlan, *, reveal: bool = False) -> str:
         plan.image_format, plan.image_bytes, plan.volume_size, parts, url("DELETE", mkey)
     )
     xml = manifest.to_xml(validate=False).decode()
-    return f"s3://{src.bucket}/{mkey} (URLs valid {src.url_expiry_days} days)\n\n{xml}"
+    where = f"s3://{src.bucket}/{mkey} (URLs valid {src.url_expiry_days} days)"
+    if plan.probe is not None and plan.probe.plan is not None:
+        from tui.core.sources import plan_line
+
+        where = f"Plan: {plan_line(plan.probe)}\n{where}"
+    return f"{where}\n\n{xml}"
 
 
 class PreviewScreen(BaseScreen):
