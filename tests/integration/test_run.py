@@ -197,19 +197,26 @@ def test_sigint_mid_upload_then_resume_sends_only_missing_parts(
     sent: list[str] = []
     target = aws.Target(region=REGION, endpoint_url=sandbox)
     from tui.core.upload.image import DEFAULT_WORKERS
+    from tui.core.upload.parts import DRAIN_TIERS
 
-    # The uploader's client: one try per part PUT, sized to the run's parts and workers.
-    s3_ours = aws.client(target, "s3", aws.part_budget(record["part_size"], DEFAULT_WORKERS))
+    # The uploader's clients: one try per part PUT, sized to the run's parts and workers, one
+    # for each read timeout the link's pace may call for.
+    clients = [
+        aws.client(target, "s3", aws.part_budget(record["part_size"], DEFAULT_WORKERS, drain))
+        for drain in DRAIN_TIERS
+    ]
 
     def count(request: Any, **_: Any) -> None:
         if request.method == "PUT" and ".part" in request.url:
             sent.append(request.url.split("?")[0].rsplit("/", 1)[1])
 
-    s3_ours.meta.events.register("before-send.s3.PutObject", count)
+    for c in clients:
+        c.meta.events.register("before-send.s3.PutObject", count)
     try:
         code = main(["resume", record["run_id"][:8], "--json", "--poll", "0.2"])
     finally:
-        s3_ours.meta.events.unregister("before-send.s3.PutObject", count)
+        for c in clients:
+            c.meta.events.unregister("before-send.s3.PutObject", count)
     assert code == 0
     assert len(sent) == 40 - len(present)
     assert not {k.rsplit("/", 1)[1] for k in present} & set(sent)

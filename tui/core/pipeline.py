@@ -295,11 +295,13 @@ class ImportRun:
             return self._dry_run()
         uploads = self.record.task_id is None and self.plan.image_path is not None
         converts = uploads and self.plan.action == "convert"
-        if uploads:
-            # Before the record is first written: a run refused here leaves nothing behind.
+        if uploads and not self._stopped_after_upload():
+            # Before the record is first written: a run refused here leaves nothing behind. (A
+            # run whose upload finished had its bucket checked then; the listing its resume
+            # starts with shows the bucket is still there.)
             self._check_bucket()
-            if converts:
-                self._check_convert()
+        if converts:
+            self._check_convert()
         self.journal.save(self.record)
         self._recorded = True
         if self.record.task_id is None:
@@ -603,8 +605,8 @@ class ImportRun:
             )
         )
 
-    def _uploaded_before(self, done: dict[int, str], parts_total: int) -> bool:
-        """Did an earlier process of this run upload and verify every part and the manifest?"""
+    def _stopped_after_upload(self) -> bool:
+        """Did an earlier process of this run record its upload and verification finished?"""
         stopped_in = self.record.state
         if stopped_in == RunState.INTERRUPTED:
             stopped_in = self.record.interrupted_in or RunState.PLANNED
@@ -612,8 +614,11 @@ class ImportRun:
             self.resumed
             and stopped_in in (RunState.UPLOADED, RunState.SUBMITTING)
             and self.record.manifest_key is not None
-            and len(done) == parts_total == self.record.parts_total
         )
+
+    def _uploaded_before(self, done: dict[int, str], parts_total: int) -> bool:
+        """Did an earlier process of this run upload and verify every part and the manifest?"""
+        return self._stopped_after_upload() and len(done) == parts_total == self.record.parts_total
 
     def _resume_at_submit(self, done: dict[int, str]) -> bool:
         """Go straight to submit if S3 still holds what the run uploaded and verified: one
