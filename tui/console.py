@@ -11,6 +11,7 @@ from typing import IO, Any
 
 from tui.core.errors import coded
 from tui.core.events import (
+    CleanedEvent,
     ConvertedEvent,
     ConvertEvent,
     DoneEvent,
@@ -18,7 +19,9 @@ from tui.core.events import (
     Event,
     Outcome,
     ProbeEvent,
+    StartedEvent,
     SubmittedEvent,
+    TaggedEvent,
     TaskEvent,
     UploadedEvent,
     UploadEvent,
@@ -149,6 +152,18 @@ def describe(e: Event) -> str:
         t = e.task
         said = f": {t.message}" if t.message and t.message != t.state else ""
         return f"{t.task_id} {t.state}{said}"
+    if isinstance(e, TaggedEvent):
+        tags = ", ".join(f"{k}={v}" for k, v in e.tags.items())
+        return f"tagged {', '.join(e.resources)}: {tags}"
+    if isinstance(e, StartedEvent):
+        return (
+            f"started {e.instance_id}: {e.state} {human_duration(e.seconds)} after StartInstances"
+        )
+    if isinstance(e, CleanedEvent):
+        return (
+            f"cleaned up: deleted {e.objects} objects (the uploaded parts and manifest) from "
+            f"s3://{e.bucket}/{e.manifest_key}"
+        )
     if isinstance(e, WarningEvent):
         return f"warning: {e.message}"
     if isinstance(e, ErrorEvent):
@@ -168,7 +183,9 @@ def summary(e: DoneEvent, prefix: str = "") -> str:
         lines.append(f"  volume    {e.volume_id}")
     if e.message:
         lines.append(f"  message   {e.message}")
-    if e.state == Outcome.COMPLETED:
+    if e.state == Outcome.COMPLETED and e.instance_state:
+        lines.append(f"  the instance is {e.instance_state}")
+    elif e.state == Outcome.COMPLETED:
         lines.append("  the instance is stopped: start it when you are ready")
     for hint in e.cleanup:
         lines.append(f"  clean up the uploaded image from S3: {hint}")

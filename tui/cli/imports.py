@@ -18,6 +18,10 @@ from tui.core.session import Session
 
 def cmd_run(session: Session, args: argparse.Namespace) -> int:
     loaded = [session.load_profile(ref) for ref in args.profiles]  # all valid before any runs
+    loaded = [
+        (p.with_after(tags=args.tag, cleanup=args.cleanup, start=args.start), origin)
+        for p, origin in loaded
+    ]
     names = [p.name for p, _ in loaded]
     if len(set(names)) != len(names):
         raise InputError("the same profile is given twice", field="PROFILE")

@@ -50,6 +50,7 @@ class RunState(StrEnum):
     UPLOADED = "uploaded"
     SUBMITTING = "submitting"  # ImportInstance sent, answer not yet recorded
     SUBMITTED = "submitted"
+    FINISHING = "finishing"  # the task completed; the profile's [after] steps are not all done
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     FAILED = "failed"
@@ -110,6 +111,9 @@ class RunRecord(BaseModel):
     task_id: str | None = None
     instance_id: str | None = None
     volume_id: str | None = None
+    # The [after] steps done ("tags", "start", "cleanup"), in the order they were done: a
+    # resume does only the others (tui/core/after.py).
+    after_done: list[str] = Field(default_factory=list)
     # Not strict: a state is its value in JSON and in code alike ("completed").
     state: Annotated[RunState, Field(strict=False)] = RunState.PLANNED
     interrupted_in: Annotated[RunState | None, Field(strict=False)] = None

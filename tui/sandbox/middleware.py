@@ -226,7 +226,13 @@ class SandboxMiddleware:
         params.update(
             urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         )
-        handler = api.ACTIONS.get(params.get("Action", ""))
+        action = params.get("Action", "")
+        if self.faults.deny_ec2(action):
+            err = ec2xml.unauthorized()
+            return self._send(
+                environ, start_response, err.status, ec2xml.error(err.code, err.message), "text/xml"
+            )
+        handler = api.ACTIONS.get(action)
         if handler is None:
             return self.moto_app(environ, start_response)
         region = sig.region or "us-east-1"
