@@ -7,6 +7,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from tui.core.errors import coded
@@ -191,3 +192,30 @@ def summary(e: DoneEvent, prefix: str = "") -> str:
         lines.append(f"  clean up the uploaded image from S3: {hint}")
     lines.append(f"  run id    {e.run_id}")
     return "\n".join(lines)
+
+
+class Outcomes:
+    """Passes every event on to `render`, keeping each run's last DoneEvent or ErrorEvent (for
+    the alert at the end)."""
+
+    def __init__(self, render: Callable[[Event], None]):
+        self.render = render
+        self.last: dict[str, DoneEvent | ErrorEvent] = {}
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, DoneEvent | ErrorEvent):
+            self.last[event.run_id] = event
+        self.render(event)
+
+
+def alert_end(stream: IO[str], seconds: float, outcomes: Outcomes, labels: dict[str, str]) -> bool:
+    """Ring the bell and send the desktop notification escape (tui/core/notify.py) when the
+    runs took long enough and `stream` is a terminal: never into a pipe or a file."""
+    from tui.core import notify
+
+    ended = list(outcomes.last.values())
+    if not ended or not notify.should_alert(seconds) or not stream.isatty():
+        return False
+    stream.write(notify.alert(notify.ended(ended, labels)))
+    stream.flush()
+    return True

@@ -235,3 +235,51 @@ def test_saved_profiles_keep_after(disk_images, sandbox_bucket, home, tmp_path):
     # A profile without [after] is saved without one (the defaults say nothing).
     plain = load_profile(write_profile(tmp_path, "plain", disk_images["vmdk_stream"], "b-1"))
     assert "after" not in plain.to_toml()
+
+
+def _run_on_a_terminal(env: dict[str, str], *args: str) -> tuple[int, str, bytes]:
+    """The CLI with stderr on a pty (stdout a pipe): exit code, stdout, what the terminal got."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tui", *args],
+            stdout=subprocess.PIPE, stderr=slave, env=env, text=True,
+        )  # fmt: skip
+        os.close(slave)
+        got = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the process closed its end
+                break
+            if not chunk:
+                break
+            got += chunk
+        out, _ = proc.communicate(timeout=120)
+        return proc.returncode, out, got
+    finally:
+        os.close(master)
+
+
+def test_the_end_of_a_run_rings_the_terminal_only_in_text_mode(
+    disk_images, sandbox, sandbox_bucket, home, tmp_path
+):
+    profile = write_profile(tmp_path, "after-bell", disk_images["vmdk_stream"], sandbox_bucket)
+    env = {**cli_env(home, tmp_path), "EC2_IMPORT_WIZARD_NOTIFY_AFTER": "0", "TERM": "xterm"}
+    env.pop("VTE_VERSION", None)
+    code, _, terminal = _run_on_a_terminal(env, "--endpoint-url", sandbox, "run", str(profile),
+                                           "--poll", "0.2")  # fmt: skip
+    assert code == 0, terminal
+    assert terminal.endswith(b"\a\x1b]9;ec2-import-wizard: after-bell completed\a")
+    code, out, terminal = _run_on_a_terminal(env, "--endpoint-url", sandbox, "run",
+                                             str(profile), "--poll", "0.2", "--json")  # fmt: skip
+    assert code == 0, terminal
+    assert b"\a" not in terminal and "\a" not in out and "\x1b]" not in out
+    # Piped (as every other test here runs it): nothing.
+    piped = cli(env, "--endpoint-url", sandbox, "run", str(profile), "--poll", "0.2")
+    assert piped.returncode == 0 and "\a" not in piped.stderr
