@@ -121,7 +121,9 @@ def test_a_failed_start_is_resumed_and_each_step_is_done_once(disk_images, home,
     """StartInstances refused once (UnauthorizedOperation): the import completed and is
     tagged, the run says what is left and exits 3; `resume` starts and cleans up, and tags
     nothing again."""
-    sb = spawn_sandbox("--rate", str(FAST_RATE), "--faults", "deny=StartInstances:1")
+    sb = spawn_sandbox(
+        "--rate", str(FAST_RATE), env={"EC2_IMPORT_WIZARD_SANDBOX_DENY": "ec2:StartInstances:1"}
+    )  # fmt: skip
     try:
         ec2, s3 = client(sb.endpoint, "ec2"), client(sb.endpoint, "s3")
         s3.create_bucket(Bucket="after-resume")

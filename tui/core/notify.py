@@ -49,13 +49,18 @@ def uses_osc_777(env: Mapping[str, str]) -> bool:
     return bool(env.get("VTE_VERSION")) or term.startswith(("rxvt", "foot"))
 
 
-def alert(body: str, env: Mapping[str, str] | None = None) -> str:
-    """The bell and a notification saying `body`, as the terminal of `env` takes it."""
+def notification(body: str, env: Mapping[str, str] | None = None) -> str:
+    """The escape of a desktop notification saying `body`, as the terminal of `env` takes it."""
     env = os.environ if env is None else env
     text = _UNSAFE.sub(" ", body)[:200]
     if uses_osc_777(env):
-        return f"{BEL}\x1b]777;notify;{TITLE};{text}{BEL}"
-    return f"{BEL}\x1b]9;{TITLE}: {text}{BEL}"
+        return f"\x1b]777;notify;{TITLE};{text}{BEL}"
+    return f"\x1b]9;{TITLE}: {text}{BEL}"
+
+
+def alert(body: str, env: Mapping[str, str] | None = None) -> str:
+    """The bell, then the notification."""
+    return BEL + notification(body, env)
 
 
 def ended(outcomes: Sequence[DoneEvent | ErrorEvent], labels: Mapping[str, str]) -> str:

@@ -35,13 +35,6 @@ def throttled() -> Ec2Error:
     return Ec2Error("RequestLimitExceeded", "Request limit exceeded.", status=503)
 
 
-def unauthorized() -> Ec2Error:
-    """EC2's answer to a caller without the IAM permission for an action (HTTP 403)."""
-    return Ec2Error(
-        "UnauthorizedOperation", "You are not authorized to perform this operation.", 403
-    )
-
-
 def request_id() -> str:
     return str(uuid.uuid4())
 

@@ -4,16 +4,13 @@
 when it has a bad moment; clients retry). `throttle` answers that share of EC2 calls with
 `RequestLimitExceeded` on HTTP 503, as EC2 does, so SDKs retry with back-off as they would
 against AWS. `throttle-first=N` throttles the first N EC2 calls, then none: the burst a busy
-account sees, which no random share reproduces exactly. `deny=ACTION[:N]` answers ACTION
-(an EC2 action, e.g. StartInstances) with `UnauthorizedOperation` (HTTP 403, as EC2 does for a
-caller without that IAM permission), every time or the first N times; repeat it for others.
+account sees, which no random share reproduces exactly.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import re
 import threading
 from dataclasses import dataclass, field
 
@@ -21,9 +18,7 @@ from tui.core.errors import InputError
 
 FAULTS_ENV = "EC2_IMPORT_WIZARD_SANDBOX_FAULTS"
 SEED_ENV = "EC2_IMPORT_WIZARD_SANDBOX_SEED"
-KNOWN = ("s3-put", "throttle", "throttle-first", "deny")
-_ACTION_RE = re.compile(r"[A-Z][A-Za-z0-9]{1,80}")
-EVERY_TIME = -1
+KNOWN = ("s3-put", "throttle", "throttle-first")
 
 
 @dataclass
@@ -32,8 +27,6 @@ class Faults:
     throttle: float = 0.0
     throttle_first: int = 0
     seed: int | None = None
-    # EC2 action -> how many more of its calls to refuse (EVERY_TIME: all of them)
-    deny: dict[str, int] = field(default_factory=dict)
     _rng: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
@@ -57,37 +50,19 @@ class Faults:
                 return True
         return self._roll(self.throttle)
 
-    def deny_ec2(self, action: str) -> bool:
-        with self._lock:
-            left = self.deny.get(action, 0)
-            if left == 0:
-                return False
-            if left > 0:
-                self.deny[action] = left - 1
-            return True
-
     @property
     def active(self) -> bool:
-        return (
-            self.s3_put > 0
-            or self.throttle > 0
-            or self.throttle_first > 0
-            or any(self.deny.values())
-        )
+        return self.s3_put > 0 or self.throttle > 0 or self.throttle_first > 0
 
     def spec(self) -> str:
         burst = f",throttle-first={self.throttle_first}" if self.throttle_first else ""
-        denied = "".join(
-            f",deny={a}" if n == EVERY_TIME else f",deny={a}:{n}" for a, n in self.deny.items() if n
-        )
-        return f"s3-put={self.s3_put:g},throttle={self.throttle:g}{burst}{denied}"
+        return f"s3-put={self.s3_put:g},throttle={self.throttle:g}{burst}"
 
 
 def parse_faults(spec: str | None, *, seed: int | None = None, source: str = "--faults") -> Faults:
     """Parse `name=share,...`; every bad item is an InputError naming it (exit code 2)."""
     values = {"s3-put": 0.0, "throttle": 0.0}
     burst = 0
-    deny: dict[str, int] = {}
     for raw in (spec or "").split(","):
         item = raw.strip()
         if not item:
@@ -105,16 +80,6 @@ def parse_faults(spec: str | None, *, seed: int | None = None, source: str = "--
                 )
             burst = int(value)
             continue
-        if name == "deny":
-            action, colon, count = value.strip().partition(":")
-            if not _ACTION_RE.fullmatch(action) or (colon and not count.isdigit()):
-                raise InputError(
-                    f"bad item {item!r}: expected deny=ACTION or deny=ACTION:N, e.g. "
-                    "deny=StartInstances:1",
-                    field=source,
-                )
-            deny[action] = int(count) if colon else EVERY_TIME
-            continue
         if name not in values:
             raise InputError(
                 f"bad item {item!r}: unknown fault {name!r} (known: {', '.join(KNOWN)})",
@@ -130,11 +95,7 @@ def parse_faults(spec: str | None, *, seed: int | None = None, source: str = "--
             raise InputError(f"bad item {item!r}: share must be between 0 and 1", field=source)
         values[name] = share
     return Faults(
-        s3_put=values["s3-put"],
-        throttle=values["throttle"],
-        throttle_first=burst,
-        seed=seed,
-        deny=deny,
+        s3_put=values["s3-put"], throttle=values["throttle"], throttle_first=burst, seed=seed
     )
 
 

@@ -23,7 +23,7 @@ from calendar import timegm
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tui.sandbox import api, ec2xml, moto_adapter, signatures
+from tui.sandbox import api, ec2xml, moto_adapter, placement, signatures
 from tui.sandbox.ec2xml import Ec2Error
 from tui.sandbox.engine import TaskStore
 from tui.sandbox.faults import Faults
@@ -227,13 +227,13 @@ class SandboxMiddleware:
             urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         )
         action = params.get("Action", "")
-        if self.faults.deny_ec2(action):
-            err = ec2xml.unauthorized()
-            return self._send(
-                environ, start_response, err.status, ec2xml.error(err.code, err.message), "text/xml"
-            )
         handler = api.ACTIONS.get(action)
         if handler is None:
+            try:
+                placement.check_allowed(action)  # ours check it where EC2 does
+            except Ec2Error as err:
+                xml = ec2xml.error(err.code, err.message)
+                return self._send(environ, start_response, err.status, xml, "text/xml")
             return self.moto_app(environ, start_response)
         region = sig.region or "us-east-1"
         try:

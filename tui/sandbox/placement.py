@@ -4,7 +4,8 @@ so the preflight's placement check runs against the sandbox as against EC2.
 
 And the sandbox's stand-in for an IAM policy that lacks actions: EC2 actions named in
 EC2_IMPORT_WIZARD_SANDBOX_DENY (e.g. "ec2:ImportInstance") are answered UnauthorizedOperation,
-dry run or not, as EC2 answers a caller whose policy does not allow them.
+dry run or not, as EC2 answers a caller whose policy does not allow them. `ec2:ACTION:N` denies
+only the first N calls (a permission granted while a run waits, so that its `resume` passes).
 """
 
 from __future__ import annotations
@@ -23,9 +24,26 @@ STRATEGIES = ("cluster", "spread", "partition")
 Params = dict[str, str]
 
 
+_denied_so_far: dict[str, int] = {}  # action -> calls refused (for `ec2:ACTION:N`)
+
+
+def _denies(action: str) -> bool:
+    for item in os.environ.get(DENY_ENV, "").split(","):
+        name, _, count = item.strip().partition(":")[2].partition(":")
+        if item.strip().startswith("ec2:") and name == action:
+            if not count.isdigit():
+                return True
+            with _lock:
+                done = _denied_so_far.get(action, 0)
+                if done >= int(count):
+                    return False
+                _denied_so_far[action] = done + 1
+                return True
+    return False
+
+
 def check_allowed(action: str) -> None:
-    denied = {a.strip() for a in os.environ.get(DENY_ENV, "").split(",") if a.strip()}
-    if f"ec2:{action}" in denied:
+    if _denies(action):
         raise Ec2Error(
             "UnauthorizedOperation",
             f"You are not authorized to perform this operation. User is not authorized to "
