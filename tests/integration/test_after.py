@@ -4,6 +4,7 @@ S3 hold afterwards."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -117,10 +118,14 @@ def test_cleanup_never_leaves_the_upload_and_the_instance_stopped(
     assert under(s3, sandbox_bucket, f"imports/{run_id}/") == []
 
 
-def test_a_failed_start_is_resumed_and_each_step_is_done_once(disk_images, home, tmp_path):
+@pytest.mark.parametrize("stopped", ["failed", "killed"])
+def test_a_run_stopped_after_completion_is_resumed_and_each_step_is_done_once(
+    stopped, disk_images, home, tmp_path
+):
     """StartInstances refused once (UnauthorizedOperation): the import completed and is
     tagged, the run says what is left and exits 3; `resume` starts and cleans up, and tags
-    nothing again."""
+    nothing again. "killed": the record as a SIGKILL during the start leaves it (finishing,
+    tags done), which `resume` goes on from the same way."""
     sb = spawn_sandbox(
         "--rate", str(FAST_RATE), env={"EC2_IMPORT_WIZARD_SANDBOX_DENY": "ec2:StartInstances:1"}
     )  # fmt: skip
@@ -147,6 +152,10 @@ def test_a_failed_start_is_resumed_and_each_step_is_done_once(disk_images, home,
         assert record["state"] == "interrupted" and record["interrupted_in"] == "finishing"
         assert record["after_done"] == ["tags"]
         assert len(under(s3, "after-resume", f"imports/{record['run_id']}/")) == 2
+        if stopped == "killed":
+            path = home / "runs" / f"{record['run_id']}.json"
+            killed = {**record, "state": "finishing", "interrupted_in": None, "message": ""}
+            path.write_text(json.dumps(killed))
 
         resumed = cli(env, "resume", record["run_id"], "--json", "--poll", "0.2")
         assert resumed.returncode == 0, resumed.stderr

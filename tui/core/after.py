@@ -14,23 +14,17 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
-from enum import StrEnum
 
 from tui.core.account import Account
 from tui.core.errors import AwsError, Interrupted, WizardError
 from tui.core.events import CleanedEvent, Event, StartedEvent, TaggedEvent
 from tui.core.journal import Journal, RunRecord
 from tui.core.profiles import After
+from tui.core.profiles import AfterStep as Step
 from tui.core.retry import Retry, RetryPolicy
 
 START_WAIT_S = 15 * 60.0  # EC2 starts an instance in a minute or two; a Windows boot is longer
 MAX_START_POLL_S = 15.0  # botocore's own instance_running waiter polls every 15 s
-
-
-class Step(StrEnum):
-    TAGS = "tags"
-    START = "start"
-    CLEANUP = "cleanup"
 
 
 # What each step is, for "done: ...; left: ..." and the commands a user can run instead.

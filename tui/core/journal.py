@@ -36,7 +36,7 @@ from tui.core.errors import InputError, WizardError
 from tui.core.facts import DEFAULT_PART_SIZE, REGION_RE, bucket_problem
 from tui.core.fsutil import atomic_write
 from tui.core.identity import ImageIdentity
-from tui.core.profiles import Profile, validation_error
+from tui.core.profiles import AfterStep, Profile, validation_error
 
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
 RUN_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -126,6 +126,17 @@ class RunRecord(BaseModel):
     def _run_id(cls, v: str) -> str:
         if not RUN_ID_RE.fullmatch(v):
             raise ValueError(f"{v[:60]!r} is not a run id (a UUID, as `runs` lists them)")
+        return v
+
+    @field_validator("after_done")
+    @classmethod
+    def _after_done(cls, v: list[str]) -> list[str]:
+        known = [s.value for s in AfterStep]
+        bad = next((s for s in v if s not in known), None)
+        if bad is not None:
+            raise ValueError(f"{bad[:40]!r} is not an [after] step ({', '.join(known)})")
+        if len(set(v)) != len(v):
+            raise ValueError("names a step twice")
         return v
 
     @field_validator("region")

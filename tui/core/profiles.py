@@ -11,6 +11,7 @@ import json
 import os
 import re
 import tomllib
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -153,6 +154,14 @@ class Source(StrictModel):
             if missing:
                 raise ValueError(f"`manifest_url` also needs {', '.join(missing)}")
         return self
+
+
+class AfterStep(StrEnum):
+    """The [after] steps, in the order they run (tui/core/after.py)."""
+
+    TAGS = "tags"
+    START = "start"
+    CLEANUP = "cleanup"
 
 
 class After(StrictModel):
