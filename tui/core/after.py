@@ -5,7 +5,10 @@ found with DescribeInstances), `start` (StartInstances, then DescribeInstances u
 running, within START_WAIT_S) and `cleanup` (the run's parts and manifest deleted from S3, as
 the `cleanup` command does). Each step done is written into the run record (`after_done`)
 before the next begins, so a `resume` of a run stopped among them does only those left, never
-one twice. A step that fails says what was done, what is left, and how to do it.
+one done twice. (A step cut short by a kill, sent but not yet recorded, is sent again: each is
+harmless to repeat, as CreateTags sets the same tags, StartInstances on a running instance
+changes nothing and a deletion finds nothing left.) A step that fails says what was done,
+what is left, and how to do it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from tui.core.events import CleanedEvent, Event, StartedEvent, TaggedEvent
 from tui.core.journal import Journal, RunRecord
 from tui.core.profiles import After
 from tui.core.profiles import AfterStep as Step
-from tui.core.retry import Retry, RetryPolicy
+from tui.core.retry import RetryPolicy
 
 START_WAIT_S = 15 * 60.0  # EC2 starts an instance in a minute or two; a Windows boot is longer
 MAX_START_POLL_S = 15.0  # botocore's own instance_running waiter polls every 15 s
@@ -53,7 +56,7 @@ class NotRunningYet(Exception):
 
 
 class StartFailed(AwsError):
-    pass
+    """The instance did not come up running after StartInstances."""
 
 
 @dataclasses.dataclass
@@ -68,7 +71,6 @@ class AfterSteps:
     emit: Callable[[Event], None]
     cancel: threading.Event
     poll: float = 15.0
-    on_retry: Callable[[Retry], None] | None = None
     instance_state: str | None = None  # "running" once started (by this process or before)
 
     def run(self) -> None:

@@ -207,7 +207,7 @@ def endpoint_problem(url: str) -> str | None:
     return None
 
 
-# EC2 tags (CreateTags; docs/protocol.md section 9): per resource at most 50 of them, a key of
+# EC2 tags (CreateTags; docs/protocol.md section 11): per resource at most 50 of them, a key of
 # 1..128 characters not starting with `aws:` in any case (AWS's own), a value of 0..256.
 MAX_TAGS = 50
 MAX_TAG_KEY_CHARS = 128
