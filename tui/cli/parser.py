@@ -157,12 +157,13 @@ def _after_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--cleanup",
         choices=["on-success", "never"],
-        help="delete the uploaded parts and manifest once the task completed (default on-success)",
+        help="delete the uploaded parts and manifest once the task completed, or never "
+        "(default: the profile's, else on-success)",
     )
     g.add_argument(
         "--start",
         action=argparse.BooleanOptionalAction,
-        help="start the instance and wait until it is running",
+        help="start the instance and wait until it is running (default: the profile's, else no)",
     )
 
 
