@@ -17,6 +17,7 @@ message on stderr and the whole traceback, redacted, in a log file (`crashed`).
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,7 +37,7 @@ from tui.widgets.commands import AppCommands, Command
 from tui.widgets.textual_adapter import CrashGuard
 
 if TYPE_CHECKING:
-    from tui.core.events import Event
+    from tui.core.events import DoneEvent, ErrorEvent, Event
     from tui.core.journal import RunRecord
     from tui.core.pipeline import ImportRun
     from tui.core.profiles import Profile
@@ -485,6 +486,8 @@ class WizardApp(CrashGuard[int]):
         from tui.core.events import DoneEvent, ErrorEvent, Outcome
 
         run.apply(event)
+        if isinstance(event, DoneEvent | ErrorEvent):
+            self.alert_end(run, event)
         match event:
             case ErrorEvent(message=message):
                 self.notify(message, title="Import failed", severity="error", timeout=10)
@@ -494,6 +497,24 @@ class WizardApp(CrashGuard[int]):
                 self.task_finished(task_id, event.state, event.message)
         for screen in self.screen_stack:
             screen.post_message(RunUpdated(run, event))
+
+    def alert_end(self, run: RunState, end: DoneEvent | ErrorEvent) -> None:
+        """The bell and a desktop notification when a long run ends (tui/core/notify.py), as
+        the command line gives them; not for a stop the user asked for."""
+        from tui.core import notify
+        from tui.core.errors import InputError
+        from tui.core.events import ErrorEvent
+        from tui.widgets.textual_adapter import write_escape
+
+        if isinstance(end, ErrorEvent) and end.code == "Interrupted":
+            return
+        try:
+            if not notify.should_alert(time.monotonic() - run.started):
+                return
+        except InputError:  # a bad EC2_IMPORT_WIZARD_NOTIFY_AFTER: the CLI says so
+            return
+        self.bell()
+        write_escape(self, notify.notification(notify.ended([end], {run.run_id: run.profile_name})))
 
     def task_finished(self, task_id: str, state: str, message: str = "") -> None:
         """One notification per task, whoever sees the change first (pipeline or table)."""

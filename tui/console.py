@@ -7,10 +7,12 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from tui.core.errors import coded
 from tui.core.events import (
+    CleanedEvent,
     ConvertedEvent,
     ConvertEvent,
     DoneEvent,
@@ -18,7 +20,9 @@ from tui.core.events import (
     Event,
     Outcome,
     ProbeEvent,
+    StartedEvent,
     SubmittedEvent,
+    TaggedEvent,
     TaskEvent,
     UploadedEvent,
     UploadEvent,
@@ -149,6 +153,18 @@ def describe(e: Event) -> str:
         t = e.task
         said = f": {t.message}" if t.message and t.message != t.state else ""
         return f"{t.task_id} {t.state}{said}"
+    if isinstance(e, TaggedEvent):
+        tags = ", ".join(f"{k}={v}" for k, v in e.tags.items())
+        return f"tagged {', '.join(e.resources)}: {tags}"
+    if isinstance(e, StartedEvent):
+        return (
+            f"started {e.instance_id}: {e.state} {human_duration(e.seconds)} after StartInstances"
+        )
+    if isinstance(e, CleanedEvent):
+        return (
+            f"cleaned up: deleted {e.objects} objects (the uploaded parts and manifest) from "
+            f"s3://{e.bucket}/{e.manifest_key}"
+        )
     if isinstance(e, WarningEvent):
         return f"warning: {e.message}"
     if isinstance(e, ErrorEvent):
@@ -168,9 +184,38 @@ def summary(e: DoneEvent, prefix: str = "") -> str:
         lines.append(f"  volume    {e.volume_id}")
     if e.message:
         lines.append(f"  message   {e.message}")
-    if e.state == Outcome.COMPLETED:
+    if e.state == Outcome.COMPLETED and e.instance_state:
+        lines.append(f"  the instance is {e.instance_state}")
+    elif e.state == Outcome.COMPLETED:
         lines.append("  the instance is stopped: start it when you are ready")
     for hint in e.cleanup:
         lines.append(f"  clean up the uploaded image from S3: {hint}")
     lines.append(f"  run id    {e.run_id}")
     return "\n".join(lines)
+
+
+class Outcomes:
+    """Passes every event on to `render`, keeping each run's last DoneEvent or ErrorEvent (for
+    the alert at the end)."""
+
+    def __init__(self, render: Callable[[Event], None]):
+        self.render = render
+        self.last: dict[str, DoneEvent | ErrorEvent] = {}
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, DoneEvent | ErrorEvent):
+            self.last[event.run_id] = event
+        self.render(event)
+
+
+def alert_end(stream: IO[str], seconds: float, outcomes: Outcomes, labels: dict[str, str]) -> bool:
+    """Ring the bell and send the desktop notification escape (tui/core/notify.py) when the
+    runs took long enough and `stream` is a terminal: never into a pipe or a file."""
+    from tui.core import notify
+
+    ended = list(outcomes.last.values())
+    if not ended or not notify.should_alert(seconds) or not stream.isatty():
+        return False
+    stream.write(notify.alert(notify.ended(ended, labels)))
+    stream.flush()
+    return True

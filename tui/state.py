@@ -9,6 +9,7 @@ load when the first event arrives, not with the first screen.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ class RunState:
     instance_id: str | None = None
     done: DoneEvent | ErrorEvent | None = None
     log: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)  # how long it took, at its end
 
     def apply(self, event: Event) -> None:
         """Take in one event of the run (the pipeline's, in order)."""

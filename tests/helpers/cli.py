@@ -19,8 +19,17 @@ import tomli_w
 from tests.helpers.aws import CREDENTIALS, REGION
 
 
-def write_profile(folder: Path, name: str, image: Path, bucket: str, **source: Any) -> Path:
-    data = {
+def write_profile(
+    folder: Path,
+    name: str,
+    image: Path,
+    bucket: str,
+    *,
+    after: dict[str, Any] | None = None,
+    **source: Any,
+) -> Path:
+    """A profile file; `source` keys over the defaults, `after` its [after] table."""
+    data: dict[str, Any] = {
         "name": name,
         "aws": {"region": REGION},
         "source": {"path": str(image), "bucket": bucket, "key_prefix": "imports", **source},
@@ -34,9 +43,16 @@ def write_profile(folder: Path, name: str, image: Path, bucket: str, **source: A
             },
         },
     }
+    if after is not None:
+        data["after"] = after
     path = folder / f"{name}.toml"
     path.write_text(tomli_w.dumps(data))
     return path
+
+
+# For the tests that read the upload back from S3 once the import completed: the default
+# [after] cleanup = "on-success" would have deleted it (tests/integration/test_after.py).
+KEEP_UPLOAD = {"cleanup": "never"}
 
 
 def cli_env(home: Path, tmp_path: Path) -> dict[str, str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.cli import cli, cli_env, events, reassemble, records, write_profile
+from tests.helpers.cli import KEEP_UPLOAD, cli, cli_env, events, reassemble, records, write_profile
 from tests.helpers.disks import make_source_raw, qemu_convert
 
 MIB = 1 << 20
@@ -136,7 +136,7 @@ def test_imported_through_the_sandbox_with_the_same_content(
     path, _, action = sources["made"][kind]
     home = tmp_path / "home"
     profile = write_profile(
-        tmp_path, f"conv-{kind.lower().replace('_', '-')}", path, sandbox_bucket
+        tmp_path, f"conv-{kind.lower().replace('_', '-')}", path, sandbox_bucket, after=KEEP_UPLOAD
     )
     env = cli_env(home, tmp_path)
     result = cli(env, "--endpoint-url", sandbox, "run", str(profile), "--json", "--poll", "0.2")

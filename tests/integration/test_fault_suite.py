@@ -23,7 +23,15 @@ from typing import Any
 import pytest
 
 from tests.helpers.aws import client, spawn_sandbox
-from tests.helpers.cli import cli, cli_env, reassemble, records, tasks_for, write_profile
+from tests.helpers.cli import (
+    KEEP_UPLOAD,
+    cli,
+    cli_env,
+    reassemble,
+    records,
+    tasks_for,
+    write_profile,
+)
 from tests.helpers.disks import make_source_raw
 from tests.helpers.proxy import FaultyProxy
 
@@ -79,7 +87,7 @@ def test_killed_run_resumes_to_completion(
         Bucket=bucket
     )
     image = make_source_raw(tmp_path / f"disk{seed}.raw", size=6 << 20, seed=seed)
-    profile = write_profile(tmp_path, f"fault-{seed}", image, bucket)
+    profile = write_profile(tmp_path, f"fault-{seed}", image, bucket, after=KEEP_UPLOAD)
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui", "--endpoint-url", proxy.url, "run", str(profile), "--json",

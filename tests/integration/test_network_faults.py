@@ -26,6 +26,7 @@ import pytest
 
 from tests.helpers.aws import SandboxProcess, client, spawn_sandbox
 from tests.helpers.cli import (
+    KEEP_UPLOAD,
     LiveRun,
     cli,
     cli_env,
@@ -127,7 +128,7 @@ def link(
     s3.create_bucket(Bucket=bucket)
     image = tmp_path / "disk.raw"
     image.write_bytes(with_mbr(random.Random(request.node.name).randbytes(PARTS * MIB)))
-    profile = write_profile(tmp_path, "net", image, bucket)
+    profile = write_profile(tmp_path, "net", image, bucket, after=KEEP_UPLOAD)
     home = tmp_path / "home"
     with NetProxy(endpoint, lifetime=600) as proxy:
         proxy.exempt({sandbox_process.proc.pid})

@@ -187,6 +187,7 @@ def _uploaded_run(image: Path, bucket: str, endpoint: str) -> str:
             "name": "resume-at-submit",
             "source": {"path": str(image), "bucket": bucket},
             "request": {"Platform": "Windows"},
+            "after": {"cleanup": "never"},  # a test reads the parts back once it completed
         }
     )
     run = ImportRun(

@@ -43,6 +43,7 @@ import pytest
 
 from tests.helpers.aws import client
 from tests.helpers.cli import (
+    KEEP_UPLOAD,
     LiveRun,
     cli_env,
     no_preflight,
@@ -167,7 +168,7 @@ def race(sandbox: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterat
             with_mbr(random.Random(f"{request.node.name}/{n}").randbytes(PARTS * MIB))
         )
         r.images[n] = image
-        r.profiles[n] = write_profile(tmp_path, f"race{n}", image, bucket)
+        r.profiles[n] = write_profile(tmp_path, f"race{n}", image, bucket, after=KEEP_UPLOAD)
     try:
         yield r
     finally:

@@ -104,7 +104,8 @@ def test_runs_lists_the_good_runs_and_names_each_damaged_record(
         "run_id", "profile_name", "profile_origin", "region", "aws_profile", "endpoint_url",
         "sandbox", "image_path", "image_bytes", "image_format", "volume_size", "bucket",
         "manifest_key", "part_size", "parts_total", "parts_done", "task_id", "instance_id",
-        "volume_id", "state", "interrupted_in", "message", "created_at", "updated_at",
+        "volume_id", "after_done", "state", "interrupted_in", "message", "created_at",
+        "updated_at",
     }  # fmt: skip
 
 

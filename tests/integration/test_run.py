@@ -15,7 +15,16 @@ from typing import Any
 import pytest
 
 from tests.helpers.aws import CREDENTIALS, REGION, SESSION_TOKEN, client, spawn_sandbox
-from tests.helpers.cli import cli, cli_env, events, reassemble, records, tasks_for, write_profile
+from tests.helpers.cli import (
+    KEEP_UPLOAD,
+    cli,
+    cli_env,
+    events,
+    reassemble,
+    records,
+    tasks_for,
+    write_profile,
+)
 from tests.helpers.disks import make_source_raw, with_mbr
 
 
@@ -32,7 +41,9 @@ def test_profile_replayed_to_completion(
     kind, disk_images, sandbox, sandbox_bucket, ec2, s3, home, tmp_path
 ):
     image = disk_images[kind]
-    profile = write_profile(tmp_path, f"replay-{kind.replace('_', '-')}", image, sandbox_bucket)
+    profile = write_profile(
+        tmp_path, f"replay-{kind.replace('_', '-')}", image, sandbox_bucket, after=KEEP_UPLOAD
+    )
     env = cli_env(home, tmp_path)
     result = cli(env, "--endpoint-url", sandbox, "run", str(profile), "--json", "--poll", "0.2")
     assert result.returncode == 0, result.stderr
@@ -68,7 +79,9 @@ def test_profile_replayed_to_completion(
 
 
 def test_text_mode_prints_bars_and_a_summary(disk_images, sandbox, sandbox_bucket, home, tmp_path):
-    profile = write_profile(tmp_path, "text", disk_images["vmdk_stream"], sandbox_bucket)
+    profile = write_profile(
+        tmp_path, "text", disk_images["vmdk_stream"], sandbox_bucket, after=KEEP_UPLOAD
+    )
     result = cli(cli_env(home, tmp_path), "--endpoint-url", sandbox, "run", str(profile))
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""  # text mode talks on stderr
@@ -161,7 +174,7 @@ def test_sigint_mid_upload_then_resume_sends_only_missing_parts(
 ):
     image = tmp_path / "random.raw"
     image.write_bytes(with_mbr(os.urandom(40 << 20)))
-    profile = write_profile(tmp_path, "sigint", image, sandbox_bucket)
+    profile = write_profile(tmp_path, "sigint", image, sandbox_bucket, after=KEEP_UPLOAD)
     env = cli_env(home, tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui", "--endpoint-url", sandbox, "run", str(profile), "--json",
@@ -234,7 +247,7 @@ def test_faults_still_complete_with_one_task_and_identical_bytes(disk_images, ho
         ec2 = client(sb.endpoint, "ec2", retries={"mode": "standard", "max_attempts": 10})
         s3.create_bucket(Bucket="faulty")
         image = disk_images["vhd_fixed"]
-        profile = write_profile(tmp_path, "faulty", image, "faulty")
+        profile = write_profile(tmp_path, "faulty", image, "faulty", after=KEEP_UPLOAD)
         result = cli(cli_env(home, tmp_path), "--endpoint-url", sb.endpoint, "run", str(profile),
                      "--json", "--poll", "0.2", "--part-size", "1")  # fmt: skip
         assert result.returncode == 0, result.stderr

@@ -7,27 +7,50 @@ import argparse
 import dataclasses
 import sys
 import threading
+import time
 
 from tui.cli.driver import drive, poll_interval, renderer
 from tui.cli.output import emit_json, print_table
-from tui.core.errors import EXIT_OK, InputError
+from tui.console import Outcomes, alert_end
+from tui.core import notify
+from tui.core.errors import EXIT_INTERRUPTED, EXIT_OK, InputError
 from tui.core.events import Event, UploadedEvent
 from tui.core.pipeline import ImportRun, TaskSlots
 from tui.core.session import Session
 
 
+def drive_and_alert(
+    runs: list[ImportRun], cancel: threading.Event, outcomes: Outcomes, as_json: bool
+) -> int:
+    """`drive` the runs (whose events go through `outcomes`), then, in text mode, ring the
+    terminal's bell with a desktop notification when they took long (tui/core/notify.py); not
+    after an interrupt (whoever pressed ctrl+c is there)."""
+    started = time.monotonic()
+    code = drive(runs, cancel)
+    if not as_json and code != EXIT_INTERRUPTED:
+        labels = {r.run_id: r.plan.profile.name for r in runs}
+        alert_end(sys.stderr, time.monotonic() - started, outcomes, labels)
+    return code
+
+
 def cmd_run(session: Session, args: argparse.Namespace) -> int:
     loaded = [session.load_profile(ref) for ref in args.profiles]  # all valid before any runs
+    loaded = [
+        (p.with_after(tags=args.tag, cleanup=args.cleanup, start=args.start), origin)
+        for p, origin in loaded
+    ]
     names = [p.name for p, _ in loaded]
     if len(set(names)) != len(names):
         raise InputError("the same profile is given twice", field="PROFILE")
     from tui.core.preflight import validate_skips
 
     skips = validate_skips(args.skip_check or ())
+    notify.notify_after()  # a bad EC2_IMPORT_WIZARD_NOTIFY_AFTER is exit 2 before anything
     cancel = threading.Event()
     slots = TaskSlots()
     labels: dict[str, str] = {}
-    render = renderer(args.json, labels)  # labels are filled in below, before any run starts
+    # labels are filled in below, before any run starts
+    render = Outcomes(renderer(args.json, labels))
     runs = []
     for profile, origin in loaded:
         target = session.target(profile)
@@ -50,13 +73,14 @@ def cmd_run(session: Session, args: argparse.Namespace) -> int:
         )
         labels[run.run_id] = profile.name
         runs.append(run)
-    return drive(runs, cancel)
+    return drive_and_alert(runs, cancel, render, args.json)
 
 
 def cmd_resume(session: Session, args: argparse.Namespace) -> int:
     record = session.journal.load(args.run_id)
+    notify.notify_after()
     cancel = threading.Event()
-    render = renderer(args.json, {record.run_id: record.profile_name})
+    render = Outcomes(renderer(args.json, {record.run_id: record.profile_name}))
     target = session.target_of(record)
     from tui.core.preflight import validate_skips
 
@@ -70,7 +94,7 @@ def cmd_resume(session: Session, args: argparse.Namespace) -> int:
         preflight=True,  # when nothing is uploaded yet (ImportRun._nothing_sent)
         skip_checks=skips,
     )
-    return drive([run], cancel)
+    return drive_and_alert([run], cancel, render, args.json)
 
 
 def cmd_upload(session: Session, args: argparse.Namespace) -> int:
@@ -89,8 +113,9 @@ def cmd_upload(session: Session, args: argparse.Namespace) -> int:
             field="source.manifest_url",
         )
     session.ensure_sandbox_bucket(profile)
+    notify.notify_after()
     cancel = threading.Event()
-    render = renderer(args.json, {})
+    render = Outcomes(renderer(args.json, {}))
 
     def on_event(event: Event) -> None:
         if args.reveal and isinstance(event, UploadedEvent) and run.manifest_url:
@@ -106,7 +131,7 @@ def cmd_upload(session: Session, args: argparse.Namespace) -> int:
         part_size=args.part_size,
         workers=args.workers,
     )
-    code = drive([run], cancel)
+    code = drive_and_alert([run], cancel, render, args.json)
     if code == EXIT_OK and not args.json and run.manifest_url:
         from tui.core.redact import redact_url
 

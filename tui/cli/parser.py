@@ -137,6 +137,36 @@ def _skip_check(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _tag(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text[:60]!r} is not KEY=VALUE, e.g. Name=app01")
+    return key, value
+
+
+def _after_options(p: argparse.ArgumentParser) -> None:
+    """Flags over the profile's [after] table (docs/design.md section 2)."""
+    g = p.add_argument_group("after the import (over the profile's [after])")
+    g.add_argument(
+        "--tag",
+        type=_tag,
+        action="append",
+        metavar="KEY=VALUE",
+        help="tag the instance and its volumes (repeatable; over the profile's tags)",
+    )
+    g.add_argument(
+        "--cleanup",
+        choices=["on-success", "never"],
+        help="delete the uploaded parts and manifest once the task completed, or never "
+        "(default: the profile's, else on-success)",
+    )
+    g.add_argument(
+        "--start",
+        action=argparse.BooleanOptionalAction,
+        help="start the instance and wait until it is running (default: the profile's, else no)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -184,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll", type=_poll, metavar="SECONDS", help="poll interval")
     _upload_options(p)
     _skip_check(p)
+    _after_options(p)
 
     p = add("resume", "continue an interrupted run (uploads missing parts only)")
     p.add_argument("run_id", metavar="RUN_ID", help=RUN_ID_HELP)

@@ -286,6 +286,46 @@ class Account:
 
         return run_checks(plan, self.target(), run_id=new_run_id(), write_marker=False)
 
+    # an imported instance, once its task completed ([after]; tui/core/after.py) -------------
+
+    def instance(self, instance_id: str) -> Instance:
+        """DescribeInstances of one instance: its state and the EBS volumes attached to it."""
+        resp = self._call("ec2", "describe_instances", InstanceIds=[instance_id])
+        found = [i for r in resp.get("Reservations", []) for i in r.get("Instances", [])]
+        if not found:
+            raise AwsError(
+                f"EC2 lists no instance {instance_id}", code="InvalidInstanceID.NotFound"
+            )
+        item = found[0]
+        volumes = tuple(
+            str(m["Ebs"]["VolumeId"])
+            for m in item.get("BlockDeviceMappings", [])
+            if m.get("Ebs", {}).get("VolumeId")
+        )
+        return Instance(instance_id, str(item.get("State", {}).get("Name", "")), volumes)
+
+    def tag(self, resource_ids: Sequence[str], tags: dict[str, str]) -> None:
+        """CreateTags: one call for every resource (it takes up to 1,000 of them)."""
+        self._call(
+            "ec2",
+            "create_tags",
+            Resources=list(resource_ids),
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
+
+    def start(self, instance_id: str) -> str:
+        """StartInstances; the state EC2 answers with (pending, or running if it already was)."""
+        resp = self._call("ec2", "start_instances", InstanceIds=[instance_id])
+        changes = resp.get("StartingInstances") or [{}]
+        return str(changes[0].get("CurrentState", {}).get("Name", ""))
+
+
+@dataclass(frozen=True)
+class Instance:
+    instance_id: str
+    state: str  # pending, running, stopping, stopped, shutting-down, terminated
+    volume_ids: tuple[str, ...]
+
 
 def aws_profiles() -> list[str]:
     """Named profiles of ~/.aws/config and credentials."""

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core.errors import InputError, RefusedError
 from tui.core.journal import RunRecord
 from tui.core.tasks import TaskView
+
+if TYPE_CHECKING:
+    from tui.core.upload.delete import DeleteReport
 
 
 def refuse_if_active(task: TaskView | None, force: bool = False) -> None:
@@ -33,17 +36,27 @@ def upload_location(record: RunRecord | None, task: TaskView | None) -> tuple[st
     raise InputError(f"{what} names no uploaded image: nothing to clean up")
 
 
-def delete(s3: Any, bucket: str, key: str) -> str:
-    """Delete one upload; a line saying what went."""
+def delete_report(s3: Any, bucket: str, key: str) -> DeleteReport:
+    """Delete one upload; what went. AWS's errors as WizardErrors."""
     from tui.core.aws import map_error
     from tui.core.errors import WizardError
     from tui.core.upload import delete_upload
 
     try:
-        report = delete_upload(s3, bucket, key)
+        return delete_upload(s3, bucket, key)
     except WizardError:
         raise
     except Exception as exc:
         raise map_error(exc) from None
+
+
+def described(report: DeleteReport) -> str:
+    """A line saying what a deletion took away."""
+    bucket, key = report.bucket, report.manifest_key
     note = "" if report.manifest_found else " (the manifest was already gone)"
     return f"deleted {len(report.deleted)} objects from s3://{bucket}/{key}{note}"
+
+
+def delete(s3: Any, bucket: str, key: str) -> str:
+    """Delete one upload; a line saying what went."""
+    return described(delete_report(s3, bucket, key))

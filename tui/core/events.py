@@ -110,6 +110,35 @@ class TaskEvent(Event):
 
 
 @dataclass(frozen=True)
+class TaggedEvent(Event):
+    """[after] tags: CreateTags on the instance and every volume of it."""
+
+    name: ClassVar[str] = "tagged"
+    resources: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StartedEvent(Event):
+    """[after] start: StartInstances, then the instance was seen running."""
+
+    name: ClassVar[str] = "started"
+    instance_id: str = ""
+    state: str = ""  # "running"
+    seconds: float = 0.0  # from StartInstances until it was seen running
+
+
+@dataclass(frozen=True)
+class CleanedEvent(Event):
+    """[after] cleanup = "on-success": the run's parts and manifest were deleted from S3."""
+
+    name: ClassVar[str] = "cleaned"
+    bucket: str = ""
+    manifest_key: str = ""
+    objects: int = 0  # how many were deleted
+
+
+@dataclass(frozen=True)
 class WarningEvent(Event):
     name: ClassVar[str] = "warning"
     message: str = ""
@@ -139,6 +168,9 @@ class DoneEvent(Event):
     volume_id: str | None = None
     message: str = ""
     cleanup: tuple[str, ...] = field(default=())
+    # "running" when [after] start started it; None: as ImportInstance leaves it (stopped)
+    instance_state: str | None = None
+    after_done: tuple[str, ...] = ()  # the [after] steps done, in order
 
     @property
     def succeeded(self) -> bool:

@@ -205,3 +205,39 @@ def endpoint_problem(url: str) -> str | None:
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         return f"{shown} would send signed requests and the disk in cleartext: {ENDPOINT_FIX}"
     return None
+
+
+# EC2 tags (CreateTags; docs/protocol.md section 11): per resource at most 50 of them, a key of
+# 1..128 characters not starting with `aws:` in any case (AWS's own), a value of 0..256.
+MAX_TAGS = 50
+MAX_TAG_KEY_CHARS = 128
+MAX_TAG_VALUE_CHARS = 256
+RESERVED_TAG_PREFIX = "aws:"
+# A run's end rings the terminal bell (and sends a desktop notification) when it took this long.
+NOTIFY_AFTER_S = 10.0
+
+
+def tag_problem(key: str, value: str) -> str | None:
+    """Why EC2 would refuse the tag `key`=`value`, or None."""
+    shown = f"{key[:40]!r}"
+    if not key:
+        return 'a tag key is empty: give every tag a name, e.g. Name = "app01"'
+    if len(key) > MAX_TAG_KEY_CHARS:
+        return (
+            f"tag key {shown}... is {len(key)} characters: EC2 takes at most "
+            f"{MAX_TAG_KEY_CHARS}; shorten it"
+        )
+    if key.lower().startswith(RESERVED_TAG_PREFIX):
+        return (
+            f"tag key {shown} starts with {RESERVED_TAG_PREFIX!r}, which AWS keeps for its own "
+            "tags: rename it"
+        )
+    if len(value) > MAX_TAG_VALUE_CHARS:
+        return (
+            f"the value of tag {shown} is {len(value)} characters: EC2 takes at most "
+            f"{MAX_TAG_VALUE_CHARS}; shorten it"
+        )
+    char = control_character(key) or control_character(value)
+    if char is not None:
+        return f"tag {shown} has a control character ({char}): remove it"
+    return None

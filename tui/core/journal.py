@@ -36,7 +36,7 @@ from tui.core.errors import InputError, WizardError
 from tui.core.facts import DEFAULT_PART_SIZE, REGION_RE, bucket_problem
 from tui.core.fsutil import atomic_write
 from tui.core.identity import ImageIdentity
-from tui.core.profiles import Profile, validation_error
+from tui.core.profiles import AfterStep, Profile, validation_error
 
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
 RUN_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -50,6 +50,7 @@ class RunState(StrEnum):
     UPLOADED = "uploaded"
     SUBMITTING = "submitting"  # ImportInstance sent, answer not yet recorded
     SUBMITTED = "submitted"
+    FINISHING = "finishing"  # the task completed; the profile's [after] steps are not all done
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     FAILED = "failed"
@@ -110,6 +111,9 @@ class RunRecord(BaseModel):
     task_id: str | None = None
     instance_id: str | None = None
     volume_id: str | None = None
+    # The [after] steps done ("tags", "start", "cleanup"), in the order they were done: a
+    # resume does only the others (tui/core/after.py).
+    after_done: list[str] = Field(default_factory=list)
     # Not strict: a state is its value in JSON and in code alike ("completed").
     state: Annotated[RunState, Field(strict=False)] = RunState.PLANNED
     interrupted_in: Annotated[RunState | None, Field(strict=False)] = None
@@ -122,6 +126,17 @@ class RunRecord(BaseModel):
     def _run_id(cls, v: str) -> str:
         if not RUN_ID_RE.fullmatch(v):
             raise ValueError(f"{v[:60]!r} is not a run id (a UUID, as `runs` lists them)")
+        return v
+
+    @field_validator("after_done")
+    @classmethod
+    def _after_done(cls, v: list[str]) -> list[str]:
+        known = [s.value for s in AfterStep]
+        bad = next((s for s in v if s not in known), None)
+        if bad is not None:
+            raise ValueError(f"{bad[:40]!r} is not an [after] step ({', '.join(known)})")
+        if len(set(v)) != len(v):
+            raise ValueError("names a step twice")
         return v
 
     @field_validator("region")

@@ -321,6 +321,8 @@ class ImportRun:
                     )
                 )
             self._submit()
+        if self._stopped_in() == RunState.FINISHING:
+            return self._completed()  # the task completed; [after] steps are left
         if not self.wait:
             return self._finish(
                 DoneEvent(
@@ -848,13 +850,20 @@ class ImportRun:
             self._sleep(self.poll)
 
     def _ended(self, view: TaskView) -> DoneEvent:
-        completed = view.state == TaskState.COMPLETED
-        state = RunState.COMPLETED if completed else RunState.CANCELLED
-        self.journal.update(self.record, state=state, message=view.message)
+        if view.state == TaskState.COMPLETED:
+            self.journal.update(
+                self.record,
+                state=RunState.FINISHING,
+                message=view.message,
+                instance_id=view.instance_id or self.record.instance_id,
+                volume_id=view.volume_id or self.record.volume_id,
+            )
+            return self._completed(view.message)
+        self.journal.update(self.record, state=RunState.CANCELLED, message=view.message)
         return self._finish(
             DoneEvent(
                 self.run_id,
-                state=Outcome.COMPLETED if completed else Outcome.CANCELLED,
+                state=Outcome.CANCELLED,
                 conversion_task_id=view.task_id,
                 instance_id=view.instance_id,
                 volume_id=view.volume_id,
@@ -863,9 +872,50 @@ class ImportRun:
             )
         )
 
+    def _completed(self, message: str = "") -> DoneEvent:
+        """The task completed: the profile's [after] steps not done yet (tui/core/after.py),
+        each recorded as it is done, then the run is completed."""
+        from tui.core.account import Account
+        from tui.core.after import AfterSteps
+
+        if self.record.state != RunState.FINISHING:
+            self.journal.update(self.record, state=RunState.FINISHING)
+        steps = AfterSteps(
+            Account.of(self.target),
+            self.journal,
+            self.record,
+            self.plan.profile.after,
+            self.emit,
+            self.cancel,
+            poll=self.poll,
+        )
+        steps.run()
+        self.journal.update(self.record, state=RunState.COMPLETED, message=message)
+        return self._finish(
+            DoneEvent(
+                self.run_id,
+                state=Outcome.COMPLETED,
+                conversion_task_id=self.record.task_id,
+                instance_id=self.record.instance_id,
+                volume_id=self.record.volume_id,
+                message=message,
+                cleanup=self._cleanup_hint(),
+                instance_state=steps.instance_state,
+                after_done=tuple(self.record.after_done),
+            )
+        )
+
+    def _stopped_in(self) -> RunState:
+        """The state the run was in when it last stopped (or is in, if it did not)."""
+        if self.record.state == RunState.INTERRUPTED:
+            return self.record.interrupted_in or RunState.PLANNED
+        return self.record.state
+
     def _cleanup_hint(self) -> tuple[str, ...]:
         if self.record.manifest_key is None or self.target.sandbox:
             return ()  # nothing uploaded, or the sandbox's S3 goes with its process
+        if "cleanup" in self.record.after_done:
+            return ()  # [after] cleanup deleted it
         return (f"ec2-import-wizard cleanup {self.run_id}",)
 
     def _finish(self, done: DoneEvent) -> DoneEvent:

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import tomllib
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,6 +22,7 @@ from tui.core import paths
 from tui.core.errors import InputError
 from tui.core.facts import (
     MAX_IMAGE_BYTES,
+    MAX_TAGS,
     MAX_URL_EXPIRY_DAYS,
     MAX_VOLUME_GIB,
     PROFILE_NAME_RE,
@@ -30,6 +32,7 @@ from tui.core.facts import (
     image_path_problem,
     key_prefix_problem,
     profile_name_problem,
+    tag_problem,
 )
 from tui.core.fsutil import atomic_write
 from tui.core.request import ImportInstanceRequest, RequestSpec, StrictModel, check_manifest_url
@@ -153,12 +156,47 @@ class Source(StrictModel):
         return self
 
 
+class AfterStep(StrEnum):
+    """The [after] steps, in the order they run (tui/core/after.py)."""
+
+    TAGS = "tags"
+    START = "start"
+    CLEANUP = "cleanup"
+
+
+class After(StrictModel):
+    """What the run does once the conversion task completed (docs/design.md section 2)."""
+
+    # CreateTags on the instance and every volume of it.
+    tags: dict[str, str] = Field(default_factory=dict)
+    # "on-success": delete the run's S3 parts and manifest once the task completed.
+    cleanup: Literal["on-success", "never"] = "on-success"
+    # StartInstances, then wait until the instance is running.
+    start: bool = False
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: dict[str, str]) -> dict[str, str]:
+        if len(v) > MAX_TAGS:
+            raise ValueError(f"{len(v)} tags: EC2 takes at most {MAX_TAGS} a resource; drop some")
+        for key, value in v.items():
+            problem = tag_problem(key, value)
+            if problem:
+                raise ValueError(problem)
+        return v
+
+    @property
+    def is_default(self) -> bool:
+        return self == After()
+
+
 class Profile(StrictModel):
     name: str
     description: str | None = None
     aws: AwsTarget = Field(default_factory=AwsTarget)
     source: Source
     request: RequestSpec
+    after: After = Field(default_factory=After)
 
     @field_validator("name")
     @classmethod
@@ -188,6 +226,30 @@ class Profile(StrictModel):
             volume_size=volume_size,
         )
 
+    def with_after(
+        self,
+        *,
+        tags: list[tuple[str, str]] | None = None,
+        cleanup: str | None = None,
+        start: bool | None = None,
+    ) -> Profile:
+        """This profile with `run`'s flags over its [after]: --tag KEY=VALUE merged over its
+        tags, --cleanup and --start/--no-start instead of its own. InputError names the flag."""
+        data = self.after.model_dump(mode="json")
+        data["tags"] = {**data["tags"], **dict(tags or ())}
+        if cleanup is not None:
+            data["cleanup"] = cleanup
+        if start is not None:
+            data["start"] = start
+        try:
+            after = After.model_validate(data)
+        except ValidationError as exc:
+            err = validation_error(exc, After, "command line")
+            flag = {"tags": "--tag", "cleanup": "--cleanup", "start": "--start"}
+            name = (err.field or "").split(".")[0]
+            raise InputError(err.message, field=flag.get(name, err.field)) from None
+        return self.model_copy(update={"after": after})
+
     def to_toml(self) -> str:
         return dump_toml(self.model_dump(mode="json", exclude_none=True, exclude_defaults=False))
 
@@ -199,6 +261,8 @@ def dump_toml(data: dict[str, Any]) -> str:
         src.pop("key_prefix")
     if data.get("aws") == {}:
         data.pop("aws")
+    if data.get("after") == After().model_dump(mode="json"):
+        data.pop("after")
     return tomli_w.dumps(data)
 
 

@@ -226,8 +226,14 @@ class SandboxMiddleware:
         params.update(
             urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         )
-        handler = api.ACTIONS.get(params.get("Action", ""))
+        action = params.get("Action", "")
+        handler = api.ACTIONS.get(action)
         if handler is None:
+            try:
+                placement.check_allowed(action)  # ours check it where EC2 does
+            except Ec2Error as err:
+                xml = ec2xml.error(err.code, err.message)
+                return self._send(environ, start_response, err.status, xml, "text/xml")
             return self.moto_app(environ, start_response)
         region = sig.region or "us-east-1"
         try:

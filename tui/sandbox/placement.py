@@ -6,6 +6,8 @@ And the sandbox's stand-in for an IAM policy that lacks actions: EC2 actions nam
 EC2_IMPORT_WIZARD_SANDBOX_DENY (e.g. "ec2:ImportInstance") are answered UnauthorizedOperation,
 dry run or not, as EC2 answers a caller whose policy does not allow them; S3's object writes
 ("s3:PutObject", "s3:DeleteObject") are answered 403 AccessDenied, as S3 answers them.
+`ACTION:N` (e.g. "ec2:StartInstances:1") denies only the first N calls (a permission granted
+while a run waits, so that its `resume` passes).
 """
 
 from __future__ import annotations
@@ -24,9 +26,25 @@ STRATEGIES = ("cluster", "spread", "partition")
 Params = dict[str, str]
 
 
+_denied_so_far: dict[str, int] = {}  # action -> calls refused (for `ACTION:N`)
+
+
 def denied(action: str) -> bool:
-    """`action` ("ec2:ImportInstance", "s3:PutObject") is one the sandbox's policy lacks."""
-    return action in {a.strip() for a in os.environ.get(DENY_ENV, "").split(",") if a.strip()}
+    """`action` ("ec2:ImportInstance", "s3:PutObject") is one the sandbox's policy lacks now."""
+    for item in os.environ.get(DENY_ENV, "").split(","):
+        service, _, rest = item.strip().partition(":")
+        name, _, count = rest.partition(":")
+        if f"{service}:{name}" != action:
+            continue
+        if not count.isdigit():
+            return True
+        with _lock:
+            done = _denied_so_far.get(action, 0)
+            if done >= int(count):
+                return False
+            _denied_so_far[action] = done + 1
+            return True
+    return False
 
 
 def check_allowed(action: str) -> None:

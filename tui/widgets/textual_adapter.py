@@ -16,6 +16,9 @@ exception as a Rich traceback with every frame's locals (a revealed presigned UR
 would be printed with them). `CrashGuard` overrides App's private `_handle_exception` (named in
 APP_PRIVATE_METHODS, checked by `check_app` when the app is built) so that a crash is reported
 by the app's own `crashed` (a log file) and textual prints one short message instead.
+
+And `write_escape`, which writes an escape sequence (the end-of-run notification) through the
+app's private `_driver`, as textual's own App.bell does.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Hashable
 from functools import cache
-from typing import TYPE_CHECKING, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from rich.console import Console
 from rich.text import Text
@@ -173,6 +176,19 @@ class CrashGuard(App[ReturnType]):
         wrapped = Crashed(message)
         wrapped.__cause__ = error
         super()._handle_exception(wrapped)
+
+
+def write_escape(app: App[Any], sequence: str) -> None:
+    """Write an escape sequence to the terminal, as textual's own App.bell and
+    App.copy_to_clipboard do: through the app's driver, which textual keeps private."""
+    if not hasattr(app, "_driver"):
+        raise TextualChanged(
+            "textual changed under tui/widgets/textual_adapter.py: App instances no longer "
+            "have _driver (App.bell writes through it): update write_escape"
+        )
+    driver = app._driver
+    if driver is not None and not app.is_headless:
+        driver.write(sequence)
 
 
 @cache
