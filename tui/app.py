@@ -146,24 +146,28 @@ class WizardApp(CrashGuard[int]):
         self.sub_title = self.account.label  # the account context: in every screen's header
         self._crashes: list[BaseException] = []
         self._crash_log: Path | None = None
-        self._saved_theme, self._settings_warnings = self._restore_theme()
+        self._settings_warnings = self._restore_theme()
 
-    def _restore_theme(self) -> tuple[str | None, list[str]]:
+    _saved_theme: str | None = None  # what the settings file says (None: nothing yet)
+    _settings_read = False  # textual sets its default theme before the file is read
+
+    def _restore_theme(self) -> list[str]:
         """The theme saved last time (a file of a few bytes: read before the first paint)."""
         from tui.core.settings import load_settings
 
         settings, warnings = load_settings()
-        if settings.theme is None:
-            return None, warnings
-        if settings.theme not in self.available_themes:
+        if settings.theme is not None and settings.theme not in self.available_themes:
             names = ", ".join(sorted(self.available_themes))
             warnings.append(f"theme {settings.theme!r} is not one of {names}; the default is used")
-            return None, warnings
-        self.theme = settings.theme
-        return settings.theme, warnings
+        elif settings.theme is not None:
+            self._saved_theme = settings.theme
+            self.theme = settings.theme
+        self._settings_read = True
+        return warnings
 
     def watch_theme(self, theme: str) -> None:
-        if theme != self._saved_theme:  # a change (the palette's "Change theme"): keep it
+        if self._settings_read and theme != self._saved_theme:
+            # A change (the palette's "Change theme"): kept for the next start.
             self._saved_theme = theme
             self._save_theme(theme)
 

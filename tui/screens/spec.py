@@ -183,7 +183,7 @@ class SpecScreen(StepScreen):
                 name, zone_id = zones[0]
                 self._field(f"{PL}.AvailabilityZone").set_placeholder(f"e.g. {name}")
                 self._field(f"{PL}.AvailabilityZoneId").set_placeholder(
-                    f"instead of the zone, e.g. {zone_id} ({name})"
+                    f"e.g. {zone_id} (= {name})"
                 )
         if isinstance(subnets, Exception):
             self._cannot_list(f"{LS}.SubnetId", "subnets", subnets)
