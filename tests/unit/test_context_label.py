@@ -62,9 +62,7 @@ def test_flags_win_and_an_endpoint_is_its_own_mode(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     (aws_home / "config").write_text("[default]\nregion = eu-west-1\n")
     session = Session(Options(region="ap-south-1", endpoint_url="http://127.0.0.1:4566"))
-    assert session.label == (
-        "ENDPOINT · default credentials · ap-south-1 · http://127.0.0.1:4566"
-    )
+    assert session.label == ("ENDPOINT · default credentials · ap-south-1 · http://127.0.0.1:4566")
     assert session.context_label() == session.label
 
 

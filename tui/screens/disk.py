@@ -143,7 +143,7 @@ class DiskScreen(StepScreen):
                         yield FormField(
                             "source.path",
                             "Disk image path",
-                            placeholder="e.g. /path/to/disk.vmdk, or pick on the left",
+                            placeholder="e.g. /path/to/disk.vmdk",
                             required=True,
                         )
                         yield ProbePanel(id="probe")
@@ -152,21 +152,21 @@ class DiskScreen(StepScreen):
                         yield FormField(
                             "source.bucket",
                             "S3 bucket",
-                            placeholder="e.g. amzn-s3-demo-bucket (in the import region)",
+                            placeholder="e.g. amzn-s3-demo-bucket",
                             required=True,
                             pick=True,
                         )
                         yield FormField(
                             "source.key_prefix",
                             "Key prefix",
-                            placeholder="(default: none) e.g. imports/",
+                            placeholder="(none) e.g. imports/",
                         )
                         yield FormField(
                             "source.url_expiry_days",
                             "URL expiry (days)",
                             kind="choice",
                             choices=[str(d) for d in range(1, 8)],
-                            placeholder="(default: 7, the SigV4 maximum)",
+                            placeholder="(default: 7)",
                         )
                     with TabPane("Uploaded manifest", id="manifest"):
                         yield FormField(
@@ -190,7 +190,7 @@ class DiskScreen(StepScreen):
                     "source.volume_size",
                     "Volume size (GiB)",
                     kind="int",
-                    placeholder="(default: the virtual size, rounded up)",
+                    placeholder="(default: virtual size)",
                 )
                 with Horizontal(classes="buttons"):
                     yield Button("Back", id="back")

@@ -34,7 +34,7 @@ TAB_TITLES = {
 }
 TABS = tuple(TAB_TITLES)
 TAB_NAMES = {  # in a sentence
-    "lines": "request (as sent)",
+    "lines": "request",
     "json": "boto3 params",
     "url": "GET URL",
     "manifest": "manifest XML",

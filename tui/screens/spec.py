@@ -26,7 +26,7 @@ from tui.widgets.form import FieldValue, Form, FormField
 
 LS = "request.LaunchSpecification"
 PL = f"{LS}.Placement"
-IP_EXAMPLE = "e.g. 10.0.0.5 (inside the subnet)"
+IP_EXAMPLE = "e.g. 10.0.0.5"
 
 
 class SpecScreen(StepScreen):
@@ -67,7 +67,7 @@ class SpecScreen(StepScreen):
                         f"{LS}.GroupIds",
                         "Security group ids",
                         kind="list",
-                        placeholder="e.g. sg-1a2b3c4d, sg-5e6f7a8b",
+                        placeholder="e.g. sg-1a2b3c4d, sg-…",
                         pick=True,
                     )
                     yield FormField(
@@ -90,11 +90,10 @@ class SpecScreen(StepScreen):
                     yield FormField(
                         f"{PL}.AvailabilityZone",
                         "Availability zone",
-                        placeholder="e.g. a zone of the list (↓)",
                         pick=True,
                     )
                     yield FormField(
-                        f"{PL}.AvailabilityZoneId", "Zone id", placeholder="instead of the zone"
+                        f"{PL}.AvailabilityZoneId", "Zone id", placeholder="or the zone's id"
                     )
                     yield FormField(
                         f"{PL}.Tenancy",
@@ -182,9 +181,8 @@ class SpecScreen(StepScreen):
             if zones:  # examples from this account's own list, never from another region's
                 name, zone_id = zones[0]
                 self._field(f"{PL}.AvailabilityZone").set_placeholder(f"e.g. {name}")
-                self._field(f"{PL}.AvailabilityZoneId").set_placeholder(
-                    f"e.g. {zone_id} (= {name})"
-                )
+                # The zone's own id: ids map to names differently in each account.
+                self._field(f"{PL}.AvailabilityZoneId").set_placeholder(f"e.g. {zone_id}")
         if isinstance(subnets, Exception):
             self._cannot_list(f"{LS}.SubnetId", "subnets", subnets)
         else:
@@ -281,11 +279,12 @@ def _listed(call: Callable[[], list[T]]) -> list[T] | Exception:
 
 
 def _ip_example(subnet: Subnet | None) -> str:
-    """An address the chosen subnet can give (AWS keeps its first four and its last)."""
+    """An address the chosen subnet can give (AWS keeps its first four and its last); its
+    CIDR is in the subnet's hint."""
     try:
         network = ipaddress.IPv4Network(subnet.cidr) if subnet else None
     except ValueError:
         network = None
     if network is None or network.num_addresses < 16:
         return IP_EXAMPLE
-    return f"e.g. {network.network_address + 10} (in {network})"
+    return f"e.g. {network.network_address + 10}"
