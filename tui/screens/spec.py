@@ -106,7 +106,7 @@ class SpecScreen(StepScreen):
                         f"{PL}.GroupId", "Placement group id", placeholder="e.g. pg-1a2b3c4d"
                     )
                     yield FormField(f"{PL}.PartitionNumber", "Partition number", kind="int")
-                    yield FormField(f"{PL}.Affinity", "Affinity", placeholder="default or host")
+                    yield FormField(f"{PL}.Affinity", "Affinity", placeholder="e.g. host")
                     yield FormField(
                         f"{PL}.HostId", "Dedicated host id", placeholder="e.g. h-1a2b3c4d"
                     )
