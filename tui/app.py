@@ -214,7 +214,8 @@ class WizardApp(CrashGuard[int]):
         for warning in self._settings_warnings:
             self.notify(warning, title="Settings", severity="warning", timeout=10)
         if self._own_account:
-            self._resolve_context(self.session)
+            # After the first paint: botocore loads in that worker, and holds the GIL a while.
+            self.call_after_refresh(self._resolve_context, self.session)
         if self.warm_up:
             # After the first paint: load botocore's model (enums, validation) off the UI thread.
             self.set_timer(0.3, self._warm_up)
