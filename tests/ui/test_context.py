@@ -349,3 +349,33 @@ async def test_a_bad_settings_file_is_said_and_kept(
             app.theme = "nord"  # not written over what the user wrote
             await S.until(pilot, lambda: any("Theme not saved" in t for t in S.toasts(app)))
     assert config.read_text() == content  # nothing lost
+
+
+async def test_after_a_switch_the_preview_and_the_profile_say_the_new_region(
+    ui_home: S.Folders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """web-2012 was saved for us-east-1; switched to eu-west-1 in the wizard, the request goes
+    there, and the profile saved from the preview says so."""
+    import tui.app
+    from tui.core.profiles import ProfileStore
+
+    monkeypatch.setattr(
+        tui.app, "make_account", lambda session: RegionAccount(session.region or "us-east-1")
+    )
+    app = S.make_app(ui_home)
+    async with app.run_test(size=S.SIZE) as pilot:
+        await S.fill_platform(pilot)
+        app.state.draft.set("aws.region", "us-east-1")  # as opened from web-2012
+        app.use_account(None, "eu-west-1")
+        await S.settle(pilot)
+        await pilot.press("ctrl+n")
+        await S.until(pilot, lambda: "parameters" in S.screen_text(app))
+        assert "Endpoint http://127.0.0.1:1 (sandbox) · eu-west-1 · " in S.screen_text(app)
+        assert header(app) == "4/4 Preview — SANDBOX · eu-west-1"
+        await pilot.press("s")
+        await S.settle(pilot)
+        app.screen.query_one("#prompt-input").value = "switched"
+        await pilot.click("#ok")
+        await S.until(pilot, lambda: (ui_home.profiles / "switched.toml").exists())
+    profile, _ = ProfileStore(ui_home.profiles).resolve("switched")
+    assert profile.aws.region == "eu-west-1"

@@ -124,14 +124,14 @@ class PreviewScreen(BaseScreen):
         from tui.core.plan import build_preview, plan_import
 
         try:
-            account = self.wizard.account
-            if not self.draft.get("aws.region"):
-                self.draft.set("aws.region", account.target().region)
+            # Where the request will go (the sandbox's own endpoint too: its port, a real URL).
+            target = self.wizard.account.target()
+            # The run goes to the wizard's account: the profile says so, whatever it said before
+            # (a switch of region after it was opened).
+            self.draft.set("aws.region", target.region)
             if self.wizard.session.aws_profile and not self.wizard.sandbox:
                 self.draft.set("aws.profile", self.wizard.session.aws_profile)
             profile = self.draft.profile()
-            # Where the request will go: the sandbox's own endpoint too (its port, a real URL).
-            target = account.target()
             # The very call the `preview` command makes: the texts are equal by construction.
             preview = build_preview(profile, self.draft.origin, target)
             plan = plan_import(profile, self.draft.origin)
