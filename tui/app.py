@@ -37,6 +37,8 @@ from tui.widgets.commands import AppCommands, Command
 from tui.widgets.textual_adapter import CrashGuard
 
 if TYPE_CHECKING:
+    from textual.content import Content
+
     from tui.core.events import DoneEvent, ErrorEvent, Event
     from tui.core.journal import RunRecord
     from tui.core.pipeline import ImportRun
@@ -141,9 +143,45 @@ class WizardApp(CrashGuard[int]):
         self.warm_up = warm_up
         self.start_dir = start_dir  # where the disk image tree starts (default: cwd)
         self.state = WizardState()
-        self.sub_title = self.account.label
+        self._own_account = account is None  # its label is refined once botocore has loaded
+        self.sub_title = self.account.label  # the account context: in every screen's header
         self._crashes: list[BaseException] = []
         self._crash_log: Path | None = None
+        self._settings_warnings = self._restore_theme()
+
+    _saved_theme: str | None = None  # what the settings file says (None: nothing yet)
+    _settings_read = False  # textual sets its default theme before the file is read
+
+    def _restore_theme(self) -> list[str]:
+        """The theme saved last time (a file of a few bytes: read before the first paint)."""
+        from tui.core.settings import load_settings
+
+        settings, warnings = load_settings()
+        if settings.theme is not None and settings.theme not in self.available_themes:
+            names = ", ".join(sorted(self.available_themes))
+            warnings.append(f"theme {settings.theme!r} is not one of {names}; the default is used")
+        elif settings.theme is not None:
+            self._saved_theme = settings.theme
+            self.theme = settings.theme
+        self._settings_read = True
+        return warnings
+
+    def watch_theme(self, theme: str) -> None:
+        if self._settings_read and theme != self._saved_theme:
+            # A change (the palette's "Change theme"): kept for the next start.
+            self._saved_theme = theme
+            self._save_theme(theme)
+
+    @work(thread=True, group="settings", exit_on_error=False)
+    def _save_theme(self, theme: str) -> None:
+        from tui.core.settings import save_setting
+
+        try:
+            save_setting("theme", theme)
+        except Exception as exc:
+            self.call_from_thread(
+                self.notify, one_line(exc), title="Theme not saved", severity="warning"
+            )
 
     @property
     def sandbox(self) -> bool:
@@ -162,10 +200,23 @@ class WizardApp(CrashGuard[int]):
     def compose(self) -> ComposeResult:
         yield from ()
 
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """Every screen's header: where the user is (the screen's sub_title), then the
+        account context (the app's), which no screen hides."""
+        from textual.content import Content
+
+        place = sub_title if sub_title and sub_title != self.sub_title else title
+        return Content.assemble(place, (" — ", "dim"), (self.sub_title, "bold"))
+
     def on_mount(self) -> None:
         from tui.screens.home import HomeScreen
 
         self.push_screen(HomeScreen())
+        for warning in self._settings_warnings:
+            self.notify(warning, title="Settings", severity="warning", timeout=10)
+        if self._own_account:
+            # After the first paint: botocore loads in that worker, and holds the GIL a while.
+            self.call_after_refresh(self._resolve_context, self.session)
         if self.warm_up:
             # After the first paint: load botocore's model (enums, validation) off the UI thread.
             self.set_timer(0.3, self._warm_up)
@@ -181,6 +232,16 @@ class WizardApp(CrashGuard[int]):
             self.session.start_sandbox()
         for shape in ("InstanceType", "Tenancy", "ShutdownBehavior", "ArchitectureValues"):
             enum_values(shape)
+
+    @work(thread=True, exclusive=True, group="context", exit_on_error=False)
+    def _resolve_context(self, session: Session) -> None:
+        label = session.context_label()
+        self.call_from_thread(self._context_resolved, session, label)
+
+    def _context_resolved(self, session: Session, label: str) -> None:
+        if session is self.session:  # not switched meanwhile
+            self.account.label = label
+            self.sub_title = label
 
     # errors --------------------------------------------------------------------------------
 
@@ -239,8 +300,51 @@ class WizardApp(CrashGuard[int]):
         self.action_profiles()
         self.push_screen(wizard_steps()[0]())
 
-    def open_profile(self, draft: Draft) -> None:
-        self.action_new_import(draft)
+    def open_profile(self, draft: Draft, region: str | None = None) -> None:
+        """Open a saved profile in the wizard. One saved for another region than `region`
+        (where the wizard's requests go) is opened only once the user says how: switch to
+        its region, or stay and leave out what exists only in its region."""
+        from tui.core.draft import REGION_BOUND
+        from tui.screens.dialogs import ChoiceScreen
+
+        saved = draft.get("aws.region")
+        if not saved or not region or saved == region:
+            self.action_new_import(draft)
+            return
+        bound = [path for path in REGION_BOUND if draft.get(path) is not None]
+        name = draft.get("name") or "This profile"
+
+        def answered(answer: str | None) -> None:
+            if answer == "switch":
+                self.use_account(self.session.aws_profile, saved)
+            elif answer == "stay":
+                for path in bound:
+                    draft.set(path, None)
+                draft.set("aws.region", region)
+                if bound:
+                    left = ", ".join(path.rsplit(".", 1)[-1] for path in bound)
+                    self.notify(
+                        f"Left out (they exist in {saved} only): {left}",
+                        title=f"Opened on {region}",
+                        severity="warning",
+                        timeout=10,
+                    )
+            else:
+                return
+            self.action_new_import(draft)
+
+        what = (
+            f" Its {', '.join(p.rsplit('.', 1)[-1] for p in bound)} exist there only."
+            if bound
+            else ""
+        )
+        self.push_screen(
+            ChoiceScreen(
+                f"{name} was saved for {saved}; the wizard is on {region}.{what}",
+                [("switch", f"Switch to {saved}"), ("stay", f"Open on {region} without them")],
+            ),
+            answered,
+        )
 
     def next_step(self, current: BaseScreen) -> None:
         """`current`, a step of the wizard, is done: show the step after it."""
@@ -261,16 +365,21 @@ class WizardApp(CrashGuard[int]):
         from tui.screens.dialogs import AccountScreen
 
         def switched(result: tuple[str | None, str | None] | None) -> None:
-            if result is None:
-                return
-            self.session = self.session.with_account(*result)
-            self.account = make_account(self.session)
-            self.sub_title = self.account.label
-            self.notify(f"Now using {self.account.label}", title="Account")
-            for screen in self.screen_stack:
-                screen.post_message(AccountChanged())
+            if result is not None:
+                self.use_account(*result)
 
         self.push_screen(AccountScreen(self.session), switched)
+
+    def use_account(self, aws_profile: str | None, region: str | None) -> None:
+        """Another AWS profile or region from now on; every screen is told."""
+        self.session = self.session.with_account(aws_profile, region)
+        self.account = make_account(self.session)
+        self.sub_title = self.account.label
+        self._own_account = True
+        self._resolve_context(self.session)
+        self.notify(f"Now using {self.account.label}", title="Account")
+        for screen in self.screen_stack:
+            screen.post_message(AccountChanged())
 
     # cleanup --------------------------------------------------------------------------------
 

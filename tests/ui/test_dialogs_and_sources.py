@@ -35,6 +35,7 @@ def aws_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     )
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no credentials from the network
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name, raising=False)
 
@@ -67,9 +68,12 @@ async def test_switch_aws_profile_and_region(ui_home: S.Folders, aws_config: Non
 
         assert app.screen.query("#profiles")  # back home
         assert (app.session.aws_profile, app.session.region) == ("lab", "eu-west-1")
-        assert app.sub_title == app.account.label == "lab · eu-west-1"
-        assert "lab · eu-west-1" in context_label(app)  # the home screen follows at once
-        assert "Account\nNow using lab · eu-west-1" in S.toasts(app)
+        assert "Account\nNow using AWS · lab · eu-west-1" in S.toasts(app)
+        # Then as boto3 finds it: the lab profile has no credentials in this config.
+        resolved = "AWS · lab: no credentials · eu-west-1"
+        await S.until(pilot, lambda: app.sub_title == resolved)
+        assert app.account.label == resolved
+        assert resolved in context_label(app)  # the home screen follows
 
 
 async def test_the_sandbox_has_regions_only(ui_home: S.Folders) -> None:
@@ -178,8 +182,9 @@ async def test_an_uploaded_manifest_instead_of_a_disk_image(ui_home: S.Folders) 
         url_line = next(x for x in lines.splitlines() if "ImportManifestUrl" in x)
         assert "imports/win2012.vmdkmanifest.xml" in url_line
         assert FAKE_SIGNATURE not in lines  # redacted unless revealed
-        # The manifest tab names the uploaded manifest, redacted too; v reveals everything.
-        assert preview.texts["manifest"].startswith("Already uploaded")
+        # The manifest tab names the uploaded manifest (its copy: the URL alone), redacted too;
+        # v reveals everything.
+        assert preview.texts["manifest"].startswith("https://imports-bucket.s3.")
         assert "imports/win2012.vmdkmanifest.xml" in preview.texts["manifest"]
         assert not any(FAKE_SIGNATURE in text for text in preview.texts.values())
         assert "X-Amz-Credential=EXAMPLE" not in "".join(preview.texts.values())

@@ -18,14 +18,23 @@ if TYPE_CHECKING:
 
 
 def account_label(
-    *, sandbox: bool, region: str, aws_profile: str | None, endpoint_url: str | None
+    *,
+    sandbox: bool,
+    region: str,
+    aws_profile: str | None,
+    endpoint_url: str | None,
+    credentials: bool | None = None,
 ) -> str:
-    """The account context in words: the wizard's header, `tasks --watch`."""
+    """The account context in words, mode first: the wizard's header, `tasks --watch`.
+    `credentials` False: boto3's chain found none, which is said rather than a name."""
     if sandbox:
         return f"SANDBOX · {region}"
+    mode = "ENDPOINT" if endpoint_url else "AWS"
     who = aws_profile or "default credentials"
+    if credentials is False:
+        who = f"{aws_profile}: no credentials" if aws_profile else "no credentials found"
     where = f" · {endpoint_url}" if endpoint_url else ""
-    return f"{who} · {region}{where}"
+    return f"{mode} · {who} · {region}{where}"
 
 
 @dataclass(frozen=True)

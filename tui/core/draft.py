@@ -19,6 +19,22 @@ if TYPE_CHECKING:
 
 DRAFT_NAME = "new-import"  # stands in for the name until the user saves
 
+_LS = "request.LaunchSpecification"
+# What exists in one region only: a profile opened on another region leaves these out.
+REGION_BOUND = (
+    f"{_LS}.SubnetId",
+    f"{_LS}.PrivateIpAddress",
+    f"{_LS}.GroupIds",
+    f"{_LS}.GroupNames",
+    f"{_LS}.Placement.AvailabilityZone",
+    f"{_LS}.Placement.AvailabilityZoneId",
+    f"{_LS}.Placement.GroupName",
+    f"{_LS}.Placement.GroupId",
+    f"{_LS}.Placement.PartitionNumber",
+    f"{_LS}.Placement.HostId",
+    f"{_LS}.Placement.HostResourceGroupArn",
+)
+
 
 def parse_value(kind: str, text: str) -> Any:
     """A field's text as the model's type; blank means unset. Raises ValueError with a message

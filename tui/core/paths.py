@@ -54,6 +54,21 @@ def cache_dir() -> Path:
     return platformdirs.user_cache_path(APP)
 
 
+def copies_dir() -> Path:
+    """Where the wizard saves what it would copy, for a terminal that takes no OSC 52."""
+    return cache_dir() / "copied"
+
+
+def config_file() -> Path:
+    """The wizard's own settings (the theme): a small TOML file beside the profiles."""
+    home = _home()
+    if home:
+        return home / "config.toml"
+    import platformdirs
+
+    return platformdirs.user_config_path(APP) / "config.toml"
+
+
 def demo_dir() -> Path:
     """Where the wizard makes its demo disk image (sandbox mode)."""
     home = _home()

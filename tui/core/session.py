@@ -96,18 +96,35 @@ class Session:
 
     @property
     def label(self) -> str:
-        """The account context in words, without loading botocore (the header must not wait)."""
+        """The account context in words, without loading botocore (the header must not wait):
+        what only botocore knows (the configured region, whether there are credentials) shows
+        as "…" until `context_label` says it."""
         env = os.environ
         region = self.region or (
             DEFAULT_REGION
             if self.sandbox
-            else env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "region from AWS config"
+            else env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "region …"
         )
         return account_label(
             sandbox=self.sandbox,
             region=region,
             aws_profile=self.aws_profile or env.get("AWS_PROFILE"),
             endpoint_url=self.endpoint_url,
+        )
+
+    def context_label(self) -> str:
+        """The account context as requests will find it: the region `target()` uses (marked
+        when it is only the default) and whether boto3's chain finds credentials. Loads
+        botocore and may run a credential process: call it from a worker."""
+        if self.sandbox:
+            return self.label
+        region = self.region or _configured_region(self.aws_profile)
+        return account_label(
+            sandbox=False,
+            region=region or f"{DEFAULT_REGION} (default)",
+            aws_profile=self.aws_profile or os.environ.get("AWS_PROFILE"),
+            endpoint_url=self.endpoint_url,
+            credentials=_has_credentials(self.aws_profile),
         )
 
     def with_account(self, aws_profile: str | None, region: str | None) -> Session:
@@ -205,3 +222,14 @@ def _configured_region(aws_profile: str | None) -> str | None:
     except Exception:  # a broken AWS config: the default region, and boto3 says why later
         return None
     return str(region) if region else None
+
+
+def _has_credentials(aws_profile: str | None) -> bool | None:
+    """Whether boto3's chain finds credentials (None: it could not tell, e.g. a broken
+    config or an unknown profile, which the first call reports in its own words)."""
+    try:
+        import botocore.session
+
+        return botocore.session.Session(profile=aws_profile).get_credentials() is not None
+    except Exception:
+        return None

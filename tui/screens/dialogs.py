@@ -3,7 +3,7 @@ keys (`?`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from textual import on, work
@@ -70,6 +70,34 @@ class ConfirmScreen(Dialog[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class ChoiceScreen(Dialog[str]):
+    """One of a few answers, each a button (the first is the default), or Cancel (None)."""
+
+    def __init__(self, message: str, choices: Sequence[tuple[str, str]]):
+        super().__init__()
+        self.message = message
+        self.choices = list(choices)  # (answer, button label)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.message, classes="dialog-message")
+            with Horizontal(classes="dialog-buttons"):
+                for i, (answer, label) in enumerate(self.choices):
+                    yield Button(
+                        label, variant="primary" if i == 0 else "default", id=f"choice-{answer}"
+                    )
+                yield Button("Cancel", id="no")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(Button).focus()
+
+    @on(Button.Pressed)
+    def _answer(self, event: Button.Pressed) -> None:
+        answer = (event.button.id or "").removeprefix("choice-")
+        self.dismiss(answer if event.button.id != "no" else None)
 
 
 class PromptScreen(Dialog[str]):

@@ -143,7 +143,7 @@ class DiskScreen(StepScreen):
                         yield FormField(
                             "source.path",
                             "Disk image path",
-                            placeholder="/path/to/disk.vmdk",
+                            placeholder="e.g. /path/to/disk.vmdk",
                             required=True,
                         )
                         yield ProbePanel(id="probe")
@@ -159,27 +159,31 @@ class DiskScreen(StepScreen):
                         yield FormField(
                             "source.bucket",
                             "S3 bucket",
-                            placeholder="amzn-s3-demo-bucket (in the import region)",
+                            placeholder="e.g. amzn-s3-demo-bucket",
                             required=True,
                             pick=True,
                         )
-                        yield FormField("source.key_prefix", "Key prefix", placeholder="imports/")
+                        yield FormField(
+                            "source.key_prefix",
+                            "Key prefix",
+                            placeholder="(none) e.g. imports/",
+                        )
                         yield FormField(
                             "source.url_expiry_days",
                             "URL expiry (days)",
                             kind="choice",
                             choices=[str(d) for d in range(1, 8)],
-                            placeholder="7 (the SigV4 maximum)",
+                            placeholder="(default: 7)",
                         )
                     with TabPane("Uploaded manifest", id="manifest"):
                         yield FormField(
                             "source.manifest_url",
                             "Manifest URL",
-                            placeholder="https://…manifest.xml?X-Amz-…",
+                            placeholder="e.g. https://…manifest.xml?X-Amz-…",
                             required=True,
                         )
                         yield FormField(
-                            "source.bytes", "Image bytes", kind="int", placeholder="1179593728"
+                            "source.bytes", "Image bytes", kind="int", placeholder="e.g. 1179593728"
                         )
                 yield Label("Both kinds", classes="section-title")
                 yield FormField(
@@ -187,13 +191,13 @@ class DiskScreen(StepScreen):
                     "Format",
                     kind="choice",
                     choices=["VMDK", "VHD", "RAW"],
-                    placeholder="(detected)",
+                    placeholder="(default: detected)",
                 )
                 yield FormField(
                     "source.volume_size",
                     "Volume size (GiB)",
                     kind="int",
-                    placeholder="(virtual size rounded up)",
+                    placeholder="(default: virtual size)",
                 )
                 with Horizontal(classes="buttons"):
                     yield Button("Back", id="back")
@@ -232,7 +236,7 @@ class DiskScreen(StepScreen):
 
     def _buckets_failed(self, message: str) -> None:
         self.query_one("#f-source-bucket", FormField).set_hint(
-            f"cannot list buckets ({message[:70]}): type the name"
+            f"cannot list buckets: {message}; type the name"
         )
 
     # source mode -------------------------------------------------------------------------

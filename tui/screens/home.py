@@ -78,7 +78,7 @@ class HomeScreen(BaseScreen):
             ("Updated", 20),
         ):
             runs.add_column(label, key=label.lower(), width=width)
-        self._show_account()
+        self.watch(self.app, "sub_title", self._show_account)  # the context, once resolved
         profiles.focus()
 
     def on_screen_resume(self) -> None:
@@ -89,7 +89,7 @@ class HomeScreen(BaseScreen):
     @on(AccountChanged)
     def _show_account(self) -> None:
         self.query_one("#context-label", Label).update(
-            f"Account: [b]{self.wizard.account.label}[/b]"
+            Text.assemble("Account: ", (self.app.sub_title, "bold"))
         )
 
     def reload(self, select: str | None = None) -> None:
@@ -263,16 +263,17 @@ class HomeScreen(BaseScreen):
 
         try:
             profile, origin = self.wizard.session.load_profile(name)
+            region = self.wizard.account.target().region  # where the wizard's requests go
         except Exception as exc:
             self.app.call_from_thread(
                 self.notify, str(exc), title="Cannot open", severity="error", timeout=8
             )
             return
-        self.app.call_from_thread(self._opened, Draft.from_profile(profile, origin))
+        self.app.call_from_thread(self._opened, Draft.from_profile(profile, origin), region)
 
-    def _opened(self, draft: Draft) -> None:
+    def _opened(self, draft: Draft, region: str) -> None:
         if self.is_current:  # the user did not go elsewhere meanwhile
-            self.wizard.open_profile(draft)
+            self.wizard.open_profile(draft, region)
 
     def _name_check(self, exclude: str | None = None) -> Callable[[str], str | None]:
         from tui.core.facts import PROFILE_NAME_RE, PROFILE_NAME_RULE

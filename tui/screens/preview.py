@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Label, Static, TabbedContent, TabPane
 
+from tui.core.aws import Target
 from tui.core.draft import DRAFT_NAME
 from tui.core.facts import PROFILE_NAME_RE, PROFILE_NAME_RULE
 from tui.core.redact import redact_url
@@ -27,8 +28,29 @@ if TYPE_CHECKING:
     from tui.core.plan import ImportPlan, Preview
     from tui.core.preflight import CheckResult, Report
 
-TABS = ("lines", "json", "url", "manifest", "checks")
-TITLES = ("Request (as sent)", "boto3 params", "GET URL", "Manifest", "Checks")
+TAB_TITLES = {
+    "lines": "Request (as sent)",
+    "json": "boto3 params",
+    "url": "GET URL",
+    "manifest": "Manifest",
+    "checks": "Checks",
+}
+TABS = tuple(TAB_TITLES)
+TAB_NAMES = {  # in a sentence
+    "lines": "request",
+    "json": "boto3 params",
+    "url": "GET URL",
+    "manifest": "manifest XML",
+    "checks": "checks",
+}
+# The file `Y` saves each tab to (the copy for a terminal that takes no OSC 52).
+SAVED_AS = {
+    "lines": "request.txt",
+    "json": "boto3-params.json",
+    "url": "get-url.txt",
+    "manifest": "manifest.xml",
+    "checks": "checks.txt",
+}
 STATUS_STYLE = {"fail": "bold red", "warn": "yellow", "pass": "green"}
 # Where a field named by a check is edited: the wizard's step, as its title says.
 STEP_OF_FIELD = (
@@ -60,11 +82,12 @@ def checks_summary(report: Report) -> str:
     return "checks: " + ", ".join(f"{n} {what}" for n, what in counts if n)
 
 
-def manifest_sketch(plan: ImportPlan, *, reveal: bool = False) -> str:
-    """The manifest the upload will write, with placeholders where presigned URLs will be."""
+def manifest_sketch(plan: ImportPlan, *, reveal: bool = False) -> tuple[str, str]:
+    """Where the manifest goes, and the manifest the upload will write (placeholders where the
+    presigned URLs will be); for an uploaded image, the URL EC2 reads it from."""
     if plan.image_path is None:
         given = plan.profile.source.manifest_url or ""
-        return f"Already uploaded; EC2 reads it from:\n{given if reveal else redact_url(given)}"
+        return "Already uploaded; EC2 reads it from:", given if reveal else redact_url(given)
     from tui.core import s3keys
     from tui.core.manifest import Manifest, ManifestPart, plan_parts
     from tui.core.plan import RUN_ID_PLACEHOLDER
@@ -91,13 +114,14 @@ def manifest_sketch(plan: ImportPlan, *, reveal: bool = False) -> str:
         from tui.core.sources import plan_line
 
         where = f"Plan: {plan_line(plan.probe)}\n{where}"
-    return f"{where}\n\n{xml}"
+    return where, xml
 
 
 class PreviewScreen(BaseScreen):
     BINDINGS = [
         Binding("v", "reveal", "Reveal", id="preview.reveal"),
         Binding("y", "copy", "Copy", id="preview.copy"),
+        Binding("Y", "save_copy", "Save copy to a file", id="preview.save_copy", show=False),
         Binding("s", "save", "Save profile", id="preview.save"),
         Binding("u", "submit", "Upload & submit", id="preview.submit"),
         Binding("escape", "back", "Back", id="preview.back"),
@@ -108,14 +132,15 @@ class PreviewScreen(BaseScreen):
         self.reveal = False
         self.preview: Preview | None = None
         self.plan: ImportPlan | None = None
-        self.texts: dict[str, str] = {}
+        self.target: Target = Target()
+        self.texts: dict[str, str] = {}  # each tab's text as copied (and saved by `Y`)
         self.report: Report | None = None  # None until the checks have answered
 
     def compose(self) -> ComposeResult:
         yield from self.header()
         yield Label("", id="preview-status")
         with TabbedContent(id="preview-tabs"):
-            for tab, title in zip(TABS, TITLES, strict=True):
+            for tab, title in TAB_TITLES.items():
                 with TabPane(title, id=tab), VerticalScroll():
                     yield Static("Building the preview …", id=f"text-{tab}", classes="preview-text")
         with Horizontal(classes="buttons"):
@@ -139,20 +164,21 @@ class PreviewScreen(BaseScreen):
         from tui.core.plan import build_preview, plan_import
 
         try:
-            account = self.wizard.account
-            if not self.draft.get("aws.region"):
-                self.draft.set("aws.region", account.target().region)
+            # Where the request will go (the sandbox's own endpoint too: its port, a real URL).
+            target = self.wizard.account.target()
+            # The run goes to the wizard's account: the profile says so, whatever it said before
+            # (a switch of region after it was opened).
+            self.draft.set("aws.region", target.region)
             if self.wizard.session.aws_profile and not self.wizard.sandbox:
                 self.draft.set("aws.profile", self.wizard.session.aws_profile)
             profile = self.draft.profile()
-            target = None if self.wizard.sandbox else account.target()
             # The very call the `preview` command makes: the texts are equal by construction.
             preview = build_preview(profile, self.draft.origin, target)
             plan = plan_import(profile, self.draft.origin)
         except Exception as exc:
             self.app.call_from_thread(self._failed, exc)
             return
-        self.app.call_from_thread(self._built, preview, plan)
+        self.app.call_from_thread(self._built, preview, plan, target)
 
     @work(thread=True, exclusive=True, group="preview-checks", exit_on_error=False)
     def _check(self, plan: ImportPlan) -> None:
@@ -185,9 +211,10 @@ class PreviewScreen(BaseScreen):
         self.query_one("#save", Button).disabled = True
         self.query_one("#text-checks", Static).update("")
 
-    def _built(self, preview: Preview, plan: ImportPlan) -> None:
+    def _built(self, preview: Preview, plan: ImportPlan, target: Target) -> None:
         self.preview = preview
         self.plan = plan
+        self.target = target
         self._show()
         self._check(plan)
 
@@ -195,14 +222,17 @@ class PreviewScreen(BaseScreen):
         if self.preview is None or self.plan is None:
             return
         p = self.preview
+        where, manifest = manifest_sketch(self.plan, reveal=self.reveal)
         self.texts = {
             "lines": p.as_lines(reveal=self.reveal),
-            "json": json.dumps(p.as_json(reveal=self.reveal), indent=2),
+            "json": json.dumps(p.as_json(reveal=self.reveal)["boto3_params"], indent=2),
             "url": p.as_url(reveal=self.reveal),
-            "manifest": manifest_sketch(self.plan, reveal=self.reveal),
+            "manifest": manifest,
         }
         for tab, text in self.texts.items():
-            self.query_one(f"#text-{tab}", Static).update(Text(text))
+            # The manifest's S3 key heads its tab; copied is the XML alone.
+            shown = f"{where}\n\n{text}" if tab == "manifest" else text
+            self.query_one(f"#text-{tab}", Static).update(Text(shown))
         if self.report is None:
             checked = "checks: running …"
             self.query_one("#text-checks", Static).update(
@@ -213,8 +243,12 @@ class PreviewScreen(BaseScreen):
             self.texts["checks"] = "\n".join(c.line for c in self.report.checks)
             self.query_one("#text-checks", Static).update(checks_text(self.report))
         state = "revealed: signatures shown" if self.reveal else "secrets REDACTED (v reveals)"
+        mode = " (sandbox)" if self.target.sandbox else ""
         self.query_one("#preview-status", Label).update(
-            f"Endpoint {p.endpoint} · {len(p.params)} parameters · {state} · {checked}"
+            Text(
+                f"Endpoint {p.endpoint}{mode} · {self.target.region} · "
+                f"{len(p.params)} parameters · {state} · {checked}"
+            )
         )
         self.query_one("#reveal", Button).label = "Hide (v)" if self.reveal else "Reveal (v)"
 
@@ -239,14 +273,53 @@ class PreviewScreen(BaseScreen):
         self.reveal = not self.reveal
         self._show()
 
-    def action_copy(self) -> None:
+    def _visible(self) -> tuple[str, str] | None:
+        """The visible tab and its text, once built."""
         tab = self.query_one("#preview-tabs", TabbedContent).active or "lines"
         text = self.texts.get(tab)
-        if not text:
+        return (tab, text) if text else None
+
+    def action_copy(self) -> None:
+        """OSC 52: the terminal may take it or drop it, and never says which, so the notice
+        says what was done and how to get the text when it did not arrive."""
+        import os
+
+        visible = self._visible()
+        if visible is None:
             return
-        self.app.copy_to_clipboard(text)  # OSC 52: works over ssh and in tmux with set-clipboard
+        tab, text = visible
+        self.app.copy_to_clipboard(text)
         what = "with secrets" if self.reveal else "redacted"
-        self.notify(f"Copied the {tab} view ({what}) to the clipboard", timeout=3)
+        lines = [
+            f"Sent the {TAB_NAMES[tab]} ({what}) to the terminal's clipboard, if it accepts OSC 52."
+        ]
+        if os.environ.get("TMUX"):
+            lines.append("tmux passes it on only with `set -g set-clipboard on`.")
+        lines.append("Nothing to paste? Y saves it to a file.")
+        self.notify("\n".join(lines), title="Copy", timeout=8)
+
+    def action_save_copy(self) -> None:
+        visible = self._visible()
+        if visible is not None:
+            self._save_copy(*visible)
+
+    @work(thread=True, group="preview-save-copy", exit_on_error=False)
+    def _save_copy(self, tab: str, text: str) -> None:
+        from tui.core.fsutil import atomic_write
+        from tui.core.paths import copies_dir
+
+        path = copies_dir() / SAVED_AS[tab]
+        try:
+            atomic_write(path, text if text.endswith("\n") else text + "\n")
+        except OSError as exc:
+            self.app.call_from_thread(
+                self.notify, f"{path}: {exc}", title="Not saved", severity="error", timeout=8
+            )
+            return
+        what = "with secrets" if self.reveal else "redacted"
+        self.app.call_from_thread(
+            self.notify, f"The {TAB_NAMES[tab]} ({what}) is in {path}", title="Saved", timeout=8
+        )
 
     def action_save(self) -> None:
         if self.preview is None:
@@ -330,6 +403,11 @@ class PreviewScreen(BaseScreen):
                 self.action_reveal,
             ),
             ("Copy preview", "the visible tab to the clipboard (OSC 52)", self.action_copy),
+            (
+                "Save preview to a file",
+                "the visible tab, for a terminal without OSC 52 (Y)",
+                self.action_save_copy,
+            ),
             (
                 "Save as profile",
                 "write the profile file (asks before overwriting)",

@@ -26,6 +26,7 @@ from tui.widgets.form import FieldValue, Form, FormField
 
 LS = "request.LaunchSpecification"
 PL = f"{LS}.Placement"
+IP_EXAMPLE = "e.g. 10.0.0.5"
 
 
 class SpecScreen(StepScreen):
@@ -55,25 +56,25 @@ class SpecScreen(StepScreen):
                     yield FormField(
                         f"{LS}.InstanceType",
                         "Instance type",
-                        placeholder="type to filter, e.g. m5.large",
+                        placeholder="e.g. m5.large",
                         pick=True,
                     )
                     yield FormField(
-                        f"{LS}.SubnetId", "Subnet", placeholder="subnet-… (VPC)", pick=True
+                        f"{LS}.SubnetId", "Subnet", placeholder="e.g. subnet-1a2b3c4d", pick=True
                     )
-                    yield FormField(f"{LS}.PrivateIpAddress", "Private IP", placeholder="10.0.0.5")
+                    yield FormField(f"{LS}.PrivateIpAddress", "Private IP", placeholder=IP_EXAMPLE)
                     yield FormField(
                         f"{LS}.GroupIds",
                         "Security group ids",
                         kind="list",
-                        placeholder="sg-…, sg-…",
+                        placeholder="e.g. sg-1a2b3c4d, sg-…",
                         pick=True,
                     )
                     yield FormField(
                         f"{LS}.GroupNames",
                         "Security group names",
                         kind="list",
-                        placeholder="default",
+                        placeholder="e.g. default",
                     )
                     yield FormField(f"{LS}.Monitoring", "Detailed monitoring", kind="bool")
                     yield FormField(
@@ -89,10 +90,11 @@ class SpecScreen(StepScreen):
                     yield FormField(
                         f"{PL}.AvailabilityZone",
                         "Availability zone",
-                        placeholder="us-east-1a",
                         pick=True,
                     )
-                    yield FormField(f"{PL}.AvailabilityZoneId", "Zone id", placeholder="use1-az1")
+                    yield FormField(
+                        f"{PL}.AvailabilityZoneId", "Zone id", placeholder="or the zone's id"
+                    )
                     yield FormField(
                         f"{PL}.Tenancy",
                         "Tenancy",
@@ -100,10 +102,14 @@ class SpecScreen(StepScreen):
                         choices=["default", "dedicated", "host"],
                     )
                     yield FormField(f"{PL}.GroupName", "Placement group name")
-                    yield FormField(f"{PL}.GroupId", "Placement group id", placeholder="pg-…")
+                    yield FormField(
+                        f"{PL}.GroupId", "Placement group id", placeholder="e.g. pg-1a2b3c4d"
+                    )
                     yield FormField(f"{PL}.PartitionNumber", "Partition number", kind="int")
-                    yield FormField(f"{PL}.Affinity", "Affinity", placeholder="default | host")
-                    yield FormField(f"{PL}.HostId", "Dedicated host id", placeholder="h-…")
+                    yield FormField(f"{PL}.Affinity", "Affinity", placeholder="e.g. host")
+                    yield FormField(
+                        f"{PL}.HostId", "Dedicated host id", placeholder="e.g. h-1a2b3c4d"
+                    )
                     yield FormField(f"{PL}.HostResourceGroupArn", "Host resource group")
                     yield FormField(f"{PL}.SpreadDomain", "Spread domain")
             with Horizontal(classes="buttons"):
@@ -172,6 +178,11 @@ class SpecScreen(StepScreen):
             self._field(f"{PL}.AvailabilityZone").set_options(
                 [(z, f"{z}  ({zid})") for z, zid in zones]
             )
+            if zones:  # examples from this account's own list, never from another region's
+                name, zone_id = zones[0]
+                self._field(f"{PL}.AvailabilityZone").set_placeholder(f"e.g. {name}")
+                # The zone's own id: ids map to names differently in each account.
+                self._field(f"{PL}.AvailabilityZoneId").set_placeholder(f"e.g. {zone_id}")
         if isinstance(subnets, Exception):
             self._cannot_list(f"{LS}.SubnetId", "subnets", subnets)
         else:
@@ -190,7 +201,7 @@ class SpecScreen(StepScreen):
         self.show_errors()
 
     def _cannot_list(self, path: str, what: str, exc: Exception) -> None:
-        self._field(path).set_hint(f"cannot list {what}: {str(exc)[:60]}")
+        self._field(path).set_hint(f"cannot list {what}: {exc}")
 
     # checks only the account can make ----------------------------------------------------
 
@@ -203,6 +214,7 @@ class SpecScreen(StepScreen):
 
     def _subnet_hint(self) -> None:
         subnet = self._subnets.get(self.draft.get(f"{LS}.SubnetId") or "")
+        self._field(f"{LS}.PrivateIpAddress").set_placeholder(_ip_example(subnet))
         if subnet:
             hint = f"{subnet.cidr} in {subnet.zone} ({subnet.vpc_id})"
         else:
@@ -264,3 +276,15 @@ def _listed(call: Callable[[], list[T]]) -> list[T] | Exception:
         return call()
     except Exception as exc:
         return exc
+
+
+def _ip_example(subnet: Subnet | None) -> str:
+    """An address the chosen subnet can give (AWS keeps its first four and its last); its
+    CIDR is in the subnet's hint."""
+    try:
+        network = ipaddress.IPv4Network(subnet.cidr) if subnet else None
+    except ValueError:
+        network = None
+    if network is None or network.num_addresses < 16:
+        return IP_EXAMPLE
+    return f"e.g. {network.network_address + 10}"

@@ -9,7 +9,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label, Static
 
@@ -77,6 +76,7 @@ class TasksScreen(BaseScreen):
         self._states: dict[str, str] = {}
         self._marks: dict[str, str] = {}
         self._status = "Loading DescribeConversionTasks …"
+        self._error: str | None = None  # why the last poll failed
 
     def compose(self) -> ComposeResult:
         yield from self.header()
@@ -136,8 +136,12 @@ class TasksScreen(BaseScreen):
     def _polled(self, tasks: list[TaskView] | Exception, marks: dict[str, str]) -> None:
         self._polling = False
         if isinstance(tasks, Exception):
-            self._set_status(f"[red]{escape(str(tasks))}[/red]")  # its text is not markup
+            # Whole, in the detail pane: the status line has no room for the fix.
+            self._error = str(tasks)
+            self._set_status("[red]cannot list the tasks: the detail below says why[/red]")
+            self._show_detail()
         else:
+            self._error = None
             self._tasks = tasks
             self._marks = marks
             self._notify_transitions(tasks)
@@ -204,6 +208,9 @@ class TasksScreen(BaseScreen):
     def _show_detail(self) -> None:
         pane = self.query_one("#task-detail", Static)
         task = self.selected()
+        if task is None and self._error and not self._tasks:
+            pane.update(Text(f"Cannot list the conversion tasks:\n{self._error}", style="red"))
+            return
         if task is None:
             pane.update("No conversion tasks in this region yet." if not self._tasks else "")
             return

@@ -48,6 +48,10 @@ class FormField(Vertical):
     FormField.-hinted .field-hint { display: block; }
     FormField.-invalid .field-hint { display: none; }
     FormField OptionList { margin: 0 0 0 30; max-height: 7; display: none; }
+    /* A placeholder is a hint ("e.g. …", "(default: …)"), never to be read as a value. */
+    FormField Input.field-control > .input--placeholder { text-style: italic; }
+    FormField SelectCurrent Static#label { text-style: italic; color: $text-disabled; }
+    FormField SelectCurrent.-has-value Static#label { text-style: none; color: $foreground; }
     FormField.-picking OptionList { display: block; }
     """
 
@@ -183,6 +187,13 @@ class FormField(Vertical):
         self.hint = hint
         self.query_one(".field-hint", Label).update(hint)
         self.set_class(bool(hint), "-hinted")
+
+    def set_placeholder(self, placeholder: str) -> None:
+        """A hint that follows what is known (e.g. an address inside the chosen subnet)."""
+        self.placeholder = placeholder
+        control = self.query_one(".field-control")
+        if isinstance(control, Input):
+            control.placeholder = placeholder
 
     def set_choices(self, choices: Sequence[str]) -> None:
         control = self.query_one(".field-control")
