@@ -277,9 +277,12 @@ class DiskScreen(StepScreen):
         field.query_one(".field-control", Input).value = str(event.path)
 
     def field_changed(self, field: FormField, value: FieldValue) -> None:
-        if field.path in ("source.path", "source.convert"):  # the plan depends on both
+        if field.path == "source.path":
             self._next_when_probed = False  # a Next pressed for another path
             self._schedule_probe(0.25)
+        elif field.path == "source.convert" and self._probe is not None:
+            self.call_later(self._start_probe)  # the plan is the convert mode's (a probe under way
+            # finds the mode changed when it ends, and probes again)
 
     def _schedule_probe(self, delay: float) -> None:
         # Debounced: typing a path probes once the user pauses, not at every key.
@@ -296,12 +299,15 @@ class DiskScreen(StepScreen):
             self.show_errors()
             return
         panel.show_busy(path)
-        self._run_probe(path, self.draft.get("source.convert") or "auto")
+        self._run_probe(path, self._convert_mode())
+
+    def _convert_mode(self) -> str:
+        return self.draft.get("source.convert") or "auto"
 
     @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
     def _run_probe(self, path: str, convert: str) -> None:
         result = probe_path(path, convert)
-        self.app.call_from_thread(self._probed, path, result)
+        self.app.call_from_thread(self._probed, path, result, convert)
 
     def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
         if worker.group == "probe":  # not "Probing …" for ever: the error, in the probe box
@@ -311,9 +317,12 @@ class DiskScreen(StepScreen):
             )
         super().worker_failed(worker, error)
 
-    def _probed(self, path: str, result: ProbeResult | str) -> None:
+    def _probed(self, path: str, result: ProbeResult | str, convert: str = "auto") -> None:
         if path != self.draft.get("source.path"):
             return  # the user typed on meanwhile
+        if convert != self._convert_mode():
+            self._start_probe()  # the convert mode changed meanwhile: plan for the new one
+            return
         self._probe = (path, result)
         panel = self.query_one("#probe", ProbePanel)
         if isinstance(result, str):
@@ -409,7 +418,7 @@ class DiskScreen(StepScreen):
                 self._probe_timer.stop()
             self._next_when_probed = True
             self.query_one("#probe", ProbePanel).show_busy(path)
-            self._run_probe(path)
+            self._run_probe(path, self._convert_mode())
             return
         super().action_next()
 
