@@ -395,6 +395,7 @@ def test_broken_profile_is_refused_by_check_and_run(
 
     assert objects(s3, sandbox_bucket) == []
     assert task_count(ec2) == tasks_before
+    assert list((cli_home / "runs").glob("*")) == []  # no record, and no lock file left
     assert time.monotonic() - started < 10
 
 

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -362,6 +362,14 @@ class Journal:
             yield
         finally:
             lock.release()
+
+    def forget_unrecorded(self, record: RunRecord) -> None:
+        """Remove the lock file of a run refused before its record was first written (bad
+        input, a failed preflight), while this process holds it: no record names its id, so no
+        other process can be waiting on it, and nothing is left behind."""
+        if not self.path_for(record.run_id).exists():
+            with suppress(FileNotFoundError):
+                self.lock_path_for(record.run_id).unlink()
 
     @contextmanager
     def own_latest(self, record: RunRecord | None) -> Iterator[None]:

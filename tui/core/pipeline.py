@@ -276,6 +276,8 @@ class ImportRun:
                 return self._failed(exc)
             finally:
                 self._release_slot()
+                if not self.dry_run and not self._recorded:
+                    self.journal.forget_unrecorded(self.record)
 
     def _take_over(self) -> None:
         """The record as the last owner left it: it may have uploaded, submitted or ended the
