@@ -57,6 +57,28 @@ async def test_recent_runs_follow_what_the_task_table_saw(ui_home: S.Folders) ->
         await S.until(pilot, lambda: shown(app) == [("web-2012", "completed")])
 
 
+async def test_a_run_past_its_task_shows_its_own_state(ui_home: S.Folders) -> None:
+    """The task completed, its [after] steps are not all done: the run is `finishing` (a
+    resume is due), not `completed` as its task is."""
+    Journal().save(
+        make_record(
+            "web-2012",
+            run_id="dddddddd-0000-4000-8000-000000000004",
+            sandbox=True,
+            task_id="import-i-000000a1",
+            state="finishing",
+        )
+    )
+    app = S.make_app(ui_home)
+    async with app.run_test(size=S.SIZE) as pilot:
+        await S.until(pilot, lambda: shown(app) == [("web-2012", "finishing")])
+        app.task_finished("import-i-000000a1", "completed")
+        app.screen.reload()
+        await pilot.pause(0.3)
+        await S.settle(pilot)
+        assert shown(app) == [("web-2012", "finishing")]
+
+
 async def test_a_damaged_record_is_skipped_and_said_not_hiding_the_others(
     ui_home: S.Folders,
 ) -> None:

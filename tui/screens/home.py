@@ -151,6 +151,8 @@ class HomeScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, group="home-runs", exit_on_error=False)
     def _load_runs(self) -> None:
+        from tui.core.journal import RunState
+
         rows: list[tuple[str, ...]] = []
         try:
             from tui.core.journal import scan_runs
@@ -171,7 +173,9 @@ class HomeScreen(BaseScreen):
         finished = dict(self.wizard.state.finished_tasks)
         for rec in records[:20]:  # newest first
             state: str = rec.state
-            if rec.task_id in finished and not rec.final:
+            # Not over a run past its task ([after] steps left): its own state says what is due.
+            past_task = RunState.FINISHING in (rec.state, rec.interrupted_in)
+            if rec.task_id in finished and not rec.final and not past_task:
                 state = finished[rec.task_id]
             updated = rec.updated_at[:19].replace("T", " ")
             rows.append(
