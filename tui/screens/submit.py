@@ -91,7 +91,7 @@ class SubmitScreen(BaseScreen):
                 bar.update(total=bar.total or 1, progress=bar.total or 1)
             case SubmittedEvent(conversion_task_id=task_id):
                 self._phase(f"Submitted: {task_id}; EC2 is converting the image.")
-                self.query_one("#cancel", Button).disabled = True
+                self.query_one("#cancel", Button).display = False  # the tasks screen cancels it
                 if self.follow and self.is_current:
                     self.wizard.action_tasks()
             case DoneEvent() | ErrorEvent() as end:
@@ -127,7 +127,7 @@ class SubmitScreen(BaseScreen):
         self.query_one("#stat-eta", Label).update(f"ETA {human_duration(e.eta_s)}")
 
     def _finished(self, event: DoneEvent | ErrorEvent) -> None:
-        self.query_one("#cancel", Button).disabled = True
+        self.query_one("#cancel", Button).display = False  # nothing left to cancel
         if isinstance(event, ErrorEvent):
             self._phase(f"[b red]Failed[/]: {escape(coded(event.code, event.message))}")
         else:
