@@ -30,7 +30,8 @@ from tui.widgets.commands import Command
 
 class EventLog(RichLog):
     """The run's events, each wrapped to the log's width, and wrapped again when the width
-    changes (a long S3 key or error is read whole at 80 columns, not cut at the border)."""
+    changes (a long S3 key or error is read whole at 80 columns, not cut at the border).
+    `expand`: the log's own width, not the line's measure (capped by the console's width)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, wrap=True, min_width=1, markup=False, highlight=False)
@@ -40,14 +41,14 @@ class EventLog(RichLog):
     def add(self, lines: list[str]) -> None:
         self.lines_added += lines
         for line in lines:
-            self.write(Text(line))
+            self.write(Text(line), expand=True)
 
     def on_resize(self, event: events.Resize) -> None:
         if event.size.width != self._width:
             self._width = event.size.width
             self.clear()
             for line in self.lines_added:
-                self.write(Text(line))
+                self.write(Text(line), expand=True)
 
 
 class SubmitScreen(BaseScreen):
