@@ -87,3 +87,27 @@ async def test_home_headers_whole(ui_home: Folders) -> None:
         assert "Instance type   Description" in text  # were past the edge
         assert "Task               Updated" in text
         assert "Delete (x)" in text
+
+
+def test_task_columns_fitted_to_the_room() -> None:
+    """At 120 columns everything up to the message shows, the instance id whole; at 80
+    "Profile · run" moves past the edge so the message keeps some room; no header is cut."""
+    from tui.widgets.fit_table import fitted
+    from tui.widgets.task_table import COLUMNS_SHOWN
+
+    def before_edge(room: int) -> dict[str, int]:
+        shown, used = {}, 0
+        for col, width in fitted(COLUMNS_SHOWN, room):
+            used += width + 2
+            if used > room:
+                break
+            shown[col.key] = width
+            assert width >= len(col.label), col.key
+        return shown
+
+    wide = before_edge(116)
+    assert list(wide) == ["task", "state", "done", "instance", "ours", "message"]
+    assert wide["instance"] == len("i-000000000000000a2")
+    narrow = before_edge(76)
+    assert list(narrow) == ["task", "state", "done", "instance", "message"]
+    assert narrow["message"] >= 16
