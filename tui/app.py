@@ -34,6 +34,7 @@ from tui.core.session import Session
 from tui.messages import AccountChanged, RunUpdated
 from tui.state import RunState, WizardState
 from tui.widgets.commands import AppCommands, Command
+from tui.widgets.fit_table import NARROW
 from tui.widgets.textual_adapter import CrashGuard
 
 if TYPE_CHECKING:
@@ -112,6 +113,9 @@ LETTER_ACTIONS = frozenset({"new_import", "tasks", "profiles", "help", "back_or_
 class WizardApp(CrashGuard[int]):
     CSS_PATH = "app.tcss"
     TITLE = "ec2-import-wizard"
+    # Every screen (dialogs too) has one of these classes for the terminal's width: app.tcss
+    # lays a screen out in one column, with narrower labels and tables, below 100 columns.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-wide")]
     COMMANDS = App.COMMANDS | {AppCommands}
     BINDINGS = [
         Binding("n", "new_import", "New import", id="app.new_import"),

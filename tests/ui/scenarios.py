@@ -35,6 +35,7 @@ from tui.core.tasks import TaskView
 
 DISPLAY_ROOT = "/tmp/ec2iw-ui"  # what screenshots show for a run's own folder
 SIZE = (120, 36)
+NARROW = (80, 24)  # the smallest terminal the wizard is laid out for
 
 Scenario = Callable[[Pilot[Any]], Awaitable[None]]
 
@@ -779,6 +780,39 @@ async def tasks_busy(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
+async def tasks_no_match(pilot: Pilot[Any]) -> None:
+    """A filter no task matches: said in the detail pane, not a blank table."""
+    await to_tasks(pilot)
+    await pilot.press("slash", *"zzz")
+    await settle(pilot)
+
+
+async def help_home(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await pilot.press("question_mark")
+    await settle(pilot)
+
+
+async def help_disk(pilot: Pilot[Any]) -> None:
+    """On a form `?` is text: f1 shows the keys."""
+    await to_disk(pilot)
+    await pilot.press("f1")
+    await settle(pilot)
+
+
+async def delete_confirm(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await pilot.press("x")
+    await settle(pilot)
+
+
+async def quit_confirm(pilot: Pilot[Any]) -> None:
+    """Quit while an upload runs: asked first."""
+    await submit_busy(pilot)
+    await pilot.press("ctrl+q")
+    await settle(pilot)
+
+
 def _store_load() -> tuple[Any, str]:
     from tui.core.profiles import ProfileStore
 
@@ -857,4 +891,9 @@ def cases() -> list[Case]:
         Case("tasks_error", to_tasks, account=failing_account),
         Case("tasks_busy", tasks_busy, account=busy_account),
         Case("tasks_cancel", tasks_cancel),
+        Case("tasks_no_match", tasks_no_match),
+        Case("dialog_help", help_home),
+        Case("dialog_help_form", help_disk),
+        Case("dialog_delete", delete_confirm),
+        Case("dialog_quit", quit_confirm),
     ]

@@ -15,6 +15,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Tabs, TextArea
 from textual.worker import Worker, WorkerState
 
 from tui.widgets.commands import Command, ScreenCommands
+from tui.widgets.fit_table import NARROW
 
 # The form widgets (TextArea pulls in tree-sitter) load with the first wizard step, not with
 # the home screen: the first paint must not wait for them.
@@ -22,6 +23,14 @@ if TYPE_CHECKING:
     from tui.app import WizardApp
     from tui.core.draft import Draft
     from tui.widgets.form import FieldValue, FormField
+
+
+class FittedFooter(Footer):
+    """The footer, compact (less space around each key) below NARROW columns, so that the keys
+    that matter still show at 80."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.compact = event.size.width < NARROW
 
 
 class BaseScreen(Screen[None]):
@@ -37,7 +46,7 @@ class BaseScreen(Screen[None]):
         yield Header(icon="⛁")
 
     def footer(self) -> ComposeResult:
-        yield Footer()
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         if not self.wizard.blink:

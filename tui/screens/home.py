@@ -20,12 +20,30 @@ from textual.worker import get_current_worker
 from tui.messages import AccountChanged, RunUpdated
 from tui.screens.base import BaseScreen
 from tui.widgets.commands import Command
+from tui.widgets.fit_table import Col, FitTable
 
 if TYPE_CHECKING:
     from textual.worker import Worker
 
     from tui.core.draft import Draft
     from tui.core.profiles import ProfileStore
+
+
+# At 80 columns every header stays whole: the description gives up width first, then the
+# name, then the source.
+PROFILE_COLUMNS = (
+    Col("name", "Name", 22, least=10, shrink=2),
+    Col("source", "Source", 56, least=24, shrink=1),
+    Col("type", "Instance type", 14),
+    Col("description", "Description", 24, least=11, shrink=3),
+)
+RUN_COLUMNS = (
+    Col("run", "Run", 10, least=8, shrink=1),
+    Col("profile", "Profile", 22, least=13, shrink=3),  # "(no runs yet)"
+    Col("state", "State", 12, least=11, shrink=1),  # "interrupted"
+    Col("task", "Task", 22, least=17, shrink=2),  # a task id is 17 characters
+    Col("updated", "Updated", 20, least=16, shrink=2),  # 2026-12-02 13:14 (no seconds)
+)
 
 
 class HomeScreen(BaseScreen):
@@ -44,7 +62,7 @@ class HomeScreen(BaseScreen):
                 yield Label("", id="context-label")
                 yield Button("Switch account (a)", id="switch-account", compact=True)
             yield Label("Saved profiles", classes="section-title")
-            yield DataTable(id="profiles", cursor_type="row", zebra_stripes=True)
+            yield FitTable(PROFILE_COLUMNS, id="profiles", cursor_type="row", zebra_stripes=True)
             with Horizontal(classes="buttons"):
                 yield Button("New import (n)", variant="primary", id="new")
                 yield Button("Open", id="open")
@@ -52,7 +70,7 @@ class HomeScreen(BaseScreen):
                 yield Button("Rename (r)", id="rename")
                 yield Button("Delete (x)", variant="error", id="delete")
             yield Label("Recent runs", classes="section-title")
-            yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+            yield FitTable(RUN_COLUMNS, id="runs", cursor_type="row", zebra_stripes=True)
         yield from self.footer()
 
     _select: str | None = None  # the row to show selected once the table is loaded
@@ -64,20 +82,7 @@ class HomeScreen(BaseScreen):
 
     def on_mount(self) -> None:
         profiles = self.query_one("#profiles", DataTable)
-        profiles.add_column("Name", key="name", width=22)
-        profiles.add_column("Source", key="source", width=56)
-        profiles.add_column("Instance type", key="type", width=14)
-        profiles.add_column("Description", key="description")
         profiles.add_row("loading …", "", "", "", key="")
-        runs = self.query_one("#runs", DataTable)
-        for label, width in (
-            ("Run", 10),
-            ("Profile", 22),
-            ("State", 12),
-            ("Task", 22),
-            ("Updated", 20),
-        ):
-            runs.add_column(label, key=label.lower(), width=width)
         self.watch(self.app, "sub_title", self._show_account)  # the context, once resolved
         profiles.focus()
 
@@ -128,9 +133,7 @@ class HomeScreen(BaseScreen):
         for name, (source, itype, description) in rows.items():
             table.add_row(*(Text(c) for c in (name, source, itype, description)), key=name)
         if not rows:
-            table.add_row(
-                "(none yet)", "press n for a new import; save it from the preview", "", "", key=""
-            )
+            table.add_row("(none yet)", "press n; save it from the preview", "", "", key="")
         names = list(rows)
         self._select = None
         if selected in names:

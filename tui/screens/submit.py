@@ -3,12 +3,13 @@ Once EC2 has the task, the conversion tasks screen takes over."""
 
 from __future__ import annotations
 
-from textual import on
+from rich.text import Text
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
-from textual.widgets import Button, Label, Log, ProgressBar
+from textual.widgets import Button, Label, ProgressBar, RichLog
 
 from tui.core.errors import coded
 from tui.core.events import (
@@ -25,6 +26,29 @@ from tui.messages import RunUpdated
 from tui.screens.base import BaseScreen
 from tui.state import RunState
 from tui.widgets.commands import Command
+
+
+class EventLog(RichLog):
+    """The run's events, each wrapped to the log's width, and wrapped again when the width
+    changes (a long S3 key or error is read whole at 80 columns, not cut at the border).
+    `expand`: the log's own width, not the line's measure (capped by the console's width)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, wrap=True, min_width=1, markup=False, highlight=False)
+        self.lines_added: list[str] = []
+        self._width = 0
+
+    def add(self, lines: list[str]) -> None:
+        self.lines_added += lines
+        for line in lines:
+            self.write(Text(line), expand=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if event.size.width != self._width:
+            self._width = event.size.width
+            self.clear()
+            for line in self.lines_added:
+                self.write(Text(line), expand=True)
 
 
 class SubmitScreen(BaseScreen):
@@ -51,7 +75,7 @@ class SubmitScreen(BaseScreen):
                 yield Label("", id="stat-rate")
                 yield Label("", id="stat-eta")
             yield Label("Events", classes="section-title")
-            yield Log(id="run-log", auto_scroll=True)
+            yield EventLog(id="run-log")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel (ctrl+c)", variant="error", id="cancel")
                 yield Button("Conversion tasks (t)", id="tasks")
@@ -60,8 +84,7 @@ class SubmitScreen(BaseScreen):
     def on_mount(self) -> None:
         self.sub_title = "Submit"
         self.query_one("#run-title", Label).update(f"Import of {self.run.profile_name}")
-        log = self.query_one("#run-log", Log)
-        log.write_lines(self.run.log)
+        self.query_one("#run-log", EventLog).add(self.run.log)
         if self.run.last_convert is not None and self.run.last_upload is None:
             self._show_convert(self.run.last_convert)
         if self.run.last_upload is not None:
@@ -97,9 +120,8 @@ class SubmitScreen(BaseScreen):
             case DoneEvent() | ErrorEvent() as end:
                 self._finished(end)
         self.refresh_bindings()
-        log = self.query_one("#run-log", Log)
-        if log.line_count < len(run.log):
-            log.write_lines(run.log[log.line_count :])
+        log = self.query_one("#run-log", EventLog)
+        log.add(run.log[len(log.lines_added) :])
 
     def _phase(self, text: str) -> None:
         self.query_one("#run-phase", Label).update(text)

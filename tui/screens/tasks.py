@@ -212,7 +212,14 @@ class TasksScreen(BaseScreen):
             pane.update(Text(f"Cannot list the conversion tasks:\n{self._error}", style="red"))
             return
         if task is None:
-            pane.update("No conversion tasks in this region yet." if not self._tasks else "")
+            needle = self.query_one("#filter", Input).value.strip()
+            if not self._tasks:
+                pane.update("No conversion tasks in this region yet.")
+            elif needle and not self.query_one(TaskTable).row_count:
+                # Text, not markup: the filter is what was typed.
+                pane.update(Text(f"No task matches '{needle}' (escape clears the filter)."))
+            else:
+                pane.update("")
             return
         pane.update(detail(task, self._marks.get(task.task_id, "")))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -261,7 +262,14 @@ class FormField(Vertical):
         picker = self.query_one(OptionList)
         with self.app.batch_update():
             picker.clear_options()
-            picker.add_options([Option(lbl, id=v) for v, lbl in matches[:PICK_LIMIT]])
+            # One line each, cut at the end (a subnet's zone) when the list is narrow: a
+            # wrapped choice reads as two.
+            picker.add_options(
+                [
+                    Option(Text(lbl, no_wrap=True, overflow="ellipsis"), id=v)
+                    for v, lbl in matches[:PICK_LIMIT]
+                ]
+            )
         self._show_picker()
 
     def _show_picker(self) -> None:

@@ -10,27 +10,30 @@ from collections.abc import Iterable, Mapping
 from typing import Self
 
 from rich.text import Text
+from textual import events
 from textual.geometry import Region
 from textual.widgets.data_table import ColumnKey
 
 from tui.core.tasks import COLUMNS, TaskView
+from tui.widgets.fit_table import SCROLLBAR, Col, fitted
 from tui.widgets.textual_adapter import RowCachedTable
 
 KEYS = (*(c.lower() for c in COLUMNS), "ours")  # the order of TaskView.row() + our mark
 LABELS = dict(zip(KEYS, (*COLUMNS, "Profile · run"), strict=True))
-# Shown in this order: what a person scans first fits in 120 columns.
-ORDER = ("task", "state", "done", "ours", "message", "instance", "volume", "zone", "expires")
-WIDTHS = {
-    "task": 21,
-    "state": 10,
-    "done": 5,
-    "ours": 22,
-    "message": 34,
-    "instance": 19,
-    "volume": 21,
-    "zone": 11,
-    "expires": 24,
-}
+# Shown in this order, fitted to the table's width (tui/widgets/fit_table.py): the task, its
+# state, progress and instance always show; the message gives up width first; below ~100
+# columns "Profile · run" (also in the detail pane) moves past the edge, with the rest.
+COLUMNS_SHOWN = (
+    Col("task", LABELS["task"], 17),  # import-i- and 8 characters
+    Col("state", LABELS["state"], 10),
+    Col("done", LABELS["done"], 4),
+    Col("instance", LABELS["instance"], 19),  # i- and 17 hex digits
+    Col("ours", LABELS["ours"], 22, least=13, shrink=1, drop=1),
+    Col("message", LABELS["message"], 40, least=16, shrink=2),
+    Col("volume", LABELS["volume"], 21, aside=True),
+    Col("zone", LABELS["zone"], 11, aside=True),
+    Col("expires", LABELS["expires"], 24, aside=True),
+)
 STATE_STYLE = {"completed": "green", "cancelled": "red", "cancelling": "yellow", "active": "cyan"}
 Row = tuple[str, ...]
 
@@ -48,10 +51,31 @@ class TaskTable(RowCachedTable[Text]):
         super().__init__(cursor_type="row", zebra_stripes=True, id=id)
         self._rows: dict[str, Row] = {}  # task id -> plain values as shown
         self._sort: tuple[str, bool] | None = None  # (column key, reverse)
+        self._layout: list[tuple[Col, int]] = []
 
     def on_mount(self) -> None:
-        for key in ORDER:
-            self.add_column(LABELS[key], key=key, width=WIDTHS[key])
+        self._fit(self.size.width)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.width)
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        """The column keys in the order shown."""
+        return tuple(c.key for c, _ in self._layout)
+
+    def _fit(self, width: int) -> None:
+        layout = fitted(COLUMNS_SHOWN, max(0, width - SCROLLBAR), self.cell_padding)
+        if layout == self._layout:
+            return
+        # No public way to change a column's width: the table is built again (a resize, rare).
+        rows, selected = self._rows, self.selected_task
+        self.clear(columns=True)
+        self._rows = {}
+        self._layout = layout
+        for c, w in layout:
+            self.add_column(c.label, key=c.key, width=w)
+        self._apply_rows(rows, selected)
 
     @property
     def selected_task(self) -> str | None:
@@ -90,7 +114,7 @@ class TaskTable(RowCachedTable[Text]):
             old = self._rows.get(task_id)
             if old is None:
                 cells = dict(zip(KEYS, row, strict=True))
-                self.add_row(*(styled(k, cells[k]) for k in ORDER), key=task_id)
+                self.add_row(*(styled(k, cells[k]) for k in self.order), key=task_id)
                 touched += len(row)
                 resort = True
                 continue
