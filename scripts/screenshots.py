@@ -1,10 +1,19 @@
 """Write an SVG of every screen into screenshots/, from the same scenarios as the snapshot tests
-(tests/ui/scenarios.py): `python scripts/screenshots.py [NAME...]`."""
+(tests/ui/scenarios.py): `python scripts/screenshots.py [NAME...]`.
+
+Textual's SVGs load Fira Code from a CDN, which a README viewer often cannot fetch (offline,
+or a strict content policy): boxes for glyphs and broken spacing. Each SVG here carries the
+font inside it instead, subset to the characters it draws (a few KiB). Needs Debian's
+`fonts-firacode` (or FIRA_CODE_DIR) and fontTools (`pip install -e '.[screenshots]'`)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import html
+import io
 import os
+import re
 import sys
 from pathlib import Path
 from unittest import mock
@@ -16,6 +25,36 @@ from tests.ui import scenarios  # noqa: E402
 from tui.core.paths import HOME_ENV  # noqa: E402
 
 OUT = ROOT / "screenshots"
+FONTS = Path(os.environ.get("FIRA_CODE_DIR", "/usr/share/fonts/truetype/firacode"))
+# Each @font-face's src in textual's SVG: a local() font, then the CDN's woff2 and woff.
+FONT_SRC = re.compile(r'src: local\("FiraCode-(Regular|Bold)"\),[^;]*;')
+
+
+def embed_fonts(svg: str) -> str:
+    """The SVG with its two faces of Fira Code inside, subset to the characters it draws."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    drawn = {html.unescape(t) for t in re.findall(r"<text[^>]*>(.*?)</text>", svg, re.S)}
+    text = "".join(sorted(set("".join(drawn)))) + " "
+
+    def inline(match: re.Match[str]) -> str:
+        font = TTFont(FONTS / f"FiraCode-{match.group(1)}.ttf")
+        options = subset.Options()
+        options.layout_features = []  # no ligatures: a terminal draws each cell on its own
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(text=text)
+        subsetter.subset(font)
+        font.flavor = "woff"
+        out = io.BytesIO()
+        font.save(out)
+        data = base64.b64encode(out.getvalue()).decode("ascii")
+        return f'src: url("data:font/woff;base64,{data}") format("woff");'
+
+    embedded, count = FONT_SRC.subn(inline, svg)
+    if count != 2:
+        raise SystemExit(f"expected 2 @font-face sources in textual's SVG, found {count}")
+    return embedded
 
 
 async def shoot(names: list[str]) -> None:
@@ -35,7 +74,7 @@ async def shoot(names: list[str]) -> None:
                 svg = app.export_screenshot(title=f"ec2-import-wizard: {case.name}")
                 scenarios.GATE.set()
         path = OUT / f"{case.name}.svg"
-        path.write_text(svg)
+        path.write_text(embed_fonts(svg))
         print(path.relative_to(ROOT))
 
 

@@ -657,11 +657,19 @@ async def _submit(pilot: Pilot[Any], *events: Any) -> None:
     await settle(pilot)
 
 
-def _probe_event(pilot: Pilot[Any]) -> Any:
+def _probe_event(pilot: Pilot[Any], convert: bool = False) -> Any:
     from tui.core.events import ProbeEvent
 
+    if convert:  # a QCOW2 of the same 8 GiB disk, which qemu-img converts first
+        image = str(disks(pilot) / "server.qcow2")
+        return ProbeEvent(
+            "3f2a9c1e", image, "VMDK", 1_288_490_189, 8 << 30, 8, plan="convert",
+            plan_reason="ImportInstance does not take QCOW2: qemu-img converts it to a "
+            "stream-optimized VMDK",
+        )  # fmt: skip
     image = str(disks(pilot) / "win2012.vmdk")
-    return ProbeEvent("3f2a9c1e", image, "VMDK", 65536, 67108864, 1)
+    # The same image as the upload events' (70 MiB sent): an 8 GiB disk's stream VMDK.
+    return ProbeEvent("3f2a9c1e", image, "VMDK", 73_400_320, 8 << 30, 8)
 
 
 async def submit_default(pilot: Pilot[Any]) -> None:
@@ -678,8 +686,8 @@ async def submit_busy(pilot: Pilot[Any]) -> None:
 async def submit_converting(pilot: Pilot[Any]) -> None:
     from tui.core.events import ConvertEvent
 
-    converting = ConvertEvent("3f2a9c1e", 42.0, 28_185_722, 67_108_864, 9_437_184.0, 4.1)
-    await _submit(pilot, _probe_event(pilot), converting)
+    converting = ConvertEvent("3f2a9c1e", 42.0, 3_607_772_774, 8 << 30, 94_371_840.0, 52.0)
+    await _submit(pilot, _probe_event(pilot, convert=True), converting)
 
 
 async def disk_convert(pilot: Pilot[Any]) -> None:
@@ -698,12 +706,15 @@ async def submit_filled(pilot: Pilot[Any]) -> None:
         _probe_event(pilot),
         UploadedEvent(
             "3f2a9c1e",
-            "imports-bucket",
-            "imports/3f2a9c1e/win2012.vmdkmanifest.xml",
-            1,
-            65536,
-            1,
-            0,
+            bucket="imports-bucket",
+            manifest_key="imports/3f2a9c1e/win2012.vmdkmanifest.xml",
+            manifest_url="https://imports-bucket.s3.us-east-1.amazonaws.com/imports/3f2a9c1e/"
+            "win2012.vmdkmanifest.xml?X-Amz-Signature=REDACTED",
+            expires_at="2026-12-08T10:00:00+00:00",
+            parts=7,
+            bytes=73_400_320,
+            parts_sent=7,
+            parts_skipped=0,
         ),
         SubmittedEvent("3f2a9c1e", "import-i-000000a2", "i-000000000000000a2"),
         DoneEvent("3f2a9c1e", "completed", "import-i-000000a2", "i-000000000000000a2"),

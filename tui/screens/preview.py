@@ -247,7 +247,7 @@ class PreviewScreen(BaseScreen):
         self.query_one("#preview-status", Label).update(
             Text(
                 f"Endpoint {p.endpoint}{mode} · {self.target.region} · "
-                f"{len(p.params)} parameters · {state} · {checked}"
+                f"{len(p.params)} parameters · {state}\n{checked}"
             )
         )
         self.query_one("#reveal", Button).label = "Hide (v)" if self.reveal else "Reveal (v)"
