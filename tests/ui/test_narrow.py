@@ -76,7 +76,7 @@ async def test_submit_log_wraps_long_lines(ui_home: Folders) -> None:
     async with app.run_test(size=NARROW) as pilot:
         await S.submit_error(pilot)
         text = " ".join(line.strip(" │") for line in S.screen_text(app).splitlines())
-        assert "64.0 MiB virtual, 1 GiB volume" in " ".join(text.split())
+        assert "8.0 GiB virtual, 8 GiB volume" in " ".join(text.split())
 
 
 async def test_home_headers_whole(ui_home: Folders) -> None:

@@ -13,6 +13,7 @@ import pytest
 import tomli_w
 
 from tui.cli import main
+from tui.core.journal import RunLock
 from tui.core.profiles import ProfileStore, parse_profile
 
 
@@ -91,14 +92,17 @@ def test_a_run_record_creates_its_home_folders_0700(outer, tmp_path, monkeypatch
             }
         )
     )
-    # The run is locked on the way; its record is not written, as the bucket was never reached.
+    # The run is locked on the way; its record is not written, as the bucket was never reached,
+    # and its lock file goes with it: the folders stay, private, and empty.
     assert main(["upload", str(profile)]) == 3
     capsys.readouterr()
-    locks = list((home / "runs").glob("*.lock"))
-    assert len(locks) == 1 and not list((home / "runs").glob("*.json"))
+    assert list((home / "runs").iterdir()) == []
     assert [mode(p) for p in (outer / "state", home, home / "runs")] == [0o700] * 3
-    assert mode(locks[0]) == 0o600
     assert mode(outer) == 0o755
+    lock = RunLock(home / "runs" / "x.lock")  # a run's lock, as a recorded run keeps it
+    lock.acquire("x")
+    lock.release()
+    assert mode(home / "runs" / "x.lock") == 0o600
 
 
 def test_the_demo_image_folder_is_0700(outer):
