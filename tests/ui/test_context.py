@@ -25,28 +25,6 @@ def header(app: Any) -> str:
     return " ".join(S.screen_text(app).splitlines()[0].replace("⛁", "").split())
 
 
-@pytest.fixture
-def no_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No AWS credentials and no AWS config anywhere boto3 looks (the instance metadata
-    service included)."""
-    for name in (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    return tmp_path
-
-
 async def test_every_screen_names_the_account_region_and_mode(ui_home: S.Folders) -> None:
     app = S.make_app(ui_home)
     async with app.run_test(size=S.SIZE) as pilot:
@@ -104,7 +82,7 @@ async def test_without_credentials_home_says_so(ui_home: S.Folders, no_aws: Path
 async def test_with_credentials_and_a_configured_region_home_says_which(
     ui_home: S.Folders, no_aws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (no_aws / "aws-config").write_text("[default]\nregion = eu-west-1\n")
+    (no_aws / "config").write_text("[default]\nregion = eu-west-1\n")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     app = S.ScenarioApp(
